@@ -1,0 +1,469 @@
+#include "model/model_config.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <set>
+#include <tuple>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "model/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace lstmserve::model {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr absl::string_view kCellChoices = R"("lstm" or "gru")";
+constexpr absl::string_view kActivationChoices =
+    R"("identity", "softmax", "sigmoid" or "tanh")";
+constexpr size_t kMaxQuotedChars = 80;
+
+// A JSON value as it appeared in the file, shortened for an error message.
+std::string Describe(const json& value) {
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > kMaxQuotedChars) {
+    text.resize(kMaxQuotedChars);
+    text += "...";
+  }
+  return text;
+}
+
+// Debian's abseil has its own absl::string_view, distinct from
+// std::string_view (ABSL_OPTION_USE_STD_STRING_VIEW is 0).
+absl::string_view Av(std::string_view s) { return {s.data(), s.size()}; }
+
+std::string Quote(std::string_view key) {
+  return absl::StrCat("\"", absl::Utf8SafeCEscape(Av(key)), "\"");
+}
+
+std::optional<Activation> ParseActivation(std::string_view name) {
+  for (Activation a : {Activation::kIdentity, Activation::kSoftmax,
+                       Activation::kSigmoid, Activation::kTanh}) {
+    if (ActivationName(a) == name) return a;
+  }
+  return std::nullopt;
+}
+
+// Validates one config object; every message names the file and the field.
+class ConfigParser {
+ public:
+  ConfigParser(absl::string_view file_name, const ConfigLimits& limits)
+      : file_name_(file_name), limits_(limits) {}
+
+  absl::StatusOr<ModelConfig> Parse(const json& root) {
+    if (!root.is_object()) {
+      return Error(absl::StrCat("top level is ", Describe(root),
+                                "; expected a JSON object"));
+    }
+    ModelConfig config;
+
+    auto cell = root.find("cell");
+    if (cell == root.end()) {
+      return Error(
+          absl::StrCat("\"cell\" is missing; expected ", kCellChoices));
+    }
+    if (*cell == "lstm") {
+      config.cell = CellType::kLstm;
+    } else if (*cell == "gru") {
+      config.cell = CellType::kGru;
+    } else {
+      return Error(absl::StrCat("\"cell\" is ", Describe(*cell), "; expected ",
+                                kCellChoices));
+    }
+
+    ASSIGN_OR_RETURN(config.input_size,
+                     Int(root, "input_size", 1, limits_.max_input_size));
+    ASSIGN_OR_RETURN(config.hidden_size,
+                     Int(root, "hidden_size", 1, limits_.max_hidden_size));
+    ASSIGN_OR_RETURN(config.num_layers,
+                     Int(root, "num_layers", 1, limits_.max_layers));
+
+    if (auto proj = root.find("proj_size"); proj != root.end()) {
+      if (config.cell == CellType::kGru && proj->is_number_integer() &&
+          *proj != 0) {
+        return Error(absl::StrCat("\"proj_size\" is ", Describe(*proj),
+                                  " but \"cell\" is \"gru\"; expected 0 or "
+                                  "absent (projection is LSTM-only)"));
+      }
+      ASSIGN_OR_RETURN(
+          config.proj_size,
+          Int(root, "proj_size", 0, config.hidden_size - 1,
+              " (0 = no projection; it must be less than hidden_size)"));
+    }
+
+    if (auto bias = root.find("bias"); bias != root.end()) {
+      if (!bias->is_boolean()) {
+        return Error(absl::StrCat("\"bias\" is ", Describe(*bias),
+                                  "; expected true or false"));
+      }
+      config.bias = bias->get<bool>();
+    }
+
+    if (auto head = root.find("head"); head != root.end()) {
+      if (!head->is_object()) {
+        return Error(
+            absl::StrCat("\"head\" is ", Describe(*head),
+                         R"(; expected an object like {"output_size": )"
+                         R"(3, "activation": "identity"})"));
+      }
+      HeadConfig head_config;
+      ASSIGN_OR_RETURN(head_config.output_size,
+                       Int(*head, "head.output_size", 1,
+                           limits_.max_output_size, "", "output_size"));
+      if (auto act = head->find("activation"); act != head->end()) {
+        std::optional<Activation> activation;
+        if (act->is_string()) {
+          activation = ParseActivation(act->get_ref<const std::string&>());
+        }
+        if (!activation) {
+          return Error(absl::StrCat("\"head.activation\" is ", Describe(*act),
+                                    "; expected ", kActivationChoices));
+        }
+        head_config.activation = *activation;
+      }
+      config.head = head_config;
+    }
+
+    if (auto norm = root.find("normalization"); norm != root.end()) {
+      if (!norm->is_object()) {
+        return Error(absl::StrCat(
+            "\"normalization\" is ", Describe(*norm),
+            "; expected an object with input_mean/input_std and/or "
+            "output_mean/output_std arrays"));
+      }
+      Normalization normalization;
+      RETURN_IF_ERROR(Pair(*norm, "input", config.input_size, "input_size",
+                           normalization.input_mean, normalization.input_std));
+      RETURN_IF_ERROR(Pair(*norm, "output", config.output_size(),
+                           "the model's output size", normalization.output_mean,
+                           normalization.output_std));
+      config.normalization = std::move(normalization);
+    }
+
+    if (auto description = root.find("description");
+        description != root.end()) {
+      if (!description->is_string()) {
+        return Error(absl::StrCat("\"description\" is ", Describe(*description),
+                                  "; expected a string"));
+      }
+      config.description = description->get<std::string>();
+    }
+
+    RETURN_IF_ERROR(Names(root, "input_names", config.input_size, "input_size",
+                          config.input_names));
+    RETURN_IF_ERROR(Names(root, "output_names", config.output_size(),
+                          "the model's output size", config.output_names));
+    return config;
+  }
+
+ private:
+  absl::Status Error(absl::string_view message) const {
+    return absl::InvalidArgumentError(absl::StrCat(file_name_, ": ", message));
+  }
+
+  // A required integer field in [min, max]. `path` names the field in
+  // messages; `key` is its key in `object` (defaults to `path`); `note` is
+  // appended to the expectation.
+  absl::StatusOr<int> Int(const json& object, std::string_view path, int min,
+                          int max, absl::string_view note = "",
+                          std::string_view key = "") const {
+    if (key.empty()) key = path;
+    const std::string expected =
+        absl::StrCat("expected an integer in [", min, ", ", max, "]", note);
+    auto it = object.find(key);
+    if (it == object.end()) {
+      return Error(absl::StrCat(Quote(path), " is missing; ", expected));
+    }
+    bool in_range = false;
+    if (it->is_number_unsigned()) {
+      const uint64_t v = it->get<uint64_t>();
+      in_range = max >= 0 && v <= static_cast<uint64_t>(max) &&
+                 (min <= 0 || v >= static_cast<uint64_t>(min));
+    } else if (it->is_number_integer()) {
+      const int64_t v = it->get<int64_t>();
+      in_range = v >= min && v <= max;
+    }
+    if (!in_range) {
+      return Error(
+          absl::StrCat(Quote(path), " is ", Describe(*it), "; ", expected));
+    }
+    return static_cast<int>(it->get<int64_t>());
+  }
+
+  // An array of numbers that are finite as float32, e.g. input_mean.
+  absl::Status Floats(const json& value, std::string_view path,
+                      std::vector<float>& out) const {
+    if (!value.is_array()) {
+      return Error(absl::StrCat(Quote(path), " is ", Describe(value),
+                                "; expected an array of numbers"));
+    }
+    out.clear();
+    out.reserve(value.size());
+    for (size_t i = 0; i < value.size(); ++i) {
+      const json& element = value[i];
+      const float f =
+          element.is_number() ? static_cast<float>(element.get<double>()) : 0;
+      if (!element.is_number() || !std::isfinite(f)) {
+        return Error(absl::StrCat(Quote(path), "[", i, "] is ",
+                                  Describe(element),
+                                  "; expected a finite (float32) number"));
+      }
+      out.push_back(f);
+    }
+    return absl::OkStatus();
+  }
+
+  // normalization.{prefix}_mean / {prefix}_std: both or neither, each of
+  // `size` elements, std > 0.
+  absl::Status Pair(const json& norm, absl::string_view prefix, int size,
+                    absl::string_view size_name, std::vector<float>& mean,
+                    std::vector<float>& std_dev) const {
+    const std::string mean_key = absl::StrCat(prefix, "_mean");
+    const std::string std_key = absl::StrCat(prefix, "_std");
+    auto mean_it = norm.find(mean_key);
+    auto std_it = norm.find(std_key);
+    if (mean_it == norm.end() && std_it == norm.end()) return absl::OkStatus();
+    if (mean_it == norm.end() || std_it == norm.end()) {
+      const std::string& present = mean_it == norm.end() ? std_key : mean_key;
+      const std::string& absent = mean_it == norm.end() ? mean_key : std_key;
+      return Error(absl::StrCat("\"normalization\" has \"", present,
+                                "\" but not \"", absent,
+                                "\"; expected both or neither"));
+    }
+    for (auto [it, key, out] : {std::tuple{mean_it, &mean_key, &mean},
+                                std::tuple{std_it, &std_key, &std_dev}}) {
+      const std::string path = absl::StrCat("normalization.", *key);
+      RETURN_IF_ERROR(Floats(*it, path, *out));
+      if (out->size() != static_cast<size_t>(size)) {
+        return Error(absl::StrCat(Quote(path), " has ", out->size(),
+                                  " values; expected ", size, " (", size_name,
+                                  ")"));
+      }
+    }
+    for (size_t i = 0; i < std_dev.size(); ++i) {
+      if (!(std_dev[i] > 0)) {
+        return Error(absl::StrCat("\"normalization.", std_key, "\"[", i,
+                                  "] is ", std_dev[i],
+                                  "; expected a finite number > 0"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Optional array of `size` strings (input_names / output_names).
+  absl::Status Names(const json& root, std::string_view key, int size,
+                     absl::string_view size_name,
+                     std::vector<std::string>& out) const {
+    auto it = root.find(key);
+    if (it == root.end()) return absl::OkStatus();
+    if (!it->is_array()) {
+      return Error(absl::StrCat(Quote(key), " is ", Describe(*it),
+                                "; expected an array of strings"));
+    }
+    for (size_t i = 0; i < it->size(); ++i) {
+      if (!(*it)[i].is_string()) {
+        return Error(absl::StrCat(Quote(key), "[", i, "] is ",
+                                  Describe((*it)[i]), "; expected a string"));
+      }
+    }
+    if (it->size() != static_cast<size_t>(size)) {
+      return Error(absl::StrCat(Quote(key), " has ", it->size(),
+                                " names; expected ", size, " (", size_name,
+                                ")"));
+    }
+    out = it->get<std::vector<std::string>>();
+    return absl::OkStatus();
+  }
+
+  absl::string_view file_name_;
+  const ConfigLimits& limits_;
+};
+
+absl::StatusOr<ModelConfig> ParseImpl(std::string_view json_text,
+                                      absl::string_view file_name,
+                                      const ConfigLimits& limits) {
+  if (json_text.size() > limits.max_config_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file_name, ": config is ", json_text.size(),
+                     " bytes; expected at most ", limits.max_config_bytes,
+                     " (max_config_bytes)"));
+  }
+  // nlohmann's lexer takes a NUL byte for the end of the input, which would
+  // silently ignore whatever follows it. JSON never contains a raw NUL.
+  if (const size_t nul = json_text.find('\0'); nul != json_text.npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        file_name, ": not valid JSON (at byte ", nul, "): NUL byte"));
+  }
+  // Duplicate keys are an error (nlohmann would silently keep the last one):
+  // a config with two "hidden_size" entries is ambiguous.
+  std::vector<std::set<std::string>> open_objects;
+  std::string duplicate;
+  auto callback = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+        open_objects.emplace_back();
+        break;
+      case json::parse_event_t::object_end:
+        if (!open_objects.empty()) open_objects.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!open_objects.empty() && duplicate.empty() &&
+            !open_objects.back().insert(parsed.get<std::string>()).second) {
+          duplicate = parsed.get<std::string>();
+        }
+        break;
+      default:
+        break;
+    }
+    return true;
+  };
+  json root;
+  try {
+    root = json::parse(json_text.begin(), json_text.end(), callback);
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    if (what.size() > 300) what = absl::StrCat(what.substr(0, 300), "...");
+    return absl::InvalidArgumentError(absl::StrCat(
+        file_name, ": not valid JSON (at byte ", e.byte, "): ", what));
+  }
+  if (!duplicate.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        file_name, ": key ", Quote(duplicate),
+        " appears more than once in one object; expected unique keys"));
+  }
+  return ConfigParser(file_name, limits).Parse(root);
+}
+
+}  // namespace
+
+std::string_view CellTypeName(CellType cell) {
+  switch (cell) {
+    case CellType::kLstm:
+      return "lstm";
+    case CellType::kGru:
+      return "gru";
+  }
+  return "unknown";
+}
+
+std::string_view ActivationName(Activation activation) {
+  switch (activation) {
+    case Activation::kIdentity:
+      return "identity";
+    case Activation::kSoftmax:
+      return "softmax";
+    case Activation::kSigmoid:
+      return "sigmoid";
+    case Activation::kTanh:
+      return "tanh";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text,
+                                             std::string_view file_name,
+                                             const ConfigLimits& limits) {
+  const absl::string_view file = Av(file_name);
+  try {
+    return ParseImpl(json_text, file, limits);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(file, ": out of memory while parsing the config"));
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat(file, ": unexpected error: ", e.what()));
+  }
+}
+
+absl::StatusOr<ModelConfig> ReadModelConfig(const std::string& path,
+                                            const ConfigLimits& limits) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int error = errno;
+    if (error == ENOENT || error == ENOTDIR) {
+      return absl::NotFoundError(
+          absl::StrCat(path, ": no such file; expected a config.json"));
+    }
+    return absl::ErrnoToStatus(error, absl::StrCat(path, ": cannot open"));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat info;
+  if (::fstat(fd, &info) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot stat"));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": is not a regular file; expected a config.json"));
+  }
+  const uint64_t size = static_cast<uint64_t>(info.st_size);
+  if (size > limits.max_config_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": config is ", size, " bytes; expected at most ",
+                     limits.max_config_bytes, " (max_config_bytes)"));
+  }
+  std::string text(size, '\0');
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::ErrnoToStatus(errno, absl::StrCat(path, ": read failed"));
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  text.resize(done);
+  return ParseModelConfig(text, path, limits);
+}
+
+std::string ModelConfigToJson(const ModelConfig& config) {
+  nlohmann::ordered_json out;
+  out["cell"] = std::string(CellTypeName(config.cell));
+  out["input_size"] = config.input_size;
+  out["hidden_size"] = config.hidden_size;
+  out["num_layers"] = config.num_layers;
+  if (config.proj_size != 0) out["proj_size"] = config.proj_size;
+  out["bias"] = config.bias;
+  if (config.head) {
+    out["head"] = {
+        {"output_size", config.head->output_size},
+        {"activation", std::string(ActivationName(config.head->activation))}};
+  }
+  if (config.normalization) {
+    const Normalization& n = *config.normalization;
+    nlohmann::ordered_json norm = nlohmann::ordered_json::object();
+    if (!n.input_mean.empty() || !n.input_std.empty()) {
+      norm["input_mean"] = n.input_mean;
+      norm["input_std"] = n.input_std;
+    }
+    if (!n.output_mean.empty() || !n.output_std.empty()) {
+      norm["output_mean"] = n.output_mean;
+      norm["output_std"] = n.output_std;
+    }
+    out["normalization"] = std::move(norm);
+  }
+  if (!config.description.empty()) out["description"] = config.description;
+  if (!config.input_names.empty()) out["input_names"] = config.input_names;
+  if (!config.output_names.empty()) out["output_names"] = config.output_names;
+  // Invalid UTF-8 in strings is replaced (U+FFFD) rather than throwing.
+  return out.dump(2, ' ', false,
+                  nlohmann::ordered_json::error_handler_t::replace) +
+         "\n";
+}
+
+}  // namespace lstmserve::model

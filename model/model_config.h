@@ -1,0 +1,86 @@
+// A model version's config.json: the architecture of the network and the
+// optional head and normalization, validated against documented limits.
+//
+// Thread-safety: plain value types and free functions; safe to share const.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace lstmserve::model {
+
+enum class CellType { kLstm, kGru };
+enum class Activation { kIdentity, kSoftmax, kSigmoid, kTanh };
+
+// "lstm" / "gru"; "identity" / "softmax" / "sigmoid" / "tanh".
+std::string_view CellTypeName(CellType cell);
+std::string_view ActivationName(Activation activation);
+
+struct HeadConfig {
+  int output_size = 0;
+  Activation activation = Activation::kIdentity;
+};
+
+// Inputs are mapped as (x - input_mean) / input_std before the network;
+// outputs as y * output_std + output_mean after it. Each pair is either both
+// present with the right size or both absent (empty).
+struct Normalization {
+  std::vector<float> input_mean, input_std;
+  std::vector<float> output_mean, output_std;
+};
+
+struct ModelConfig {
+  CellType cell = CellType::kLstm;
+  int input_size = 0;
+  int hidden_size = 0;
+  int num_layers = 1;
+  int proj_size = 0;  // LSTM only; 0 = no projection
+  bool bias = true;
+  std::optional<HeadConfig> head;
+  std::optional<Normalization> normalization;
+  std::string description;
+  std::vector<std::string> input_names;
+  std::vector<std::string> output_names;
+
+  // Width of each layer's h: proj_size if set, else hidden_size.
+  int layer_output_size() const {
+    return proj_size > 0 ? proj_size : hidden_size;
+  }
+  // Width of one output row: the head's output_size, else layer_output_size().
+  int output_size() const {
+    return head ? head->output_size : layer_output_size();
+  }
+  // Gates per layer: 4 for LSTM (i, f, g, o), 3 for GRU (r, z, n).
+  int num_gates() const { return cell == CellType::kLstm ? 4 : 3; }
+};
+
+// Bounds that reject absurd configs before any memory is allocated for them.
+struct ConfigLimits {
+  int max_input_size = 1 << 16;
+  int max_hidden_size = 1 << 14;
+  int max_layers = 64;
+  int max_output_size = 1 << 16;
+  uint64_t max_config_bytes = 16u << 20;
+};
+
+// Parses and validates config.json text. `file_name` is used in error
+// messages only. INVALID_ARGUMENT on bad JSON, unknown cell or activation,
+// missing or out-of-range sizes, proj_size on a GRU or >= hidden_size,
+// normalization vectors of the wrong length or non-positive/non-finite std.
+// Unknown keys are ignored (forward compatibility).
+absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text,
+                                             std::string_view file_name,
+                                             const ConfigLimits& limits = {});
+
+// Reads and parses a config.json file (NOT_FOUND if it does not exist).
+absl::StatusOr<ModelConfig> ReadModelConfig(const std::string& path,
+                                            const ConfigLimits& limits = {});
+
+// Serialises a config back to JSON text (used by tools and tests).
+std::string ModelConfigToJson(const ModelConfig& config);
+
+}  // namespace lstmserve::model
