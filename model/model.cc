@@ -1,0 +1,521 @@
+#include "model/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <set>
+#include <utility>
+
+#include "Eigen/Core"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "model/status_macros.h"
+
+namespace lstmserve::model {
+
+// Weights of one recurrent layer, repacked once at load into the layout the
+// kernels read: column-major Eigen matrices, biases folded where the math
+// allows it.
+struct LayerWeights {
+  int input_size = 0;    // width of this layer's input
+  int hidden_size = 0;   // H
+  int output_size = 0;   // width of h: proj_size or H
+  Eigen::MatrixXf w_ih;  // gates*H x input_size
+  Eigen::MatrixXf w_hh;  // gates*H x output_size
+  Eigen::MatrixXf w_hr;  // output_size x H (LSTM projection), else empty
+  // Added to W_ih x: LSTM b_ih + b_hh; GRU b_ih + [b_hr, b_hz, 0]. Zero
+  // without bias.
+  Eigen::VectorXf bias_pre;
+  // GRU only: b_hn, which PyTorch applies inside r * (W_hn h + b_hn).
+  Eigen::VectorXf bias_hn;
+};
+
+namespace {
+
+using ColMajor = Eigen::MatrixXf;
+using MatrixMap = Eigen::Map<Eigen::MatrixXf>;
+using ConstMatrixMap = Eigen::Map<const Eigen::MatrixXf>;
+using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
+using ConstArrayMap = Eigen::Map<const Eigen::ArrayXf>;
+using RowMajorConstMap =
+    Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic,
+                                   Eigen::RowMajor>>;
+
+// Upper bound on (session, step) columns processed per block: bounds the
+// workspace for long chunks while keeping the input projection one large
+// matrix product.
+constexpr int kMaxBlockColumns = 1024;
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+// Looks up a tensor, checks its shape and finiteness, and marks it used.
+class TensorTaker {
+ public:
+  TensorTaker(const std::map<std::string, Tensor>& tensors,
+              const std::string& source)
+      : tensors_(tensors), source_(source) {}
+
+  absl::StatusOr<const Tensor*> Take(const std::string& name,
+                                     std::vector<int64_t> expected,
+                                     const std::string& meaning) {
+    auto it = tensors_.find(name);
+    if (it == tensors_.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source_, ": missing tensor \"", name, "\"; expected ",
+                       ShapeString(expected), " (", meaning, ")"));
+    }
+    const Tensor& t = it->second;
+    if (t.shape != expected) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source_, ": tensor \"", name, "\" has shape ", ShapeString(t.shape),
+          "; expected ", ShapeString(expected), " (", meaning, ")"));
+    }
+    for (size_t i = 0; i < t.values.size(); ++i) {
+      if (!std::isfinite(t.values[i])) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            source_, ": tensor \"", name, "\" has a non-finite value (",
+            t.values[i], ") at flat index ", i,
+            "; all weights must be finite"));
+      }
+    }
+    used_.insert(name);
+    parameter_count_ += static_cast<int64_t>(t.values.size());
+    return &t;
+  }
+
+  // Fails if the file holds tensors the config does not call for.
+  absl::Status CheckNoneLeft() const {
+    std::vector<std::string> extra;
+    for (const auto& [name, tensor] : tensors_) {
+      if (!used_.count(name)) extra.push_back(absl::StrCat("\"", name, "\""));
+    }
+    if (extra.empty()) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        source_, ": unexpected tensor", extra.size() > 1 ? "s " : " ",
+        absl::StrJoin(extra, ", "),
+        " not used by the config (check cell, num_layers, proj_size, bias "
+        "and head)"));
+  }
+
+  int64_t parameter_count() const { return parameter_count_; }
+
+ private:
+  const std::map<std::string, Tensor>& tensors_;
+  const std::string& source_;
+  std::set<std::string> used_;
+  int64_t parameter_count_ = 0;
+};
+
+ColMajor ToColMajor(const Tensor& t) {
+  return RowMajorConstMap(t.values.data(), t.shape[0], t.shape[1]);
+}
+
+Eigen::VectorXf ToVector(const Tensor& t) {
+  return Eigen::Map<const Eigen::VectorXf>(t.values.data(), t.shape[0]);
+}
+
+// Grows `v` to at least n elements (never shrinks) and returns its data.
+template <typename T>
+T* Reserve(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+// One LSTM time step for `a` sessions whose gate pre-activations W_ih x + b
+// are in `gates` (4H x a). Updates h (out x a) and c (H x a) in place and
+// writes h to `y` (out x a).
+void LstmStep(const LayerWeights& w, int a, float* gates, float* h, float* c,
+              float* proj_scratch, float* y) {
+  const int H = w.hidden_size;
+  const int out = w.output_size;
+  MatrixMap g(gates, 4 * H, a);
+  g.noalias() += w.w_hh * ConstMatrixMap(h, out, a);
+  // Without projection h's new value goes straight to the state buffer.
+  float* h_full = w.w_hr.size() ? proj_scratch : h;
+  for (int j = 0; j < a; ++j) {
+    const float* gj = gates + static_cast<size_t>(j) * 4 * H;
+    ConstArrayMap gi(gj, H), gf(gj + H, H), gg(gj + 2 * H, H),
+        go(gj + 3 * H, H);
+    ArrayMap cj(c + static_cast<size_t>(j) * H, H);
+    cj = gf.logistic() * cj + gi.logistic() * gg.tanh();
+    ArrayMap(h_full + static_cast<size_t>(j) * H, H) =
+        go.logistic() * cj.tanh();
+  }
+  if (w.w_hr.size()) {
+    MatrixMap(h, out, a).noalias() =
+        w.w_hr * ConstMatrixMap(proj_scratch, H, a);
+  }
+  std::memcpy(y, h, sizeof(float) * out * a);
+}
+
+// One GRU time step for `a` sessions; `gates` holds W_ih x + folded bias
+// (3H x a), `hh` is scratch (3H x a).
+void GruStep(const LayerWeights& w, int a, float* gates, float* h, float* hh,
+             float* y) {
+  const int H = w.hidden_size;
+  MatrixMap hh_map(hh, 3 * H, a);
+  hh_map.noalias() = w.w_hh * ConstMatrixMap(h, H, a);
+  ConstArrayMap b_hn(w.bias_hn.data(), H);
+  for (int j = 0; j < a; ++j) {
+    float* gj = gates + static_cast<size_t>(j) * 3 * H;
+    const float* hj = hh + static_cast<size_t>(j) * 3 * H;
+    ArrayMap r(gj, H), z(gj + H, H), n(gj + 2 * H, H);
+    r = (r + ConstArrayMap(hj, H)).logistic();
+    z = (z + ConstArrayMap(hj + H, H)).logistic();
+    n = (n + r * (ConstArrayMap(hj + 2 * H, H) + b_hn)).tanh();
+    ArrayMap hs(h + static_cast<size_t>(j) * H, H);
+    hs = n + z * (hs - n);  // (1 - z) * n + z * h
+  }
+  std::memcpy(y, h, sizeof(float) * H * a);
+}
+
+void ApplyActivation(Activation activation, MatrixMap out) {
+  switch (activation) {
+    case Activation::kIdentity:
+      return;
+    case Activation::kSigmoid:
+      out = out.array().logistic().matrix();
+      return;
+    case Activation::kTanh:
+      out = out.array().tanh().matrix();
+      return;
+    case Activation::kSoftmax:
+      for (Eigen::Index j = 0; j < out.cols(); ++j) {
+        auto col = out.col(j).array();
+        col = (col - col.maxCoeff()).exp();
+        col /= col.sum();
+      }
+      return;
+  }
+}
+
+}  // namespace
+
+struct Workspace::Buffers {
+  std::vector<float> pre;      // gates*H x block columns
+  std::vector<float> scratch;  // GRU hh or LSTM unprojected h
+  std::vector<float> layer_a;  // layer input/output, ping-pong
+  std::vector<float> layer_b;
+  std::vector<float> head_out;  // output_size x block columns
+  std::vector<float> h_state;   // per layer: out x B
+  std::vector<float> c_state;   // per layer: H x B
+  std::vector<int> order;       // batch ranks sorted by steps, descending
+  std::vector<int> active;      // sessions still running at step t (block)
+  std::vector<SequenceRef> refs;
+
+  size_t bytes() const {
+    return sizeof(float) *
+               (pre.capacity() + scratch.capacity() + layer_a.capacity() +
+                layer_b.capacity() + head_out.capacity() + h_state.capacity() +
+                c_state.capacity()) +
+           sizeof(int) * (order.capacity() + active.capacity()) +
+           sizeof(SequenceRef) * refs.capacity();
+  }
+};
+
+Workspace::Workspace() : buffers_(std::make_unique<Buffers>()) {}
+Workspace::~Workspace() = default;
+Workspace::Workspace(Workspace&&) noexcept = default;
+Workspace& Workspace::operator=(Workspace&&) noexcept = default;
+size_t Workspace::bytes() const { return buffers_ ? buffers_->bytes() : 0; }
+
+Model::Model(ModelConfig config) : config_(std::move(config)) {}
+Model::~Model() = default;
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Create(
+    const ModelConfig& config, const std::map<std::string, Tensor>& tensors,
+    const std::string& source) {
+  if (config.input_size < 1 || config.hidden_size < 1 ||
+      config.num_layers < 1 || config.proj_size < 0 ||
+      (config.proj_size > 0 && (config.cell != CellType::kLstm ||
+                                config.proj_size >= config.hidden_size)) ||
+      (config.head && config.head->output_size < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": invalid config sizes (input_size ", config.input_size,
+        ", hidden_size ", config.hidden_size, ", num_layers ",
+        config.num_layers, ", proj_size ", config.proj_size, ")"));
+  }
+  auto model = std::unique_ptr<Model>(new Model(config));
+  TensorTaker taker(tensors, source);
+  const int H = config.hidden_size;
+  const int gates = config.num_gates();
+  const int out = config.layer_output_size();
+  const bool lstm = config.cell == CellType::kLstm;
+  const std::string gate_rows = lstm ? "4*hidden_size" : "3*hidden_size";
+  int64_t flops = 0;
+
+  for (int k = 0; k < config.num_layers; ++k) {
+    LayerWeights w;
+    w.input_size = k == 0 ? config.input_size : out;
+    w.hidden_size = H;
+    w.output_size = out;
+    const std::string in_name = k == 0 ? "input_size" : "layer output size";
+    const std::string suffix = absl::StrCat("_l", k);
+    ASSIGN_OR_RETURN(const Tensor* w_ih,
+                     taker.Take(absl::StrCat("rnn.weight_ih", suffix),
+                                {int64_t{gates} * H, w.input_size},
+                                absl::StrCat(gate_rows, ", ", in_name)));
+    ASSIGN_OR_RETURN(
+        const Tensor* w_hh,
+        taker.Take(
+            absl::StrCat("rnn.weight_hh", suffix), {int64_t{gates} * H, out},
+            absl::StrCat(gate_rows, ", ",
+                         config.proj_size ? "proj_size" : "hidden_size")));
+    w.w_ih = ToColMajor(*w_ih);
+    w.w_hh = ToColMajor(*w_hh);
+    w.bias_pre = Eigen::VectorXf::Zero(gates * H);
+    w.bias_hn = Eigen::VectorXf::Zero(lstm ? 0 : H);
+    if (config.bias) {
+      ASSIGN_OR_RETURN(const Tensor* b_ih,
+                       taker.Take(absl::StrCat("rnn.bias_ih", suffix),
+                                  {int64_t{gates} * H}, gate_rows));
+      ASSIGN_OR_RETURN(const Tensor* b_hh,
+                       taker.Take(absl::StrCat("rnn.bias_hh", suffix),
+                                  {int64_t{gates} * H}, gate_rows));
+      w.bias_pre = ToVector(*b_ih);
+      Eigen::VectorXf bhh = ToVector(*b_hh);
+      if (lstm) {
+        w.bias_pre += bhh;
+      } else {
+        // r and z see b_hr, b_hz additively; b_hn sits inside r * (...).
+        w.bias_pre.head(2 * H) += bhh.head(2 * H);
+        w.bias_hn = bhh.tail(H);
+      }
+    }
+    if (config.proj_size > 0) {
+      ASSIGN_OR_RETURN(const Tensor* w_hr,
+                       taker.Take(absl::StrCat("rnn.weight_hr", suffix),
+                                  {out, H}, "proj_size, hidden_size"));
+      w.w_hr = ToColMajor(*w_hr);
+      flops += 2LL * out * H;
+    }
+    flops += 2LL * gates * H * (w.input_size + out);
+    model->layers_.push_back(std::move(w));
+  }
+
+  if (config.head) {
+    const int O = config.head->output_size;
+    ASSIGN_OR_RETURN(const Tensor* hw,
+                     taker.Take("head.weight", {O, out},
+                                "head.output_size, layer output size"));
+    ASSIGN_OR_RETURN(const Tensor* hb,
+                     taker.Take("head.bias", {O}, "head.output_size"));
+    model->head_weight_.resize(static_cast<size_t>(O) * out);
+    MatrixMap(model->head_weight_.data(), O, out) = ToColMajor(*hw);
+    model->head_bias_ = hb->values;
+    flops += 2LL * O * out;
+  }
+  RETURN_IF_ERROR(taker.CheckNoneLeft());
+
+  model->state_size_ = config.num_layers * (out + (lstm ? H : 0));
+  model->parameter_count_ = taker.parameter_count();
+  model->flops_per_step_ = flops;
+  return model;
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Load(
+    const std::string& version_dir, const Options& options) {
+  const std::string config_path = version_dir + "/config.json";
+  const std::string weights_path = version_dir + "/model.safetensors";
+  ASSIGN_OR_RETURN(ModelConfig config,
+                   ReadModelConfig(config_path, options.config_limits));
+  ASSIGN_OR_RETURN(auto tensors,
+                   ReadSafetensors(weights_path, options.safetensors_limits));
+  return Create(config, tensors, weights_path);
+}
+
+absl::Status Model::RunChunk(const float* inputs, int steps, float* state,
+                             float* outputs, Workspace& workspace) const {
+  const SequenceRef ref{inputs, steps, state, outputs};
+  return RunBatch(std::span<const SequenceRef>(&ref, 1), workspace);
+}
+
+absl::Status Model::StepBatch(std::span<const float* const> inputs,
+                              std::span<float* const> states,
+                              std::span<float* const> outputs,
+                              Workspace& workspace) const {
+  if (inputs.size() != states.size() || inputs.size() != outputs.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "StepBatch: inputs, states and outputs must have the same length; got ",
+        inputs.size(), ", ", states.size(), " and ", outputs.size()));
+  }
+  std::vector<SequenceRef>& refs = workspace.buffers_->refs;
+  refs.clear();  // keeps capacity: no allocation once warmed up
+  for (size_t b = 0; b < inputs.size(); ++b) {
+    refs.push_back(SequenceRef{inputs[b], 1, states[b], outputs[b]});
+  }
+  return RunBatch(refs, workspace);
+}
+
+absl::Status Model::RunBatch(std::span<const SequenceRef> sequences,
+                             Workspace& workspace) const {
+  const int B = static_cast<int>(sequences.size());
+  if (B == 0) return absl::OkStatus();
+  for (int b = 0; b < B; ++b) {
+    const SequenceRef& s = sequences[b];
+    if (s.steps < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sequence ", b, " has ", s.steps, " steps; expected at least 1"));
+    }
+    if (!s.inputs || !s.state || !s.outputs) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence ", b, " has a null buffer"));
+    }
+  }
+
+  Workspace::Buffers& ws = *workspace.buffers_;
+  const ModelConfig& cfg = config_;
+  const int L = cfg.num_layers;
+  const int H = cfg.hidden_size;
+  const int out = cfg.layer_output_size();
+  const int in = cfg.input_size;
+  const int gates = cfg.num_gates();
+  const bool lstm = cfg.cell == CellType::kLstm;
+  const int O = output_size();
+  const Normalization* norm = cfg.normalization ? &*cfg.normalization : nullptr;
+
+  // Longest chunk first, so the sessions still running at any step are a
+  // prefix of `order` and their columns stay contiguous.
+  int* order = Reserve(ws.order, B);
+  std::iota(order, order + B, 0);
+  std::stable_sort(order, order + B, [&](int x, int y) {
+    return sequences[x].steps > sequences[y].steps;
+  });
+  const int max_steps = sequences[order[0]].steps;
+
+  // Gather every layer's state into contiguous per-layer matrices.
+  float* h_state = Reserve(ws.h_state, static_cast<size_t>(L) * out * B);
+  float* c_state =
+      Reserve(ws.c_state, lstm ? static_cast<size_t>(L) * H * B : 1);
+  const int layer_state = out + (lstm ? H : 0);
+  for (int j = 0; j < B; ++j) {
+    const float* s = sequences[order[j]].state;
+    for (int l = 0; l < L; ++l) {
+      const float* sl = s + static_cast<size_t>(l) * layer_state;
+      std::memcpy(h_state + (static_cast<size_t>(l) * B + j) * out, sl,
+                  sizeof(float) * out);
+      if (lstm) {
+        std::memcpy(c_state + (static_cast<size_t>(l) * B + j) * H, sl + out,
+                    sizeof(float) * H);
+      }
+    }
+  }
+
+  int* active = Reserve(ws.active, max_steps);
+  {
+    int a = B;
+    for (int t = 0; t < max_steps; ++t) {
+      while (a > 0 && sequences[order[a - 1]].steps <= t) --a;
+      active[t] = a;
+    }
+  }
+
+  const int max_width = std::max(in, out);
+  for (int t0 = 0; t0 < max_steps;) {
+    // Take whole time steps until the block holds kMaxBlockColumns columns.
+    int t1 = t0;
+    int cols = 0;
+    while (t1 < max_steps &&
+           (t1 == t0 || cols + active[t1] <= kMaxBlockColumns)) {
+      cols += active[t1++];
+    }
+    float* x = Reserve(ws.layer_a, static_cast<size_t>(max_width) * cols);
+    float* y = Reserve(ws.layer_b, static_cast<size_t>(max_width) * cols);
+    float* pre = Reserve(ws.pre, static_cast<size_t>(gates) * H * cols);
+    float* scratch =
+        Reserve(ws.scratch, static_cast<size_t>(gates) * H * active[t0]);
+
+    // Layer 0 input: column (t, j) holds session order[j]'s step t.
+    {
+      int col = 0;
+      for (int t = t0; t < t1; ++t) {
+        for (int j = 0; j < active[t]; ++j, ++col) {
+          const float* row =
+              sequences[order[j]].inputs + static_cast<size_t>(t) * in;
+          float* dst = x + static_cast<size_t>(col) * in;
+          if (norm && !norm->input_mean.empty()) {
+            for (int i = 0; i < in; ++i) {
+              dst[i] = (row[i] - norm->input_mean[i]) / norm->input_std[i];
+            }
+          } else {
+            std::memcpy(dst, row, sizeof(float) * in);
+          }
+        }
+      }
+    }
+
+    for (int l = 0; l < L; ++l) {
+      const LayerWeights& w = layers_[l];
+      // The input projection of every column in the block: one product.
+      MatrixMap pre_map(pre, gates * H, cols);
+      pre_map.noalias() = w.w_ih * ConstMatrixMap(x, w.input_size, cols);
+      pre_map.colwise() += w.bias_pre;
+
+      float* h = h_state + static_cast<size_t>(l) * B * out;
+      float* c = lstm ? c_state + static_cast<size_t>(l) * B * H : nullptr;
+      int col = 0;
+      for (int t = t0; t < t1; ++t) {
+        const int a = active[t];
+        float* g = pre + static_cast<size_t>(col) * gates * H;
+        float* yt = y + static_cast<size_t>(col) * out;
+        if (lstm) {
+          LstmStep(w, a, g, h, c, scratch, yt);
+        } else {
+          GruStep(w, a, g, h, scratch, yt);
+        }
+        col += a;
+      }
+      std::swap(x, y);  // this layer's output is the next one's input
+    }
+
+    // x now holds the last layer's h for every column.
+    const float* result = x;
+    if (cfg.head) {
+      float* head_out = Reserve(ws.head_out, static_cast<size_t>(O) * cols);
+      MatrixMap ho(head_out, O, cols);
+      ho.noalias() = ConstMatrixMap(head_weight_.data(), O, out) *
+                     ConstMatrixMap(x, out, cols);
+      ho.colwise() += Eigen::Map<const Eigen::VectorXf>(head_bias_.data(), O);
+      ApplyActivation(cfg.head->activation, ho);
+      result = head_out;
+    }
+    {
+      int col = 0;
+      const bool denorm = norm && !norm->output_mean.empty();
+      for (int t = t0; t < t1; ++t) {
+        for (int j = 0; j < active[t]; ++j, ++col) {
+          const float* src = result + static_cast<size_t>(col) * O;
+          float* dst = sequences[order[j]].outputs + static_cast<size_t>(t) * O;
+          if (denorm) {
+            for (int o = 0; o < O; ++o) {
+              dst[o] = src[o] * norm->output_std[o] + norm->output_mean[o];
+            }
+          } else {
+            std::memcpy(dst, src, sizeof(float) * O);
+          }
+        }
+      }
+    }
+    t0 = t1;
+  }
+
+  // Scatter the final state back to each session's buffer.
+  for (int j = 0; j < B; ++j) {
+    float* s = sequences[order[j]].state;
+    for (int l = 0; l < L; ++l) {
+      float* sl = s + static_cast<size_t>(l) * layer_state;
+      std::memcpy(sl, h_state + (static_cast<size_t>(l) * B + j) * out,
+                  sizeof(float) * out);
+      if (lstm) {
+        std::memcpy(sl + out, c_state + (static_cast<size_t>(l) * B + j) * H,
+                    sizeof(float) * H);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace lstmserve::model
