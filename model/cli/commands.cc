@@ -1,0 +1,272 @@
+#include "model/cli/commands.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "model/csv.h"
+#include "model/model.h"
+#include "model/repository.h"
+#include "model/state_file.h"
+#include "model/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace lstmserve::model::cli {
+namespace {
+
+struct LoadedModel {
+  std::string version_dir;
+  std::unique_ptr<Model> model;
+};
+
+absl::StatusOr<LoadedModel> LoadFromPath(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string dir, ResolveVersionDir(path));
+  ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(dir));
+  return LoadedModel{dir, std::move(model)};
+}
+
+std::string Names(const std::vector<std::string>& names) {
+  return names.empty() ? "-" : absl::StrJoin(names, ", ");
+}
+
+}  // namespace
+
+absl::Status Info(const InfoOptions& options, std::ostream& out) {
+  ASSIGN_OR_RETURN(LoadedModel loaded, LoadFromPath(options.model_path));
+  const Model& m = *loaded.model;
+  const ModelConfig& c = m.config();
+  const int64_t state_bytes = int64_t{m.state_size()} * 4;
+  if (options.json) {
+    nlohmann::json j;
+    j["path"] = loaded.version_dir;
+    j["cell"] = std::string(CellTypeName(c.cell));
+    j["input_size"] = c.input_size;
+    j["hidden_size"] = c.hidden_size;
+    j["num_layers"] = c.num_layers;
+    j["proj_size"] = c.proj_size;
+    j["bias"] = c.bias;
+    if (c.head) {
+      j["head"] = {
+          {"output_size", c.head->output_size},
+          {"activation", std::string(ActivationName(c.head->activation))}};
+    }
+    j["normalization"] = c.normalization.has_value();
+    j["output_size"] = m.output_size();
+    j["parameters"] = m.parameter_count();
+    j["state_floats"] = m.state_size();
+    j["state_bytes"] = state_bytes;
+    j["flops_per_step"] = m.flops_per_step();
+    j["description"] = c.description;
+    j["input_names"] = c.input_names;
+    j["output_names"] = c.output_names;
+    out << j.dump(2) << '\n';
+    return absl::OkStatus();
+  }
+  out << "path:           " << loaded.version_dir << '\n'
+      << "cell:           " << CellTypeName(c.cell) << '\n'
+      << "input_size:     " << c.input_size << '\n'
+      << "hidden_size:    " << c.hidden_size << '\n'
+      << "num_layers:     " << c.num_layers << '\n'
+      << "proj_size:      " << c.proj_size << '\n'
+      << "bias:           " << (c.bias ? "true" : "false") << '\n'
+      << "head:           "
+      << (c.head ? absl::StrCat(c.head->output_size, " outputs, ",
+                                std::string(ActivationName(c.head->activation)))
+                 : std::string("none (outputs are the last layer's h)"))
+      << '\n'
+      << "normalization:  " << (c.normalization ? "yes" : "no") << '\n'
+      << "output_size:    " << m.output_size() << '\n'
+      << "parameters:     " << m.parameter_count() << '\n'
+      << "state:          " << m.state_size() << " floats = " << state_bytes
+      << " bytes per session\n"
+      << "flops_per_step: " << m.flops_per_step() << '\n'
+      << "inputs:         " << Names(c.input_names) << '\n'
+      << "outputs:        " << Names(c.output_names) << '\n';
+  if (!c.description.empty()) {
+    out << "description:    " << c.description << '\n';
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Run(const RunOptions& options, std::istream& in,
+                 std::ostream& out) {
+  if (options.max_chunk < 1) {
+    return absl::InvalidArgumentError("--chunk must be at least 1");
+  }
+  ASSIGN_OR_RETURN(LoadedModel loaded, LoadFromPath(options.model_path));
+  const Model& m = *loaded.model;
+  SavedState saved;
+  saved.state.assign(m.state_size(), 0.0f);
+  if (!options.state_in.empty()) {
+    ASSIGN_OR_RETURN(
+        saved, ReadStateFile(options.state_in, m.config(), m.state_size()));
+  }
+  CsvReader reader(in, "stdin", m.input_size());
+  Workspace workspace;
+  std::vector<float> inputs;
+  std::vector<float> outputs;
+  bool more = true;
+  while (more) {
+    inputs.clear();
+    int rows = 0;
+    while (rows < options.max_chunk) {
+      ASSIGN_OR_RETURN(more, reader.Next(inputs));
+      if (!more) break;
+      ++rows;
+    }
+    if (rows == 0) break;
+    outputs.resize(static_cast<size_t>(rows) * m.output_size());
+    RETURN_IF_ERROR(m.RunChunk(inputs.data(), rows, saved.state.data(),
+                               outputs.data(), workspace));
+    saved.steps += rows;
+    for (int r = 0; r < rows; ++r) {
+      WriteCsvRow(out,
+                  std::span<const float>(
+                      outputs.data() + static_cast<size_t>(r) * m.output_size(),
+                      m.output_size()));
+    }
+    out.flush();
+  }
+  if (!out) return absl::DataLossError("cannot write to stdout");
+  if (!options.state_out.empty()) {
+    RETURN_IF_ERROR(WriteStateFile(options.state_out, m.config(), saved));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+struct WorkerResult {
+  int64_t calls = 0;
+  std::vector<double> call_us;  // a sample of per-call latencies
+};
+
+void BenchWorker(const Model& m, const BenchOptions& o, uint32_t seed,
+                 std::chrono::steady_clock::time_point deadline,
+                 WorkerResult& result) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const size_t in_floats = static_cast<size_t>(o.chunk) * m.input_size();
+  std::vector<float> inputs(in_floats * o.batch);
+  for (float& x : inputs) x = normal(rng);
+  std::vector<float> states(static_cast<size_t>(m.state_size()) * o.batch,
+                            0.0f);
+  std::vector<float> outputs(static_cast<size_t>(o.chunk) * m.output_size() *
+                             o.batch);
+  std::vector<SequenceRef> refs;
+  for (int b = 0; b < o.batch; ++b) {
+    refs.push_back(SequenceRef{
+        inputs.data() + in_floats * b, o.chunk,
+        states.data() + static_cast<size_t>(m.state_size()) * b,
+        outputs.data() + static_cast<size_t>(o.chunk) * m.output_size() * b});
+  }
+  Workspace workspace;
+  (void)m.RunBatch(refs, workspace);  // warm-up: sizes the workspace
+  result.call_us.reserve(1 << 16);
+  while (true) {
+    const auto start = std::chrono::steady_clock::now();
+    if (start >= deadline) break;
+    (void)m.RunBatch(refs, workspace);
+    const auto end = std::chrono::steady_clock::now();
+    ++result.calls;
+    if (result.call_us.size() < result.call_us.capacity()) {
+      result.call_us.push_back(
+          std::chrono::duration<double, std::micro>(end - start).count());
+    }
+  }
+}
+
+double Percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  const size_t k = std::min(
+      v.size() - 1, static_cast<size_t>(p / 100.0 * (v.size() - 1) + 0.5));
+  std::nth_element(v.begin(), v.begin() + k, v.end());
+  return v[k];
+}
+
+}  // namespace
+
+absl::Status Bench(const BenchOptions& o, std::ostream& out,
+                   std::ostream& progress) {
+  if (o.batch < 1 || o.chunk < 1 || o.threads < 1 || !(o.seconds > 0)) {
+    return absl::InvalidArgumentError(
+        "--batch, --chunk and --threads must be at least 1 and --seconds "
+        "positive");
+  }
+  ASSIGN_OR_RETURN(LoadedModel loaded, LoadFromPath(o.model_path));
+  const Model& m = *loaded.model;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline =
+      start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                  std::chrono::duration<double>(o.seconds));
+  std::vector<WorkerResult> results(o.threads);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < o.threads; ++t) {
+    workers.emplace_back(BenchWorker, std::cref(m), std::cref(o), 1234u + t,
+                         deadline, std::ref(results[t]));
+  }
+  if (o.seconds > 3) {
+    // Progress for long runs, on stderr so --json output stays clean.
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      const double elapsed = std::chrono::duration<double>(
+                                 std::chrono::steady_clock::now() - start)
+                                 .count();
+      progress << absl::StrFormat("\rbench: %.0f/%.0f s",
+                                  std::min(elapsed, o.seconds), o.seconds)
+               << std::flush;
+    }
+    progress << '\n';
+  }
+  for (std::thread& w : workers) w.join();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  int64_t calls = 0;
+  std::vector<double> call_us;
+  for (WorkerResult& r : results) {
+    calls += r.calls;
+    call_us.insert(call_us.end(), r.call_us.begin(), r.call_us.end());
+  }
+  const double steps = static_cast<double>(calls) * o.batch * o.chunk;
+  const double steps_per_s = steps / elapsed;
+  const double p50 = Percentile(call_us, 50);
+  const double p99 = Percentile(call_us, 99);
+  double mean = 0;
+  for (double v : call_us) mean += v;
+  mean = call_us.empty() ? 0 : mean / call_us.size();
+  const double gflops = steps_per_s * m.flops_per_step() / 1e9;
+  if (o.json) {
+    nlohmann::json j;
+    j["model"] = loaded.version_dir;
+    j["batch"] = o.batch;
+    j["chunk"] = o.chunk;
+    j["threads"] = o.threads;
+    j["seconds"] = elapsed;
+    j["calls"] = calls;
+    j["steps_per_s"] = steps_per_s;
+    j["us_per_call"] = mean;
+    j["us_per_call_p50"] = p50;
+    j["us_per_call_p99"] = p99;
+    j["gflops"] = gflops;
+    out << j.dump() << '\n';
+  } else {
+    out << absl::StrFormat(
+        "model %s, batch %d, chunk %d, threads %d, %.1f s\n"
+        "steps/s:     %.0f\n"
+        "us per call: mean %.1f, p50 %.1f, p99 %.1f\n"
+        "GFLOP/s:     %.2f\n",
+        loaded.version_dir, o.batch, o.chunk, o.threads, elapsed, steps_per_s,
+        mean, p50, p99, gflops);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace lstmserve::model::cli

@@ -1,0 +1,86 @@
+// lstm-model: inspect, run and benchmark one model version from the shell.
+// Flag parsing only; the commands live in commands.cc.
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "model/cli/commands.h"
+
+namespace cli = lstmserve::model::cli;
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);
+  CLI::App app{
+      "lstm-model: inspect, run and benchmark an LSTM/GRU model version.\n"
+      "DIR is a version directory (holding config.json and "
+      "model.safetensors) or a model directory (its highest version is "
+      "used)."};
+  app.require_subcommand(1);
+
+  cli::InfoOptions info;
+  CLI::App* info_cmd = app.add_subcommand(
+      "info",
+      "Print the model's spec: cell, sizes, parameter count, state "
+      "bytes per session.");
+  info_cmd->add_option("DIR", info.model_path, "Model or version directory")
+      ->required();
+  info_cmd->add_flag("--json", info.json, "Print one JSON object");
+
+  cli::RunOptions run;
+  CLI::App* run_cmd = app.add_subcommand(
+      "run",
+      "Read CSV steps from stdin (one step per line, comma-separated floats) "
+      "and print one CSV output row per step.");
+  run_cmd->add_option("DIR", run.model_path, "Model or version directory")
+      ->required();
+  run_cmd->add_option("--state-in", run.state_in,
+                      "Start from the state saved in FILE by --state-out "
+                      "(default: zero state)");
+  run_cmd->add_option("--state-out", run.state_out,
+                      "Save the final state to FILE, to continue the sequence "
+                      "in a later run");
+  run_cmd
+      ->add_option("--chunk", run.max_chunk,
+                   "Steps per engine call (bounds memory on long inputs)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+
+  cli::BenchOptions bench;
+  CLI::App* bench_cmd = app.add_subcommand(
+      "bench", "Time the engine on random inputs: steps/s and us per call.");
+  bench_cmd->add_option("DIR", bench.model_path, "Model or version directory")
+      ->required();
+  bench_cmd->add_option("--batch", bench.batch, "Sessions per engine call")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 16));
+  bench_cmd->add_option("--chunk", bench.chunk, "Steps per session per call")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  bench_cmd
+      ->add_option("--threads", bench.threads, "Independent worker threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  bench_cmd->add_option("--seconds", bench.seconds, "How long to run")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 3600.0));
+  bench_cmd->add_flag("--json", bench.json, "Print one JSON object");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  absl::Status status;
+  if (*info_cmd) {
+    status = cli::Info(info, std::cout);
+  } else if (*run_cmd) {
+    status = cli::Run(run, std::cin, std::cout);
+  } else if (*bench_cmd) {
+    status = cli::Bench(bench, std::cout, std::cerr);
+  }
+  if (!status.ok()) {
+    std::cerr << "lstm-model: " << status.message() << '\n';
+    return 1;
+  }
+  return 0;
+}
