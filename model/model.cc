@@ -7,40 +7,29 @@
 #include <set>
 #include <utility>
 
-#include "Eigen/Core"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "model/kernels.h"
 #include "model/status_macros.h"
 
 namespace lstmserve::model {
 
 // Weights of one recurrent layer, repacked once at load into the layout the
-// kernels read: column-major Eigen matrices, biases folded where the math
-// allows it.
+// kernels read (column-major), biases folded where the math allows it.
 struct LayerWeights {
-  int input_size = 0;    // width of this layer's input
-  int hidden_size = 0;   // H
-  int output_size = 0;   // width of h: proj_size or H
-  Eigen::MatrixXf w_ih;  // gates*H x input_size
-  Eigen::MatrixXf w_hh;  // gates*H x output_size
-  Eigen::MatrixXf w_hr;  // output_size x H (LSTM projection), else empty
+  // [W_ih | W_hh]: gates*H x (input_size + output_size), column-major, so
+  // W_ih and W_hh are each a contiguous column block and a single-step batch
+  // can multiply [x; h] by both in one product.
+  std::vector<float> w_cat;
+  std::vector<float> w_hr;  // output_size x H (LSTM projection), else empty
   // Added to W_ih x: LSTM b_ih + b_hh; GRU b_ih + [b_hr, b_hz, 0]. Zero
   // without bias.
-  Eigen::VectorXf bias_pre;
+  std::vector<float> bias_pre;
   // GRU only: b_hn, which PyTorch applies inside r * (W_hn h + b_hn).
-  Eigen::VectorXf bias_hn;
+  std::vector<float> bias_hn;
 };
 
 namespace {
-
-using ColMajor = Eigen::MatrixXf;
-using MatrixMap = Eigen::Map<Eigen::MatrixXf>;
-using ConstMatrixMap = Eigen::Map<const Eigen::MatrixXf>;
-using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
-using ConstArrayMap = Eigen::Map<const Eigen::ArrayXf>;
-using RowMajorConstMap =
-    Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic,
-                                   Eigen::RowMajor>>;
 
 // Upper bound on (session, step) columns processed per block: bounds the
 // workspace for long chunks while keeping the input projection one large
@@ -109,12 +98,15 @@ class TensorTaker {
   int64_t parameter_count_ = 0;
 };
 
-ColMajor ToColMajor(const Tensor& t) {
-  return RowMajorConstMap(t.values.data(), t.shape[0], t.shape[1]);
-}
-
-Eigen::VectorXf ToVector(const Tensor& t) {
-  return Eigen::Map<const Eigen::VectorXf>(t.values.data(), t.shape[0]);
+// PyTorch stores [rows, cols] row-major; the kernels read column-major.
+std::vector<float> ToColMajor(const Tensor& t) {
+  const int64_t rows = t.shape[0], cols = t.shape[1];
+  std::vector<float> out(t.values.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c)
+      out[c * rows + r] = t.values[r * cols + c];
+  }
+  return out;
 }
 
 // Grows `v` to at least n elements (never shrinks) and returns its data.
@@ -122,74 +114,6 @@ template <typename T>
 T* Reserve(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
   return v.data();
-}
-
-// One LSTM time step for `a` sessions whose gate pre-activations W_ih x + b
-// are in `gates` (4H x a). Updates h (out x a) and c (H x a) in place and
-// writes h to `y` (out x a).
-void LstmStep(const LayerWeights& w, int a, float* gates, float* h, float* c,
-              float* proj_scratch, float* y) {
-  const int H = w.hidden_size;
-  const int out = w.output_size;
-  MatrixMap g(gates, 4 * H, a);
-  g.noalias() += w.w_hh * ConstMatrixMap(h, out, a);
-  // Without projection h's new value goes straight to the state buffer.
-  float* h_full = w.w_hr.size() ? proj_scratch : h;
-  for (int j = 0; j < a; ++j) {
-    const float* gj = gates + static_cast<size_t>(j) * 4 * H;
-    ConstArrayMap gi(gj, H), gf(gj + H, H), gg(gj + 2 * H, H),
-        go(gj + 3 * H, H);
-    ArrayMap cj(c + static_cast<size_t>(j) * H, H);
-    cj = gf.logistic() * cj + gi.logistic() * gg.tanh();
-    ArrayMap(h_full + static_cast<size_t>(j) * H, H) =
-        go.logistic() * cj.tanh();
-  }
-  if (w.w_hr.size()) {
-    MatrixMap(h, out, a).noalias() =
-        w.w_hr * ConstMatrixMap(proj_scratch, H, a);
-  }
-  std::memcpy(y, h, sizeof(float) * out * a);
-}
-
-// One GRU time step for `a` sessions; `gates` holds W_ih x + folded bias
-// (3H x a), `hh` is scratch (3H x a).
-void GruStep(const LayerWeights& w, int a, float* gates, float* h, float* hh,
-             float* y) {
-  const int H = w.hidden_size;
-  MatrixMap hh_map(hh, 3 * H, a);
-  hh_map.noalias() = w.w_hh * ConstMatrixMap(h, H, a);
-  ConstArrayMap b_hn(w.bias_hn.data(), H);
-  for (int j = 0; j < a; ++j) {
-    float* gj = gates + static_cast<size_t>(j) * 3 * H;
-    const float* hj = hh + static_cast<size_t>(j) * 3 * H;
-    ArrayMap r(gj, H), z(gj + H, H), n(gj + 2 * H, H);
-    r = (r + ConstArrayMap(hj, H)).logistic();
-    z = (z + ConstArrayMap(hj + H, H)).logistic();
-    n = (n + r * (ConstArrayMap(hj + 2 * H, H) + b_hn)).tanh();
-    ArrayMap hs(h + static_cast<size_t>(j) * H, H);
-    hs = n + z * (hs - n);  // (1 - z) * n + z * h
-  }
-  std::memcpy(y, h, sizeof(float) * H * a);
-}
-
-void ApplyActivation(Activation activation, MatrixMap out) {
-  switch (activation) {
-    case Activation::kIdentity:
-      return;
-    case Activation::kSigmoid:
-      out = out.array().logistic().matrix();
-      return;
-    case Activation::kTanh:
-      out = out.array().tanh().matrix();
-      return;
-    case Activation::kSoftmax:
-      for (Eigen::Index j = 0; j < out.cols(); ++j) {
-        auto col = out.col(j).array();
-        col = (col - col.maxCoeff()).exp();
-        col /= col.sum();
-      }
-      return;
-  }
 }
 
 }  // namespace
@@ -249,14 +173,12 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
 
   for (int k = 0; k < config.num_layers; ++k) {
     LayerWeights w;
-    w.input_size = k == 0 ? config.input_size : out;
-    w.hidden_size = H;
-    w.output_size = out;
+    const int input_size = k == 0 ? config.input_size : out;
     const std::string in_name = k == 0 ? "input_size" : "layer output size";
     const std::string suffix = absl::StrCat("_l", k);
     ASSIGN_OR_RETURN(const Tensor* w_ih,
                      taker.Take(absl::StrCat("rnn.weight_ih", suffix),
-                                {int64_t{gates} * H, w.input_size},
+                                {int64_t{gates} * H, input_size},
                                 absl::StrCat(gate_rows, ", ", in_name)));
     ASSIGN_OR_RETURN(
         const Tensor* w_hh,
@@ -264,10 +186,11 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
             absl::StrCat("rnn.weight_hh", suffix), {int64_t{gates} * H, out},
             absl::StrCat(gate_rows, ", ",
                          config.proj_size ? "proj_size" : "hidden_size")));
-    w.w_ih = ToColMajor(*w_ih);
-    w.w_hh = ToColMajor(*w_hh);
-    w.bias_pre = Eigen::VectorXf::Zero(gates * H);
-    w.bias_hn = Eigen::VectorXf::Zero(lstm ? 0 : H);
+    w.w_cat = ToColMajor(*w_ih);
+    const std::vector<float> hh = ToColMajor(*w_hh);
+    w.w_cat.insert(w.w_cat.end(), hh.begin(), hh.end());
+    w.bias_pre.assign(static_cast<size_t>(gates) * H, 0.0f);
+    w.bias_hn.assign(lstm ? 0 : H, 0.0f);
     if (config.bias) {
       ASSIGN_OR_RETURN(const Tensor* b_ih,
                        taker.Take(absl::StrCat("rnn.bias_ih", suffix),
@@ -275,15 +198,13 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
       ASSIGN_OR_RETURN(const Tensor* b_hh,
                        taker.Take(absl::StrCat("rnn.bias_hh", suffix),
                                   {int64_t{gates} * H}, gate_rows));
-      w.bias_pre = ToVector(*b_ih);
-      Eigen::VectorXf bhh = ToVector(*b_hh);
-      if (lstm) {
-        w.bias_pre += bhh;
-      } else {
-        // r and z see b_hr, b_hz additively; b_hn sits inside r * (...).
-        w.bias_pre.head(2 * H) += bhh.head(2 * H);
-        w.bias_hn = bhh.tail(H);
-      }
+      w.bias_pre = b_ih->values;
+      const std::vector<float>& bhh = b_hh->values;
+      // LSTM: both biases fold into one. GRU: b_hr and b_hz fold; b_hn sits
+      // inside r * (W_hn h + b_hn) and stays apart.
+      const int folded = lstm ? gates * H : 2 * H;
+      for (int i = 0; i < folded; ++i) w.bias_pre[i] += bhh[i];
+      if (!lstm) w.bias_hn.assign(bhh.begin() + 2 * H, bhh.end());
     }
     if (config.proj_size > 0) {
       ASSIGN_OR_RETURN(const Tensor* w_hr,
@@ -292,7 +213,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
       w.w_hr = ToColMajor(*w_hr);
       flops += 2LL * out * H;
     }
-    flops += 2LL * gates * H * (w.input_size + out);
+    flops += 2LL * gates * H * (input_size + out);
     model->layers_.push_back(std::move(w));
   }
 
@@ -303,12 +224,35 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
                                 "head.output_size, layer output size"));
     ASSIGN_OR_RETURN(const Tensor* hb,
                      taker.Take("head.bias", {O}, "head.output_size"));
-    model->head_weight_.resize(static_cast<size_t>(O) * out);
-    MatrixMap(model->head_weight_.data(), O, out) = ToColMajor(*hw);
+    model->head_weight_ = ToColMajor(*hw);
     model->head_bias_ = hb->values;
     flops += 2LL * O * out;
   }
   RETURN_IF_ERROR(taker.CheckNoneLeft());
+
+  // Views for the kernels into the vectors above, which no longer move.
+  for (const LayerWeights& w : model->layers_) {
+    kernels::LayerView v;
+    v.input_size = static_cast<int>(w.w_cat.size() / (gates * H)) - out;
+    v.hidden_size = H;
+    v.output_size = out;
+    v.w_ih = w.w_cat.data();
+    v.w_hh = w.w_cat.data() + static_cast<size_t>(gates) * H * v.input_size;
+    v.w_hr = w.w_hr.empty() ? nullptr : w.w_hr.data();
+    v.bias_pre = w.bias_pre.data();
+    v.bias_hn = w.bias_hn.empty() ? nullptr : w.bias_hn.data();
+    model->layer_views_.push_back(v);
+  }
+  kernels::NetView& net = model->net_;
+  net.cell = config.cell;
+  net.num_layers = config.num_layers;
+  net.layers = model->layer_views_.data();
+  net.output_size = config.output_size();
+  if (config.head) {
+    net.head_w = model->head_weight_.data();
+    net.head_b = model->head_bias_.data();
+    net.activation = config.head->activation;
+  }
 
   model->state_size_ = config.num_layers * (out + (lstm ? H : 0));
   model->parameter_count_ = taker.parameter_count();
@@ -425,8 +369,10 @@ absl::Status Model::RunBatch(std::span<const SequenceRef> sequences,
     float* x = Reserve(ws.layer_a, static_cast<size_t>(max_width) * cols);
     float* y = Reserve(ws.layer_b, static_cast<size_t>(max_width) * cols);
     float* pre = Reserve(ws.pre, static_cast<size_t>(gates) * H * cols);
-    float* scratch =
-        Reserve(ws.scratch, static_cast<size_t>(gates) * H * active[t0]);
+    // GRU hh, LSTM unprojected h, or a single-step block's [x; h] columns.
+    float* scratch = Reserve(
+        ws.scratch,
+        static_cast<size_t>(std::max(gates * H, max_width + out)) * active[t0]);
 
     // Layer 0 input: column (t, j) holds session order[j]'s step t.
     {
@@ -447,41 +393,22 @@ absl::Status Model::RunBatch(std::span<const SequenceRef> sequences,
       }
     }
 
-    for (int l = 0; l < L; ++l) {
-      const LayerWeights& w = layers_[l];
-      // The input projection of every column in the block: one product.
-      MatrixMap pre_map(pre, gates * H, cols);
-      pre_map.noalias() = w.w_ih * ConstMatrixMap(x, w.input_size, cols);
-      pre_map.colwise() += w.bias_pre;
+    kernels::BlockView block;
+    block.steps = t1 - t0;
+    block.active = active + t0;
+    block.cols = cols;
+    block.batch = B;
+    block.x = x;
+    block.y = y;
+    block.pre = pre;
+    block.scratch = scratch;
+    block.head_out = cfg.head
+                         ? Reserve(ws.head_out, static_cast<size_t>(O) * cols)
+                         : nullptr;
+    block.h_state = h_state;
+    block.c_state = lstm ? c_state : nullptr;
+    const float* result = kernels::ForwardBlock(net_, block);
 
-      float* h = h_state + static_cast<size_t>(l) * B * out;
-      float* c = lstm ? c_state + static_cast<size_t>(l) * B * H : nullptr;
-      int col = 0;
-      for (int t = t0; t < t1; ++t) {
-        const int a = active[t];
-        float* g = pre + static_cast<size_t>(col) * gates * H;
-        float* yt = y + static_cast<size_t>(col) * out;
-        if (lstm) {
-          LstmStep(w, a, g, h, c, scratch, yt);
-        } else {
-          GruStep(w, a, g, h, scratch, yt);
-        }
-        col += a;
-      }
-      std::swap(x, y);  // this layer's output is the next one's input
-    }
-
-    // x now holds the last layer's h for every column.
-    const float* result = x;
-    if (cfg.head) {
-      float* head_out = Reserve(ws.head_out, static_cast<size_t>(O) * cols);
-      MatrixMap ho(head_out, O, cols);
-      ho.noalias() = ConstMatrixMap(head_weight_.data(), O, out) *
-                     ConstMatrixMap(x, out, cols);
-      ho.colwise() += Eigen::Map<const Eigen::VectorXf>(head_bias_.data(), O);
-      ApplyActivation(cfg.head->activation, ho);
-      result = head_out;
-    }
     {
       int col = 0;
       const bool denorm = norm && !norm->output_mean.empty();

@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "model/kernels.h"
 #include "model/model_config.h"
 #include "model/tensor_file.h"
 
@@ -107,6 +108,9 @@ class Model {
   // Head: output_size x layer_output_size (column-major) and bias.
   std::vector<float> head_weight_;
   std::vector<float> head_bias_;
+  // What the kernels read: pointers into layers_ and the head.
+  std::vector<kernels::LayerView> layer_views_;
+  kernels::NetView net_;
   int state_size_ = 0;
   int64_t parameter_count_ = 0;
   int64_t flops_per_step_ = 0;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "model/csv.h"
+#include "model/kernels.h"
 #include "model/model.h"
 #include "model/repository.h"
 #include "model/state_file.h"
@@ -63,6 +64,7 @@ absl::Status Info(const InfoOptions& options, std::ostream& out) {
     j["state_floats"] = m.state_size();
     j["state_bytes"] = state_bytes;
     j["flops_per_step"] = m.flops_per_step();
+    j["kernels"] = std::string(kernels::IsaName(kernels::ActiveIsa()));
     j["description"] = c.description;
     j["input_names"] = c.input_names;
     j["output_names"] = c.output_names;
@@ -87,6 +89,7 @@ absl::Status Info(const InfoOptions& options, std::ostream& out) {
       << "state:          " << m.state_size() << " floats = " << state_bytes
       << " bytes per session\n"
       << "flops_per_step: " << m.flops_per_step() << '\n'
+      << "kernels:        " << kernels::IsaName(kernels::ActiveIsa()) << '\n'
       << "inputs:         " << Names(c.input_names) << '\n'
       << "outputs:        " << Names(c.output_names) << '\n';
   if (!c.description.empty()) {

@@ -1,0 +1,55 @@
+#include "model/kernels.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+namespace lstmserve::model::kernels {
+namespace {
+
+bool CpuHasAvx512() {
+#if defined(LSTMSERVE_HAVE_AVX512_KERNELS) && defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vl");
+#else
+  return false;
+#endif
+}
+
+Isa DetectIsa() {
+  const char* forced = std::getenv("LSTMSERVE_ISA");
+  if (forced && std::strcmp(forced, "generic") == 0) return Isa::kGeneric;
+  return CpuHasAvx512() ? Isa::kAvx512 : Isa::kGeneric;
+}
+
+std::atomic<Isa>& Selected() {
+  static std::atomic<Isa> isa{DetectIsa()};
+  return isa;
+}
+
+}  // namespace
+
+Isa ActiveIsa() { return Selected().load(std::memory_order_relaxed); }
+
+std::string_view IsaName(Isa isa) {
+  return isa == Isa::kAvx512 ? "avx512" : "generic";
+}
+
+bool IsaSupported(Isa isa) { return isa == Isa::kGeneric || CpuHasAvx512(); }
+
+void SetIsaForTesting(Isa isa) {
+  Selected().store(IsaSupported(isa) ? isa : Isa::kGeneric,
+                   std::memory_order_relaxed);
+}
+
+const float* ForwardBlock(const NetView& net, const BlockView& block) {
+#if defined(LSTMSERVE_HAVE_AVX512_KERNELS)
+  if (ActiveIsa() == Isa::kAvx512) return avx512::ForwardBlock(net, block);
+#endif
+  return generic::ForwardBlock(net, block);
+}
+
+}  // namespace lstmserve::model::kernels

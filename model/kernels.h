@@ -1,0 +1,82 @@
+// Internal to lstmserve_model: the numeric kernels behind Model::RunBatch,
+// compiled once per instruction set and chosen at run time, so one portable
+// binary (x86-64-v3) still uses AVX-512 where the CPU has it.
+//
+// The interface is plain pointers on purpose: each instruction-set variant is
+// its own translation unit with Eigen renamed into a private namespace (see
+// kernels_impl.inc), so no Eigen type may cross this boundary.
+//
+// Thread-safety: the functions are pure apart from the buffers they are
+// handed; SetIsaForTesting is not synchronised and is for tests only.
+#pragma once
+
+#include <string_view>
+
+#include "model/model_config.h"
+
+namespace lstmserve::model::kernels {
+
+// One recurrent layer's weights, column-major, as the kernels read them.
+struct LayerView {
+  int input_size = 0;
+  int hidden_size = 0;
+  int output_size = 0;  // proj_size or hidden_size
+  // W_ih (gates*H x input_size), immediately followed in memory by W_hh
+  // (gates*H x output_size): together [W_ih | W_hh], column-major.
+  const float* w_ih = nullptr;
+  const float* w_hh = nullptr;
+  const float* w_hr = nullptr;      // output_size x H, or null (no projection)
+  const float* bias_pre = nullptr;  // gates*H: folded biases
+  const float* bias_hn = nullptr;   // GRU: H (b_hn); LSTM: null
+};
+
+struct NetView {
+  CellType cell = CellType::kLstm;
+  int num_layers = 0;
+  const LayerView* layers = nullptr;
+  int output_size = 0;            // of the result: head's, or the last layer's
+  const float* head_w = nullptr;  // output_size x layer output (or null)
+  const float* head_b = nullptr;
+  Activation activation = Activation::kIdentity;
+};
+
+// One block of whole time steps. Column c of x/y/pre is one (step, session);
+// the columns of step s are [start(s), start(s) + active[s]) and session rank
+// j < active[s] is column start(s) + j.
+struct BlockView {
+  int steps = 0;                // time steps in the block
+  const int* active = nullptr;  // sessions running at each step
+  int cols = 0;                 // sum of active[0..steps)
+  int batch = 0;                // B: columns of the state matrices
+  float* x = nullptr;           // layer-0 input (in x cols); clobbered
+  float* y = nullptr;           // scratch (max width x cols)
+  float* pre = nullptr;         // gates*H x cols
+  // max(gates*H, input width + output_size) x active[0]
+  float* scratch = nullptr;
+  float* head_out = nullptr;  // output_size x cols (when there is a head)
+  float* h_state = nullptr;   // per layer: output_size x batch
+  float* c_state = nullptr;   // LSTM, per layer: H x batch
+};
+
+// Runs every layer and the head over the block, updating the state matrices.
+// Returns the result columns (net.output_size x cols): head_out, x or y.
+const float* ForwardBlock(const NetView& net, const BlockView& block);
+
+enum class Isa { kGeneric, kAvx512 };
+
+// The variant ForwardBlock uses: AVX-512 when the CPU and build support it,
+// unless $LSTMSERVE_ISA=generic.
+Isa ActiveIsa();
+std::string_view IsaName(Isa isa);
+bool IsaSupported(Isa isa);
+// Forces a variant (tests compare the variants against each other).
+void SetIsaForTesting(Isa isa);
+
+namespace generic {
+const float* ForwardBlock(const NetView& net, const BlockView& block);
+}
+namespace avx512 {
+const float* ForwardBlock(const NetView& net, const BlockView& block);
+}
+
+}  // namespace lstmserve::model::kernels
