@@ -14,13 +14,13 @@
 
 namespace lstmserve::model {
 
-// Weights of one recurrent layer, repacked once at load into the layout the
-// kernels read (column-major), biases folded where the math allows it.
+// Weights of one recurrent layer, laid out once at load the way the kernels
+// read them, biases folded where the math allows it.
 struct LayerWeights {
-  // [W_ih | W_hh]: gates*H x (input_size + output_size), column-major, so
-  // W_ih and W_hh are each a contiguous column block and a single-step batch
-  // can multiply [x; h] by both in one product.
+  // [W_ih | W_hh]: gates*H rows of (input_size + output_size), row-major
+  // (see kernels::LayerView).
   std::vector<float> w_cat;
+  int input_size = 0;
   std::vector<float> w_hr;  // output_size x H (LSTM projection), else empty
   // Added to W_ih x: LSTM b_ih + b_hh; GRU b_ih + [b_hr, b_hz, 0]. Zero
   // without bias.
@@ -98,13 +98,16 @@ class TensorTaker {
   int64_t parameter_count_ = 0;
 };
 
-// PyTorch stores [rows, cols] row-major; the kernels read column-major.
-std::vector<float> ToColMajor(const Tensor& t) {
-  const int64_t rows = t.shape[0], cols = t.shape[1];
-  std::vector<float> out(t.values.size());
+// [a | b] for two row-major matrices with the same number of rows.
+std::vector<float> ConcatColumns(const Tensor& a, const Tensor& b) {
+  const int64_t rows = a.shape[0], ca = a.shape[1], cb = b.shape[1];
+  std::vector<float> out;
+  out.reserve(static_cast<size_t>(rows * (ca + cb)));
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < cols; ++c)
-      out[c * rows + r] = t.values[r * cols + c];
+    out.insert(out.end(), a.values.begin() + r * ca,
+               a.values.begin() + (r + 1) * ca);
+    out.insert(out.end(), b.values.begin() + r * cb,
+               b.values.begin() + (r + 1) * cb);
   }
   return out;
 }
@@ -186,9 +189,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
             absl::StrCat("rnn.weight_hh", suffix), {int64_t{gates} * H, out},
             absl::StrCat(gate_rows, ", ",
                          config.proj_size ? "proj_size" : "hidden_size")));
-    w.w_cat = ToColMajor(*w_ih);
-    const std::vector<float> hh = ToColMajor(*w_hh);
-    w.w_cat.insert(w.w_cat.end(), hh.begin(), hh.end());
+    w.input_size = input_size;
+    w.w_cat = ConcatColumns(*w_ih, *w_hh);
     w.bias_pre.assign(static_cast<size_t>(gates) * H, 0.0f);
     w.bias_hn.assign(lstm ? 0 : H, 0.0f);
     if (config.bias) {
@@ -210,7 +212,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
       ASSIGN_OR_RETURN(const Tensor* w_hr,
                        taker.Take(absl::StrCat("rnn.weight_hr", suffix),
                                   {out, H}, "proj_size, hidden_size"));
-      w.w_hr = ToColMajor(*w_hr);
+      w.w_hr = w_hr->values;
       flops += 2LL * out * H;
     }
     flops += 2LL * gates * H * (input_size + out);
@@ -224,7 +226,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
                                 "head.output_size, layer output size"));
     ASSIGN_OR_RETURN(const Tensor* hb,
                      taker.Take("head.bias", {O}, "head.output_size"));
-    model->head_weight_ = ToColMajor(*hw);
+    model->head_weight_ = hw->values;
     model->head_bias_ = hb->values;
     flops += 2LL * O * out;
   }
@@ -233,11 +235,10 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
   // Views for the kernels into the vectors above, which no longer move.
   for (const LayerWeights& w : model->layers_) {
     kernels::LayerView v;
-    v.input_size = static_cast<int>(w.w_cat.size() / (gates * H)) - out;
+    v.input_size = w.input_size;
     v.hidden_size = H;
     v.output_size = out;
-    v.w_ih = w.w_cat.data();
-    v.w_hh = w.w_cat.data() + static_cast<size_t>(gates) * H * v.input_size;
+    v.w_cat = w.w_cat.data();
     v.w_hr = w.w_hr.empty() ? nullptr : w.w_hr.data();
     v.bias_pre = w.bias_pre.data();
     v.bias_hn = w.bias_hn.empty() ? nullptr : w.bias_hn.data();

@@ -105,7 +105,7 @@ class Model {
 
   ModelConfig config_;
   std::vector<LayerWeights> layers_;
-  // Head: output_size x layer_output_size (column-major) and bias.
+  // Head: output_size x layer_output_size (row-major) and bias.
   std::vector<float> head_weight_;
   std::vector<float> head_bias_;
   // What the kernels read: pointers into layers_ and the head.
