@@ -1,0 +1,122 @@
+// lstm-server: flag parsing, logging and signal handling around
+// server::Server. SIGINT/SIGTERM stop taking new calls, let in-flight calls
+// finish, and exit 0.
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/time/time.h"
+#include "server/server.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+std::string DefaultModelRepo() {
+  // The bundled repository, found relative to the working directory as the
+  // README runs it; override with --model-repo.
+  return "models";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  lstmserve::server::ServerOptions options;
+  options.model_repo = DefaultModelRepo();
+  double idle_timeout_s = 600;
+  double shutdown_grace_s = 5;
+  std::string port_file;
+  std::string log_level = "info";
+
+  CLI::App app{
+      "lstm-server: serves LSTM/GRU models over gRPC "
+      "(lstmserve.v1.LstmServe),\n"
+      "keeping each session's recurrent state between calls."};
+  app.add_option("--model-repo", options.model_repo,
+                 "Model repository: <repo>/<name>/<version>/ with config.json "
+                 "and model.safetensors; every version is loaded at start")
+      ->capture_default_str();
+  app.add_option("--listen", options.listen,
+                 "Address to listen on, host:port (port 0: any free port)")
+      ->capture_default_str();
+  app.add_option("--port-file", port_file,
+                 "Write the bound port to FILE once listening (useful with "
+                 "port 0)");
+  app.add_option("--threads", options.threads,
+                 "Worker threads running the engine (0: one per CPU core)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--session-idle-timeout", idle_timeout_s,
+                 "Seconds after which an unused session is closed")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 1e9));
+  app.add_option("--max-sessions", options.max_sessions,
+                 "Sessions held at once; creating one more fails with "
+                 "RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000000));
+  app.add_option("--max-steps-per-request", options.max_steps_per_request,
+                 "Steps (CSV rows) in one Predict request or stream message; "
+                 "more is INVALID_ARGUMENT")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 24));
+  app.add_option("--max-message-bytes", options.max_message_bytes,
+                 "Largest request message; larger is RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::Range(1024, 1 << 30));
+  app.add_option("--max-stream-inflight", options.max_stream_inflight,
+                 "Requests one stream may have in flight before the server "
+                 "stops reading it (back-pressure)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_flag("--allow-non-finite", options.allow_non_finite,
+               "Accept NaN/Inf inputs (rejected by default: one NaN poisons "
+               "a session's state)");
+  app.add_option("--shutdown-grace", shutdown_grace_s,
+                 "Seconds in-flight calls get to finish on SIGINT/SIGTERM")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error or off")
+      ->capture_default_str()
+      ->check(
+          CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  options.session_idle_timeout = absl::Seconds(idle_timeout_s);
+
+  // Block the stop signals in every thread; one thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto server = lstmserve::server::Server::Start(options);
+  if (!server.ok()) {
+    std::cerr << "lstm-server: " << server.status().message() << '\n';
+    return 1;
+  }
+  if (!port_file.empty()) {
+    const std::string tmp = port_file + ".tmp";
+    std::ofstream(tmp) << (*server)->port() << '\n';
+    std::rename(tmp.c_str(), port_file.c_str());  // readers never see half
+  }
+
+  std::thread signal_waiter([&] {
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    spdlog::info("received {}", signal == SIGINT ? "SIGINT" : "SIGTERM");
+    (*server)->Shutdown(absl::Seconds(shutdown_grace_s));
+  });
+  (*server)->Wait();
+  signal_waiter.join();
+  return 0;
+}

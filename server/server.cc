@@ -1,0 +1,184 @@
+#include "server/server.h"
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "model/status_macros.h"
+#include "server/model_registry.h"
+#include "server/scheduler.h"
+#include "server/service.h"
+#include "server/session_store.h"
+#include "spdlog/spdlog.h"
+
+namespace lstmserve::server {
+
+struct Server::Impl {
+  ServerOptions options;
+  std::unique_ptr<ModelRegistry> registry;
+  std::unique_ptr<SessionStore> sessions;
+  std::unique_ptr<Scheduler> scheduler;
+  std::unique_ptr<LstmServeService> service;
+  std::unique_ptr<grpc::Server> grpc_server;
+  int port = 0;
+  std::string host;
+
+  // Idle-session sweeper.
+  std::thread sweeper;
+  absl::Notification stop_sweeping;
+
+  absl::Mutex shutdown_mu;
+  bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;
+  absl::Notification done;
+};
+
+namespace {
+
+// Splits "host:port" (host may be "[::1]"). Port must be 0..65535.
+absl::Status SplitAddress(const std::string& address, std::string& host,
+                          int& port) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address \"", address, "\" is not host:port"));
+  }
+  host = address.substr(0, colon);
+  const std::string p = address.substr(colon + 1);
+  if (p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(p) > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("listen address \"", address,
+                                                   "\" has port \"", p,
+                                                   "\"; expected 0 to 65535"));
+  }
+  port = std::stoi(p);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(
+    const ServerOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  int requested_port = 0;
+  RETURN_IF_ERROR(SplitAddress(options.listen, impl->host, requested_port));
+  if (options.max_sessions < 1 || options.max_steps_per_request < 1 ||
+      options.max_message_bytes < 1024 || options.max_stream_inflight < 1 ||
+      options.threads < 0 ||
+      options.session_idle_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--max-sessions, --max-steps-per-request and --max-stream-inflight "
+        "must be at least 1, --max-message-bytes at least 1024, --threads at "
+        "least 0 and --session-idle-timeout positive");
+  }
+
+  ASSIGN_OR_RETURN(impl->registry, ModelRegistry::Create(options.model_repo));
+  for (const std::string& name : impl->registry->Names()) {
+    for (int64_t v : impl->registry->Versions(name)) {
+      auto m = impl->registry->Get(name, v);
+      spdlog::info("model={} version={} loaded: {} {}x{}, {} parameters", name,
+                   v, model::CellTypeName((*m)->model->config().cell),
+                   (*m)->model->config().num_layers,
+                   (*m)->model->config().hidden_size,
+                   (*m)->model->parameter_count());
+    }
+  }
+
+  SessionStore::Options store_options;
+  store_options.max_sessions = options.max_sessions;
+  store_options.idle_timeout = options.session_idle_timeout;
+  store_options.clock = options.clock;
+  impl->sessions = std::make_unique<SessionStore>(store_options);
+
+  Scheduler::Options scheduler_options;
+  scheduler_options.threads =
+      options.threads > 0
+          ? options.threads
+          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  scheduler_options.clock = options.clock;
+  impl->scheduler = std::make_unique<Scheduler>(scheduler_options);
+
+  ServiceOptions service_options;
+  service_options.max_steps_per_request = options.max_steps_per_request;
+  service_options.max_stream_inflight = options.max_stream_inflight;
+  service_options.allow_non_finite = options.allow_non_finite;
+  impl->service = std::make_unique<LstmServeService>(
+      *impl->registry, *impl->sessions, *impl->scheduler, service_options);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+                           &impl->port);
+  builder.RegisterService(impl->service.get());
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(std::max(options.max_message_bytes, 64 << 20));
+  impl->grpc_server = builder.BuildAndStart();
+  if (!impl->grpc_server || impl->port == 0) {
+    impl->scheduler->Stop();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen,
+                     " (address in use, or not a local address?)"));
+  }
+
+  if (options.expiry_sweep_interval > absl::ZeroDuration()) {
+    Impl* raw = impl.get();
+    impl->sweeper = std::thread([raw] {
+      while (!raw->stop_sweeping.WaitForNotificationWithTimeout(
+          raw->options.expiry_sweep_interval)) {
+        if (int n = raw->sessions->ExpireIdle(); n > 0) {
+          spdlog::info("expired {} idle session(s)", n);
+        }
+      }
+    });
+  }
+  spdlog::info(
+      "lstm-server listening on {}:{} ({} model versions, {} worker "
+      "threads)",
+      impl->host, impl->port, impl->registry->num_versions(),
+      scheduler_options.threads);
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::~Server() {
+  Shutdown();
+  Wait();
+}
+
+int Server::port() const { return impl_->port; }
+
+std::string Server::address() const {
+  return absl::StrCat(impl_->host, ":", impl_->port);
+}
+
+void Server::Shutdown(absl::Duration grace) {
+  {
+    absl::MutexLock lock(&impl_->shutdown_mu);
+    if (impl_->shut_down) return;
+    impl_->shut_down = true;
+  }
+  spdlog::info("lstm-server stopping: no new calls, finishing in-flight ones");
+  // In-flight calls finish (the scheduler keeps running until the gRPC
+  // server has drained); calls still running after `grace` are cancelled.
+  impl_->grpc_server->Shutdown(
+      std::chrono::system_clock::now() +
+      std::chrono::microseconds(absl::ToInt64Microseconds(grace)));
+  impl_->scheduler->Stop();
+  impl_->stop_sweeping.Notify();
+  if (impl_->sweeper.joinable()) impl_->sweeper.join();
+  impl_->grpc_server->Wait();
+  spdlog::info("lstm-server stopped");
+  impl_->done.Notify();
+}
+
+void Server::Wait() { impl_->done.WaitForNotification(); }
+
+SessionStore& Server::sessions() { return *impl_->sessions; }
+const ModelRegistry& Server::models() const { return *impl_->registry; }
+
+}  // namespace lstmserve::server

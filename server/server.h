@@ -1,0 +1,82 @@
+// The lstmserve gRPC server: the LstmServe service (callback API) over a
+// model registry, a session store and a worker pool. lstm-server's main()
+// parses flags into Options and calls Start.
+//
+// Thread-safety: Start/Shutdown/Wait may be called from any thread; Shutdown
+// is idempotent. The accessors are safe to call while serving.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/clock.h"
+
+namespace lstmserve::server {
+
+class ModelRegistry;
+class SessionStore;
+
+struct ServerOptions {
+  // Model repository: <repo>/<name>/<version>/{config.json,model.safetensors}.
+  std::string model_repo = "models";
+  // host:port to listen on; port 0 picks a free port (see Server::port()).
+  std::string listen = "127.0.0.1:50051";
+  // Worker threads that run the engine; 0 means one per CPU core.
+  int threads = 0;
+  // A session unused for this long is closed.
+  absl::Duration session_idle_timeout = absl::Minutes(10);
+  // Creating a session beyond this many fails with RESOURCE_EXHAUSTED.
+  int max_sessions = 10000;
+  // Steps (rows) per Predict request or stream message.
+  int max_steps_per_request = 4096;
+  // Largest request message accepted (gRPC answers RESOURCE_EXHAUSTED).
+  int max_message_bytes = 16 << 20;
+  // Requests a stream may have in flight before the server stops reading
+  // from it (back-pressure).
+  int max_stream_inflight = 256;
+  // Accept NaN/Inf inputs. Off by default: one NaN poisons a session's state
+  // for good.
+  bool allow_non_finite = false;
+  // Time source for session timestamps and expiry (tests inject FakeClock).
+  std::shared_ptr<Clock> clock = std::make_shared<RealClock>();
+  // How often idle sessions are looked for; 0 disables the background sweep
+  // (tests then call SessionStore::ExpireIdle themselves).
+  absl::Duration expiry_sweep_interval = absl::Seconds(1);
+};
+
+class Server {
+ public:
+  // Loads every model version in the repository, binds, and starts serving.
+  // NOT_FOUND / INVALID_ARGUMENT for a bad repository, UNAVAILABLE if the
+  // address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(
+      const ServerOptions& options);
+
+  ~Server();  // Shutdown() and Wait()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The port actually bound (useful with port 0).
+  int port() const;
+  // "host:port" with the bound port.
+  std::string address() const;
+
+  // Stops taking new calls, lets in-flight calls finish (up to `grace`),
+  // cancels the rest, and stops the workers.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+  // Blocks until the server has shut down.
+  void Wait();
+
+  SessionStore& sessions();
+  const ModelRegistry& models() const;
+
+ private:
+  struct Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lstmserve::server
