@@ -72,6 +72,22 @@ int main(int argc, char** argv) {
                  "stops reading it (back-pressure)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
+  double max_queue_delay_us = 100;
+  app.add_option("--max-batch", options.max_batch,
+                 "Sessions' chunks of one model run as one engine call, at "
+                 "most")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 16));
+  app.add_option("--max-queue-delay", max_queue_delay_us,
+                 "Microseconds a partial batch waits for more chunks (0: "
+                 "never waits)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e7));
+  app.add_option("--max-queued-steps", options.max_queued_steps,
+                 "Steps waiting in the queue at most; beyond it requests fail "
+                 "fast with RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   app.add_flag("--allow-non-finite", options.allow_non_finite,
                "Accept NaN/Inf inputs (rejected by default: one NaN poisons "
                "a session's state)");
@@ -91,6 +107,7 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(spdlog::level::from_str(log_level));
   options.session_idle_timeout = absl::Seconds(idle_timeout_s);
+  options.max_queue_delay = absl::Microseconds(max_queue_delay_us);
 
   // Block the stop signals in every thread; one thread waits for them.
   sigset_t stop_signals;

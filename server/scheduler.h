@@ -1,68 +1,91 @@
-// The worker pool that runs the engine. gRPC threads hand chunks in with
-// Submit() and return at once; workers apply them and call `done`.
+// The worker pool that runs the engine, with cross-session micro-batching.
+// gRPC threads hand chunks in with Submit() and return at once; workers
+// gather ready chunks of different sessions of one model version into one
+// engine call (Model::RunBatch) and complete each chunk's `done`.
 //
-// Ordering: chunks of one session run strictly in submission order and never
-// two at a time; sessions with work wait in one FIFO, so none starves.
-// Stateless calls are ephemeral sessions that never enter the session store.
+// The queueing rules (per-session order, FIFO across sessions, max batch,
+// max queue delay, queue bound, cancellation) live in BatchQueue; see
+// batch_queue.h. Statistics per model version are kept for the API.
 //
-// Thread-safety: thread-safe. `done` runs on a worker thread and must not
-// block (it completes a gRPC call or queues a stream write).
+// Thread-safety: thread-safe. `done` runs on a worker thread (or inline in
+// Submit when the chunk is refused) and must not block.
 #pragma once
 
-#include <deque>
-#include <functional>
+#include <map>
 #include <memory>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "server/batch_queue.h"
 #include "server/clock.h"
 #include "server/session.h"
 
 namespace lstmserve::server {
 
+// Counters for one model version since the server started.
+struct ModelStats {
+  std::string model;
+  int64_t version = 0;
+  int64_t requests = 0;  // chunks completed (run, replayed or failed)
+  int64_t steps = 0;     // steps run by the engine
+  int64_t batches = 0;   // engine calls
+  // batch_size_histogram[k]: batches of size in (2^(k-1), 2^k]; [0]: size 1.
+  std::vector<int64_t> batch_size_histogram;
+  // queue_wait_histogram[k]: chunks that waited in (2^(k-1), 2^k] µs
+  // between arrival and the engine; [0]: at most 1 µs.
+  std::vector<int64_t> queue_wait_histogram;
+  int64_t queue_wait_us_total = 0;
+  int64_t compute_us_total = 0;  // engine time
+  int64_t rejected = 0;          // refused because the queue was full
+  int64_t expired = 0;           // dropped as cancelled or past deadline
+};
+
 class Scheduler {
  public:
-  using Done = std::function<void(absl::StatusOr<ChunkResult>)>;
+  using Done = Task::Done;
 
   struct Options {
     int threads = 1;
+    BatchQueue::Options batching;
+    // Session timestamps (last use) come from this clock; batching delays
+    // always use the real clock, since workers wait on them.
     std::shared_ptr<Clock> clock = std::make_shared<RealClock>();
   };
 
   explicit Scheduler(Options options);
   ~Scheduler();  // Stop()
 
-  // Queues `chunk` for `session`. After Stop(), `done` gets UNAVAILABLE.
+  // Queues a chunk. Fails fast through task.done: RESOURCE_EXHAUSTED when
+  // the queue is full, UNAVAILABLE after Stop().
+  void Submit(std::shared_ptr<Session> session, Task task);
+  // Shorthand with no cancellation or deadline.
   void Submit(std::shared_ptr<Session> session, Chunk chunk, Done done);
 
   // Finishes queued work, then joins the workers.
   void Stop();
 
- private:
-  struct Task {
-    Chunk chunk;
-    Done done;
-  };
-  struct SessionQueue {
-    std::shared_ptr<Session> session;
-    std::deque<Task> tasks;
-  };
+  std::vector<ModelStats> Stats() const;
 
+ private:
   void WorkerLoop();
+  void Record(const Batch& batch, absl::Time started, absl::Duration compute,
+              int64_t steps_run);
+  ModelStats& StatsFor(const LoadedModel& model)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(stats_mu_);
 
   const Options options_;
-  absl::Mutex mu_;
-  // Sessions with queued tasks and no worker on them, oldest first.
-  std::deque<Session*> ready_ ABSL_GUARDED_BY(mu_);
-  // Every session with queued or running work. A session is in ready_ at
-  // most once, and not while a worker runs one of its tasks.
-  std::unordered_map<Session*, SessionQueue> queues_ ABSL_GUARDED_BY(mu_);
+  mutable absl::Mutex mu_;
+  absl::CondVar work_;  // signalled on Submit and when a batch finishes
+  BatchQueue queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
+
+  mutable absl::Mutex stats_mu_;
+  std::map<std::pair<std::string, int64_t>, ModelStats> stats_
+      ABSL_GUARDED_BY(stats_mu_);
 };
 
 }  // namespace lstmserve::server

@@ -69,12 +69,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   RETURN_IF_ERROR(SplitAddress(options.listen, impl->host, requested_port));
   if (options.max_sessions < 1 || options.max_steps_per_request < 1 ||
       options.max_message_bytes < 1024 || options.max_stream_inflight < 1 ||
-      options.threads < 0 ||
+      options.max_batch < 1 || options.max_queued_steps < 1 ||
+      options.max_queue_delay < absl::ZeroDuration() || options.threads < 0 ||
       options.session_idle_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        "--max-sessions, --max-steps-per-request and --max-stream-inflight "
-        "must be at least 1, --max-message-bytes at least 1024, --threads at "
-        "least 0 and --session-idle-timeout positive");
+        "--max-sessions, --max-steps-per-request, --max-stream-inflight, "
+        "--max-batch and --max-queued-steps must be at least 1, "
+        "--max-message-bytes at least 1024, --threads and --max-queue-delay "
+        "at least 0 and --session-idle-timeout positive");
   }
 
   ASSIGN_OR_RETURN(impl->registry, ModelRegistry::Create(options.model_repo));
@@ -101,6 +103,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
           ? options.threads
           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   scheduler_options.clock = options.clock;
+  scheduler_options.batching.max_batch = options.max_batch;
+  scheduler_options.batching.max_queue_delay = options.max_queue_delay;
+  scheduler_options.batching.max_queued_steps = options.max_queued_steps;
   impl->scheduler = std::make_unique<Scheduler>(scheduler_options);
 
   ServiceOptions service_options;
@@ -180,5 +185,6 @@ void Server::Wait() { impl_->done.WaitForNotification(); }
 
 SessionStore& Server::sessions() { return *impl_->sessions; }
 const ModelRegistry& Server::models() const { return *impl_->registry; }
+const Scheduler& Server::scheduler() const { return *impl_->scheduler; }
 
 }  // namespace lstmserve::server

@@ -17,6 +17,7 @@
 namespace lstmserve::server {
 
 class ModelRegistry;
+class Scheduler;
 class SessionStore;
 
 struct ServerOptions {
@@ -37,6 +38,14 @@ struct ServerOptions {
   // Requests a stream may have in flight before the server stops reading
   // from it (back-pressure).
   int max_stream_inflight = 256;
+  // Cross-session micro-batching: chunks of up to max_batch sessions of one
+  // model version run as one engine call; a partial batch waits at most
+  // max_queue_delay for more (0: never waits).
+  int max_batch = 64;
+  absl::Duration max_queue_delay = absl::Microseconds(100);
+  // Steps waiting in the scheduler's queue at most; beyond it requests fail
+  // fast with RESOURCE_EXHAUSTED instead of queueing without end.
+  int64_t max_queued_steps = 1 << 20;
   // Accept NaN/Inf inputs. Off by default: one NaN poisons a session's state
   // for good.
   bool allow_non_finite = false;
@@ -72,6 +81,7 @@ class Server {
 
   SessionStore& sessions();
   const ModelRegistry& models() const;
+  const Scheduler& scheduler() const;
 
  private:
   struct Impl;

@@ -16,6 +16,16 @@ namespace {
 // exists every caller is the same anonymous identity.
 std::string OwnerOf(const grpc::CallbackServerContext*) { return ""; }
 
+// The call's deadline; InfiniteFuture when the client set none.
+absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
+  const auto deadline = ctx->deadline();
+  if (deadline >= std::chrono::system_clock::time_point::max() -
+                      std::chrono::hours(24 * 365)) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(deadline);
+}
+
 std::string ShapeString(const v1::Tensor& t) {
   return absl::StrCat("[", absl::StrJoin(t.shape(), ", "), "]");
 }
@@ -198,20 +208,24 @@ grpc::ServerUnaryReactor* LstmServeService::Predict(
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const LoadedModel* model = &session->model();  // kept alive by the session
   const std::string id = request->session_id();
-  scheduler_.Submit(
-      session, *std::move(chunk),
-      [reactor, response, model, id, session](absl::StatusOr<ChunkResult> r) {
-        if (r.ok()) {
-          FillTensor(r->outputs, r->steps, r->output_size,
-                     response->mutable_outputs());
-          response->set_model(model->name);
-          response->set_version(model->version);
-          response->set_session_id(id);
-          response->set_next_step(r->next_step);
-          response->set_replayed(r->replayed);
-        }
-        reactor->Finish(ToGrpcStatus(r.status()));
-      });
+  Task task;
+  task.chunk = *std::move(chunk);
+  task.cancelled = [ctx] { return ctx->IsCancelled(); };
+  task.deadline = DeadlineOf(ctx);
+  task.done = [reactor, response, model, id,
+               session](absl::StatusOr<ChunkResult> r) {
+    if (r.ok()) {
+      FillTensor(r->outputs, r->steps, r->output_size,
+                 response->mutable_outputs());
+      response->set_model(model->name);
+      response->set_version(model->version);
+      response->set_session_id(id);
+      response->set_next_step(r->next_step);
+      response->set_replayed(r->replayed);
+    }
+    reactor->Finish(ToGrpcStatus(r.status()));
+  };
+  scheduler_.Submit(session, std::move(task));
   return reactor;
 }
 
@@ -342,7 +356,7 @@ class LstmServeService::StreamReactor final
     : public grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse> {
  public:
   StreamReactor(LstmServeService* service, grpc::CallbackServerContext* ctx)
-      : service_(service), owner_(OwnerOf(ctx)) {
+      : service_(service), ctx_(ctx), owner_(OwnerOf(ctx)) {
     StartRead(&request_);
   }
 
@@ -414,25 +428,27 @@ class LstmServeService::StreamReactor final
     }
     const uint64_t request_id = request.request_id();
     const std::string session_id = request.session_id();
-    service_->scheduler_.Submit(
-        *session, *std::move(chunk),
-        [this, request_id, session_id](absl::StatusOr<ChunkResult> r) {
-          v1::StreamResponse response;
-          response.set_request_id(request_id);
-          response.set_session_id(session_id);
-          if (r.ok()) {
-            FillTensor(r->outputs, r->steps, r->output_size,
-                       response.mutable_outputs());
-            response.set_next_step(r->next_step);
-            response.set_replayed(r->replayed);
-          } else {
-            response.mutable_error()->set_code(
-                static_cast<int>(r.status().code()));
-            response.mutable_error()->set_message(
-                std::string(r.status().message()));
-          }
-          Complete(std::move(response));
-        });
+    Task task;
+    task.chunk = *std::move(chunk);
+    // Queued messages of a cancelled stream are dropped, not run.
+    task.cancelled = [ctx = ctx_] { return ctx->IsCancelled(); };
+    task.done = [this, request_id, session_id](absl::StatusOr<ChunkResult> r) {
+      v1::StreamResponse response;
+      response.set_request_id(request_id);
+      response.set_session_id(session_id);
+      if (r.ok()) {
+        FillTensor(r->outputs, r->steps, r->output_size,
+                   response.mutable_outputs());
+        response.set_next_step(r->next_step);
+        response.set_replayed(r->replayed);
+      } else {
+        response.mutable_error()->set_code(static_cast<int>(r.status().code()));
+        response.mutable_error()->set_message(
+            std::string(r.status().message()));
+      }
+      Complete(std::move(response));
+    };
+    service_->scheduler_.Submit(*session, std::move(task));
   }
 
   // A scheduled request finished: queue its response, resume reading if
@@ -477,6 +493,7 @@ class LstmServeService::StreamReactor final
   }
 
   LstmServeService* const service_;
+  grpc::CallbackServerContext* const ctx_;  // outlives the reactor's work
   const std::string owner_;
   v1::StreamRequest
       request_;  // written by gRPC between StartRead and OnReadDone

@@ -1,5 +1,6 @@
 #include "server/session.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -90,46 +91,99 @@ absl::StatusOr<std::shared_ptr<Session>> Session::FromSnapshot(
   return session;
 }
 
-absl::StatusOr<ChunkResult> Session::Apply(const Chunk& chunk,
-                                           model::Workspace& workspace,
-                                           absl::Time now) {
-  const model::Model& m = *model_->model;
-  absl::MutexLock lock(&mu_);
-  last_used_ = now;
+std::optional<absl::StatusOr<ChunkResult>> Session::CheckChunk(
+    const Chunk& chunk) const {
+  if (!chunk.first_step || *chunk.first_step == next_step_) {
+    return std::nullopt;  // run it
+  }
+  const bool exact_retry =
+      last_steps_ > 0 && *chunk.first_step == last_first_step_ &&
+      chunk.steps == last_steps_ && chunk.inputs == last_inputs_;
+  if (!exact_retry) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "chunk starts at step ", *chunk.first_step, " but session \"", id_,
+        "\" expects step ", next_step_,
+        *chunk.first_step == last_first_step_ && last_steps_ > 0
+            ? " (a retry of the last chunk must repeat its inputs exactly)"
+            : ""));
+  }
   ChunkResult result;
   result.steps = chunk.steps;
-  result.output_size = m.output_size();
-  if (chunk.first_step && *chunk.first_step != next_step_) {
-    const bool exact_retry =
-        last_steps_ > 0 && *chunk.first_step == last_first_step_ &&
-        chunk.steps == last_steps_ && chunk.inputs == last_inputs_;
-    if (!exact_retry) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "chunk starts at step ", *chunk.first_step, " but session \"", id_,
-          "\" expects step ", next_step_,
-          *chunk.first_step == last_first_step_ && last_steps_ > 0
-              ? " (a retry of the last chunk must repeat its inputs exactly)"
-              : ""));
-    }
-    result.outputs = last_outputs_;
-    result.next_step = next_step_;
-    result.replayed = true;
-    return result;
-  }
-  result.outputs.resize(static_cast<size_t>(chunk.steps) * m.output_size());
-  if (absl::Status s =
-          m.RunChunk(chunk.inputs.data(), chunk.steps, state_.data(),
-                     result.outputs.data(), workspace);
-      !s.ok()) {
-    return s;
-  }
+  result.output_size = model_->model->output_size();
+  result.outputs = last_outputs_;
+  result.next_step = next_step_;
+  result.replayed = true;
+  return result;
+}
+
+void Session::CommitChunk(const Chunk& chunk,
+                          const std::vector<float>& outputs) {
   last_first_step_ = next_step_;
   last_steps_ = chunk.steps;
   last_inputs_ = chunk.inputs;
-  last_outputs_ = result.outputs;
+  last_outputs_ = outputs;
   next_step_ += chunk.steps;
-  result.next_step = next_step_;
-  return result;
+}
+
+absl::StatusOr<ChunkResult> Session::Apply(const Chunk& chunk,
+                                           model::Workspace& workspace,
+                                           absl::Time now) {
+  return std::move(ApplyBatch({this}, {&chunk}, workspace, now)[0]);
+}
+
+std::vector<absl::StatusOr<ChunkResult>> Session::ApplyBatch(
+    const std::vector<Session*>& sessions,
+    const std::vector<const Chunk*>& chunks, model::Workspace& workspace,
+    absl::Time now) {
+  const size_t n = sessions.size();
+  std::vector<absl::StatusOr<ChunkResult>> results(
+      n, absl::InternalError("not run"));
+  if (n == 0) return results;
+  const model::Model& m = *sessions[0]->model_->model;
+  // Only the scheduler's workers lock more than one session, and a session
+  // is in one batch at a time; locking in address order also keeps absl's
+  // lock-order checker from seeing a cycle between batches.
+  std::vector<Session*> lock_order = sessions;
+  std::sort(lock_order.begin(), lock_order.end());
+  for (Session* s : lock_order) s->mu_.Lock();
+  std::vector<model::SequenceRef> refs;
+  std::vector<size_t> ran;
+  refs.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    Session* s = sessions[i];
+    s->mu_.AssertHeld();
+    s->last_used_ = now;
+    if (s->model_ != sessions[0]->model_) {
+      results[i] = absl::InternalError("batched sessions of different models");
+      continue;
+    }
+    if (auto decided = s->CheckChunk(*chunks[i])) {
+      results[i] = *std::move(decided);
+      continue;
+    }
+    ChunkResult r;
+    r.steps = chunks[i]->steps;
+    r.output_size = m.output_size();
+    r.outputs.resize(static_cast<size_t>(r.steps) * m.output_size());
+    results[i] = std::move(r);
+    refs.push_back(model::SequenceRef{chunks[i]->inputs.data(),
+                                      chunks[i]->steps, s->state_.data(),
+                                      results[i]->outputs.data()});
+    ran.push_back(i);
+  }
+  const absl::Status status = m.RunBatch(refs, workspace);
+  for (size_t i : ran) {
+    Session* s = sessions[i];
+    s->mu_.AssertHeld();
+    if (!status.ok()) {
+      results[i] = status;
+      continue;
+    }
+    s->CommitChunk(*chunks[i], results[i]->outputs);
+    results[i]->next_step = s->next_step_;
+  }
+  for (Session* s : lock_order) s->mu_.Unlock();
+  return results;
 }
 
 void Session::Reset(absl::Time now) {

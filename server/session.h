@@ -89,6 +89,14 @@ class Session {
                                     model::Workspace& workspace,
                                     absl::Time now);
 
+  // Apply() for several sessions of one model version at once: the chunks
+  // that run share one engine call (Model::RunBatch). sessions must be
+  // distinct; results[i] is for sessions[i] and chunks[i].
+  static std::vector<absl::StatusOr<ChunkResult>> ApplyBatch(
+      const std::vector<Session*>& sessions,
+      const std::vector<const Chunk*>& chunks, model::Workspace& workspace,
+      absl::Time now);
+
   // Back to the initial state and step 0; forgets the last chunk.
   void Reset(absl::Time now);
   void Touch(absl::Time now);
@@ -100,6 +108,14 @@ class Session {
  private:
   Session(std::string id, std::string owner,
           std::shared_ptr<const LoadedModel> model, absl::Time now);
+
+  // The exactly-once decision for a chunk: a replayed result or an error,
+  // or nullopt when the chunk is to run.
+  std::optional<absl::StatusOr<ChunkResult>> CheckChunk(
+      const Chunk& chunk) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records a chunk that ran and advances the session.
+  void CommitChunk(const Chunk& chunk, const std::vector<float>& outputs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string id_;
   const std::string owner_;
