@@ -1,5 +1,7 @@
 #include "server/batch_queue.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace lstmserve::server {
@@ -62,11 +64,14 @@ BatchQueue::Next BatchQueue::TakeBatch(absl::Time now) {
       best = &fifo;
     }
   }
-  if (!best) return next;
+  if (!best) {
+    next.wake_at = EarliestDeadline();
+    return next;
+  }
   const bool full = static_cast<int>(best->size()) >= options_.max_batch;
   const absl::Time due = best->front().ready_since + options_.max_queue_delay;
   if (!full && now < due) {
-    next.wake_at = due;
+    next.wake_at = std::min(due, EarliestDeadline());
     return next;
   }
   Batch batch;
@@ -84,6 +89,16 @@ BatchQueue::Next BatchQueue::TakeBatch(absl::Time now) {
   }
   next.batch = std::move(batch);
   return next;
+}
+
+absl::Time BatchQueue::EarliestDeadline() const {
+  absl::Time earliest = absl::InfiniteFuture();
+  for (const auto& [key, q] : sessions_) {
+    if (!q.running && !q.tasks.empty()) {
+      earliest = std::min(earliest, q.tasks.front().deadline);
+    }
+  }
+  return earliest;
 }
 
 void BatchQueue::Finish(const Batch& batch, absl::Time now) {

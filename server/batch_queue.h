@@ -69,8 +69,9 @@ class BatchQueue {
   // What a worker should do at `now`.
   struct Next {
     std::optional<Batch> batch;  // run this
-    // Otherwise, when to look again (InfiniteFuture: when something is
-    // pushed).
+    // Otherwise, when to look again: a partial batch's due time or a queued
+    // task's deadline (InfiniteFuture: when something is pushed). Callers
+    // also look again periodically, for cancelled calls.
     absl::Time wake_at = absl::InfiniteFuture();
     // Tasks dropped as cancelled or late, with their model; complete them
     // outside the lock.
@@ -100,6 +101,9 @@ class BatchQueue {
   };
 
   void MakeReady(Session* session, absl::Time now);
+  // The earliest deadline among tasks that wait at the front of a ready
+  // session's queue: when one must leave the queue.
+  absl::Time EarliestDeadline() const;
   // Drops cancelled/late tasks at the front of ready sessions' queues.
   void DropExpired(absl::Time now,
                    std::vector<std::pair<const LoadedModel*, Task>>& expired);

@@ -6,6 +6,8 @@
 namespace lstmserve::server {
 namespace {
 
+constexpr absl::Duration kCancelPoll = absl::Milliseconds(20);
+
 // Bucket k holds values in (2^(k-1), 2^k]; bucket 0 holds values <= 1.
 size_t Log2Bucket(int64_t v) {
   size_t k = 0;
@@ -72,10 +74,13 @@ void Scheduler::WorkerLoop() {
         next = queue_.TakeBatch(absl::Now());
         if (next.batch || !next.expired.empty()) break;
         if (stopping_ && queue_.empty()) return;
-        if (next.wake_at == absl::InfiniteFuture()) {
+        if (queue_.empty()) {
           work_.Wait(&mu_);
         } else {
-          work_.WaitWithDeadline(&mu_, next.wake_at);
+          // Cancelled calls are noticed by looking, so look at least every
+          // kCancelPoll while anything waits.
+          work_.WaitWithDeadline(
+              &mu_, std::min(next.wake_at, absl::Now() + kCancelPoll));
         }
       }
     }
@@ -139,6 +144,11 @@ ModelStats& Scheduler::StatsFor(const LoadedModel& model) {
   s.model = model.name;
   s.version = model.version;
   return s;
+}
+
+int64_t Scheduler::queued_steps() const {
+  absl::MutexLock lock(&mu_);
+  return queue_.queued_steps();
 }
 
 std::vector<ModelStats> Scheduler::Stats() const {

@@ -68,6 +68,8 @@ class Scheduler {
   void Stop();
 
   std::vector<ModelStats> Stats() const;
+  // Steps waiting in the queue now.
+  int64_t queued_steps() const;
 
  private:
   void WorkerLoop();

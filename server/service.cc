@@ -347,6 +347,31 @@ grpc::ServerUnaryReactor* LstmServeService::ImportSession(
   return Reply(ctx, s.status());
 }
 
+grpc::ServerUnaryReactor* LstmServeService::GetServerStats(
+    grpc::CallbackServerContext* ctx, const v1::GetServerStatsRequest*,
+    v1::ServerStats* response) {
+  for (const ModelStats& m : scheduler_.Stats()) {
+    v1::ModelStats* out = response->add_models();
+    out->set_model(m.model);
+    out->set_version(m.version);
+    out->set_requests(m.requests);
+    out->set_steps(m.steps);
+    out->set_batches(m.batches);
+    out->mutable_batch_size_histogram()->Assign(m.batch_size_histogram.begin(),
+                                                m.batch_size_histogram.end());
+    out->mutable_queue_wait_us_histogram()->Assign(
+        m.queue_wait_histogram.begin(), m.queue_wait_histogram.end());
+    out->set_queue_wait_us_total(m.queue_wait_us_total);
+    out->set_compute_us_total(m.compute_us_total);
+    out->set_rejected(m.rejected);
+    out->set_expired(m.expired);
+  }
+  response->set_sessions(sessions_.size());
+  response->set_queued_steps(scheduler_.queued_steps());
+  response->set_uptime_ms(absl::ToInt64Milliseconds(absl::Now() - started_));
+  return Reply(ctx, absl::OkStatus());
+}
+
 // One bidirectional stream. Reads one request at a time; each valid request
 // goes to the scheduler and its response is queued for writing when the
 // worker finishes, so several sessions' chunks are in flight at once. Writes

@@ -59,6 +59,10 @@ class LstmServeService final : public v1::LstmServe::CallbackService {
   grpc::ServerUnaryReactor* ImportSession(
       grpc::CallbackServerContext* ctx, const v1::ImportSessionRequest* request,
       v1::SessionInfo* response) override;
+  grpc::ServerUnaryReactor* GetServerStats(
+      grpc::CallbackServerContext* ctx,
+      const v1::GetServerStatsRequest* request,
+      v1::ServerStats* response) override;
 
  private:
   class StreamReactor;
@@ -76,6 +80,7 @@ class LstmServeService final : public v1::LstmServe::CallbackService {
   SessionStore& sessions_;
   Scheduler& scheduler_;
   const ServiceOptions options_;
+  const absl::Time started_ = absl::Now();
 };
 
 }  // namespace lstmserve::server

@@ -5,6 +5,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "e2e_fixture.h"
 #include "server/session_store.h"
 
@@ -30,7 +31,7 @@ TEST(ConcurrencyTest, TwoHundredSessionsFromEightThreadsEachMatchItsReference) {
     std::mt19937 rng(100 + th);
     for (int s = 0; s < kSessionsPerThread; ++s) {
       SessionPlan p;
-      p.id = "t" + std::to_string(th) + "-s" + std::to_string(s);
+      p.id = absl::StrCat("t", th, "-s", s);
       p.model = (s % 2) ? "elnino" : "sunspots";
       p.inputs = SeriesInputs(kSteps, 1000 * th + s);
       for (int left = kSteps; left > 0;) {

@@ -177,6 +177,8 @@ TEST(BatchQueueTest, CancelledAndLateTasksLeaveTheQueue) {
   ASSERT_TRUE(q.Push(f.NewSession(f.model_a), c, kT0).ok());
   ASSERT_TRUE(q.Push(f.NewSession(f.model_a), late, kT0).ok());
   ASSERT_TRUE(q.Push(f.NewSession(f.model_a), fine, kT0).ok());
+  // The worker is told to look again when the late task must leave.
+  EXPECT_EQ(q.TakeBatch(kT0).wake_at, kT0 + absl::Milliseconds(5));
   cancelled = true;
   auto next = q.TakeBatch(kT0 + absl::Milliseconds(10));
   ASSERT_EQ(next.expired.size(), 2u);
