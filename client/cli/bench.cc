@@ -1,0 +1,291 @@
+#include "client/cli/bench.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "nlohmann/json.hpp"
+
+namespace lstmserve::client::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// What one session saw. Each session's results arrive one at a time, so
+// only the run's end reads these across threads (after joining).
+struct SessionLoad {
+  std::vector<float> inputs;
+  std::vector<double> latency_ms;  // completed in the measured window
+  std::map<std::string, int64_t> errors;
+  int64_t completed = 0;
+};
+
+std::string CodeName(const absl::Status& s) {
+  std::string name = absl::StatusCodeToString(s.code());
+  for (char& c : name) c = static_cast<char>(std::toupper(c));
+  return name;
+}
+
+double Percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  const size_t k = std::min(
+      v.size() - 1, static_cast<size_t>(std::ceil(p / 100.0 * v.size())) - 1);
+  std::nth_element(v.begin(), v.begin() + k, v.end());
+  return v[k];
+}
+
+// The batch sizes the server ran for `model` between two snapshots.
+struct BatchDelta {
+  std::vector<int64_t> histogram;  // bucket k: sizes in (2^(k-1), 2^k]
+  int64_t batches = 0;
+  int64_t requests = 0;
+};
+
+BatchDelta Delta(const ServerStats& before, const ServerStats& after,
+                 const std::string& model, int64_t version) {
+  auto find = [&](const ServerStats& s) -> const ModelStats* {
+    for (const ModelStats& m : s.models) {
+      if (m.model == model && m.version == version) return &m;
+    }
+    return nullptr;
+  };
+  BatchDelta d;
+  const ModelStats* a = find(after);
+  if (!a) return d;
+  const ModelStats* b = find(before);
+  d.histogram = a->batch_size_histogram;
+  for (size_t k = 0; b && k < b->batch_size_histogram.size(); ++k) {
+    d.histogram[k] -= b->batch_size_histogram[k];
+  }
+  d.batches = a->batches - (b ? b->batches : 0);
+  d.requests = a->requests - (b ? b->requests : 0);
+  return d;
+}
+
+std::string BucketLabel(size_t k) {
+  if (k == 0) return "1";
+  if (k == 1) return "2";
+  return absl::StrCat((int64_t{1} << (k - 1)) + 1, "-", int64_t{1} << k);
+}
+
+}  // namespace
+
+absl::Status BenchCommand(Client& client, const BenchOptions& o,
+                          std::ostream& out, std::ostream& progress) {
+  if (o.sessions < 1 || o.chunk < 1 || o.rate < 0 || !(o.duration_s > 0) ||
+      (o.mode != "stream" && o.mode != "unary")) {
+    return absl::InvalidArgumentError(
+        "--sessions and --chunk must be at least 1, --rate at least 0, "
+        "--duration positive and --mode stream or unary");
+  }
+  absl::StatusOr<ModelInfo> info = client.GetModel(o.model, o.version);
+  if (!info.ok()) return info.status();
+
+  // Sessions, each with its own random chunk (values do not matter here).
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
+  std::vector<SessionLoad> loads(o.sessions);
+  std::vector<std::unique_ptr<StreamingSession>> streams;
+  std::vector<std::unique_ptr<Session>> unary;
+  for (SessionLoad& load : loads) {
+    load.inputs.resize(static_cast<size_t>(o.chunk) * info->input_size);
+    for (float& x : load.inputs) x = normal(rng);
+    OpenSessionOptions open;
+    open.model = info->name;
+    open.version = info->version;
+    if (o.mode == "stream") {
+      absl::StatusOr<std::unique_ptr<StreamingSession>> s =
+          client.OpenStream(open);
+      if (!s.ok()) return s.status();
+      streams.push_back(*std::move(s));
+    } else {
+      absl::StatusOr<std::unique_ptr<Session>> s = client.OpenSession(open);
+      if (!s.ok()) return s.status();
+      unary.push_back(*std::move(s));
+    }
+  }
+
+  absl::StatusOr<ServerStats> before = client.GetServerStats();
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(o.duration_s));
+  std::atomic<int64_t> completed{0};
+  const auto interval = o.rate > 0
+                            ? std::chrono::duration_cast<Clock::duration>(
+                                  std::chrono::duration<double>(1.0 / o.rate))
+                            : Clock::duration::zero();
+
+  auto record = [&](SessionLoad& load, Clock::time_point sent,
+                    const absl::StatusOr<StepResult>& r) {
+    const auto now = Clock::now();
+    if (now > end) return;  // after the window: not counted
+    if (r.ok()) {
+      load.latency_ms.push_back(
+          std::chrono::duration<double, std::milli>(now - sent).count());
+      ++load.completed;
+      completed.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      ++load.errors[CodeName(r.status())];
+    }
+  };
+
+  std::vector<std::thread> drivers;
+  if (o.mode == "stream" && o.rate == 0) {
+    // Closed loop: each result sends the session's next chunk.
+    for (int i = 0; i < o.sessions; ++i) {
+      auto send = std::make_shared<std::function<void()>>();
+      StreamingSession* s = streams[i].get();
+      SessionLoad* load = &loads[i];
+      std::weak_ptr<std::function<void()>> weak = send;
+      *send = [s, load, weak, &record, end, &o] {
+        const auto sent = Clock::now();
+        s->Send(load->inputs, o.chunk,
+                [load, sent, weak, &record, end](absl::StatusOr<StepResult> r) {
+                  record(*load, sent, r);
+                  if (Clock::now() < end) {
+                    if (auto next = weak.lock()) (*next)();
+                  }
+                });
+      };
+      // Keep the closure alive for the run; the callbacks hold it weakly.
+      drivers.emplace_back([send, end] {
+        (*send)();
+        std::this_thread::sleep_until(end + std::chrono::milliseconds(1));
+      });
+    }
+  } else {
+    // One driver thread per session: unary calls, or paced stream sends.
+    for (int i = 0; i < o.sessions; ++i) {
+      drivers.emplace_back([&, i] {
+        SessionLoad& load = loads[i];
+        auto next = start + (interval.count() > 0 ? interval * i / o.sessions
+                                                  : Clock::duration::zero());
+        while (true) {
+          if (interval.count() > 0) std::this_thread::sleep_until(next);
+          const auto sent = Clock::now();
+          if (sent >= end) break;
+          if (o.mode == "unary") {
+            record(load, sent, unary[i]->Step(load.inputs, o.chunk));
+          } else {
+            streams[i]->Send(
+                load.inputs, o.chunk,
+                [&load, sent, &record](absl::StatusOr<StepResult> r) {
+                  record(load, sent, r);
+                });
+          }
+          next += interval;
+        }
+      });
+    }
+  }
+
+  // Progress for runs longer than a few seconds.
+  if (o.duration_s > 3) {
+    int64_t last = 0;
+    for (auto tick = start + std::chrono::seconds(1); tick < end;
+         tick += std::chrono::seconds(1)) {
+      std::this_thread::sleep_until(tick);
+      const int64_t now_done = completed.load(std::memory_order_relaxed);
+      progress << absl::StrFormat(
+                      "bench: %.0f/%.0f s, %.0f steps/s\n",
+                      std::chrono::duration<double>(tick - start).count(),
+                      o.duration_s,
+                      static_cast<double>(now_done - last) * o.chunk)
+               << std::flush;
+      last = now_done;
+    }
+  }
+  for (std::thread& t : drivers) t.join();
+  // Let in-flight requests finish so the sessions close cleanly; results
+  // after the window are not counted.
+  for (auto& s : streams) s->Close().IgnoreError();
+  const double elapsed = o.duration_s;
+  absl::StatusOr<ServerStats> after = client.GetServerStats();
+  for (auto& s : streams) client.CloseSession(s->id()).IgnoreError();
+  for (auto& s : unary) s->Close().IgnoreError();
+
+  std::vector<double> latencies;
+  std::map<std::string, int64_t> errors;
+  int64_t requests = 0;
+  for (SessionLoad& load : loads) {
+    latencies.insert(latencies.end(), load.latency_ms.begin(),
+                     load.latency_ms.end());
+    for (const auto& [code, n] : load.errors) errors[code] += n;
+    requests += load.completed;
+  }
+  double max_ms = 0;
+  for (double v : latencies) max_ms = std::max(max_ms, v);
+  const double p50 = Percentile(latencies, 50), p90 = Percentile(latencies, 90),
+               p99 = Percentile(latencies, 99);
+  const double requests_per_s = requests / elapsed;
+  const double steps_per_s = requests_per_s * o.chunk;
+  BatchDelta batches;
+  if (before.ok() && after.ok()) {
+    batches = Delta(*before, *after, info->name, info->version);
+  }
+  const double batch_mean =
+      batches.batches > 0
+          ? static_cast<double>(batches.requests) / batches.batches
+          : 0;
+
+  if (o.json) {
+    nlohmann::json j;
+    j["model"] = info->name;
+    j["version"] = info->version;
+    j["mode"] = o.mode;
+    j["sessions"] = o.sessions;
+    j["chunk"] = o.chunk;
+    j["rate"] = o.rate;
+    j["duration_s"] = elapsed;
+    j["requests"] = requests;
+    j["steps_per_s"] = steps_per_s;
+    j["requests_per_s"] = requests_per_s;
+    j["latency_ms"] = {
+        {"p50", p50}, {"p90", p90}, {"p99", p99}, {"max", max_ms}};
+    j["errors"] = nlohmann::json::object();
+    for (const auto& [code, n] : errors) j["errors"][code] = n;
+    j["batch_size_mean"] = batch_mean;
+    j["batches"] = batches.batches;
+    nlohmann::json hist = nlohmann::json::object();
+    for (size_t k = 0; k < batches.histogram.size(); ++k) {
+      if (batches.histogram[k] > 0) hist[BucketLabel(k)] = batches.histogram[k];
+    }
+    j["batch_size_histogram"] = hist;
+    out << j.dump() << '\n';
+    return absl::OkStatus();
+  }
+  out << absl::StrFormat(
+      "model %s v%d, %s, %d sessions, chunk %d, %s, %.1f s\n"
+      "throughput:  %.0f steps/s, %.0f requests/s\n"
+      "latency ms:  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n",
+      info->name, info->version, o.mode, o.sessions, o.chunk,
+      o.rate > 0 ? absl::StrFormat("%.1f req/s per session", o.rate)
+                 : std::string("closed loop"),
+      elapsed, steps_per_s, requests_per_s, p50, p90, p99, max_ms);
+  out << "errors:      ";
+  if (errors.empty()) out << "none";
+  for (const auto& [code, n] : errors) out << code << " " << n << "  ";
+  out << '\n';
+  out << absl::StrFormat("batches:     %d engine calls, mean size %.1f\n",
+                         batches.batches, batch_mean);
+  for (size_t k = 0; k < batches.histogram.size(); ++k) {
+    if (batches.histogram[k] > 0) {
+      out << absl::StrFormat("  size %-9s %d\n", BucketLabel(k),
+                             batches.histogram[k]);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace lstmserve::client::cli

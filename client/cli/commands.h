@@ -1,0 +1,114 @@
+// The `lstm-client` commands as library functions over a connected Client
+// and streams, so main() only parses flags and the commands can be tested
+// with string streams. Each returns the status to report: main prints
+// `lstm-client: CODE: message` (FormatError) and exits 1.
+//
+// Thread-safety: each call is independent; they share no state. A call
+// uses its Client from the calling thread (and, for StreamCommand, from the
+// stream's callbacks, which write to `out` one at a time).
+#pragma once
+
+#include <cstdint>
+#include <istream>
+#include <ostream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "lstmserve/client.h"
+
+namespace lstmserve::client::cli {
+
+// The server address: `flag_value` if not empty, else $LSTMSERVE_TARGET if
+// set and not empty, else 127.0.0.1:50051.
+std::string ResolveTarget(const std::string& flag_value);
+
+// `CODE: message`, e.g. `NOT_FOUND: model "nope" not found`.
+std::string FormatError(const absl::Status& status);
+
+struct ModelsOptions {
+  bool json = false;
+};
+// A table of the models (name, versions, cell, sizes), or a JSON array.
+absl::Status ModelsCommand(Client& client, const ModelsOptions& options,
+                           std::ostream& out);
+
+struct PredictOptions {
+  std::string model{};
+  int64_t version = 0;       // 0: the highest (stateless or a new session)
+  std::string session_id{};  // empty: stateless
+  bool all_steps = false;    // print every step's row, not just the last one
+  int max_chunk = 1024;      // steps per request
+};
+// Reads all CSV steps from `in`, runs them and prints the last step's
+// output row (or every row). Nothing is sent if any line is bad. With a
+// session id the session is created if missing and continues from its
+// next step (each chunk carries first_step: exactly once). Without one,
+// inputs longer than max_chunk run on a temporary session, closed after.
+absl::Status PredictCommand(Client& client, const PredictOptions& options,
+                            std::istream& in, std::ostream& out);
+
+struct StreamOptions {
+  std::string model{};
+  int64_t version = 0;
+  std::string session_id{};  // empty: a server-made session, closed at EOF
+};
+// Reads `in` line by line, sends each step on one stream as soon as it is
+// read and prints (and flushes) each output row as soon as it arrives.
+// Stops at the first bad line or failed step, after printing the rows of
+// the steps sent before it.
+absl::Status StreamCommand(Client& client, const StreamOptions& options,
+                           std::istream& in, std::ostream& out);
+
+struct SessionCreateOptions {
+  std::string model{};
+  int64_t version = 0;
+  std::string session_id{};  // empty: server-made
+  std::string state_file{};  // JSON with a "state" array; empty: zero state
+  bool json = false;
+};
+// Prints the new session's id (or its info as JSON).
+absl::Status SessionCreateCommand(Client& client,
+                                  const SessionCreateOptions& options,
+                                  std::ostream& out);
+// Prints the session's info, one `key: value` per line (or JSON).
+absl::Status SessionInfoCommand(Client& client, const std::string& session_id,
+                                bool json, std::ostream& out);
+// Resets the session to the zero state and step 0; prints its info.
+absl::Status SessionResetCommand(Client& client, const std::string& session_id,
+                                 bool json, std::ostream& out);
+// Closes the session; prints nothing.
+absl::Status SessionCloseCommand(Client& client, const std::string& session_id);
+
+struct SessionListOptions {
+  int page_size = 0;  // 0: the server's default
+  std::string page_token{};
+  bool all = false;  // follow next_page_token to the end
+  bool json = false;
+};
+// A table of sessions (or a JSON object with "sessions" and
+// "next_page_token"). Without --all, a further page is announced on `err`.
+absl::Status SessionListCommand(Client& client,
+                                const SessionListOptions& options,
+                                std::ostream& out, std::ostream& err);
+// Writes the session's snapshot as JSON to `out_file`, or to `out` if empty.
+absl::Status SessionExportCommand(Client& client, const std::string& session_id,
+                                  const std::string& out_file,
+                                  std::ostream& out);
+// Reads a JSON snapshot from `in_file` ("" or "-": `in`), imports it and
+// prints the session's id.
+absl::Status SessionImportCommand(Client& client, const std::string& in_file,
+                                  std::istream& in, std::ostream& out);
+
+// The snapshot file format:
+//   {"format": "lstmserve.snapshot/1", "session_id": "...", "model": "...",
+//    "version": 1, "next_step": 120, "state": [...],
+//    "last_first_step": 119,
+//    "last_inputs": {"shape": [1, 1], "values": [...]},
+//    "last_outputs": {"shape": [1, 1], "values": [...]}}
+// Floats read back bit-exact.
+std::string SnapshotToJson(const Snapshot& snapshot);
+absl::StatusOr<Snapshot> SnapshotFromJson(const std::string& text,
+                                          const std::string& source);
+
+}  // namespace lstmserve::client::cli

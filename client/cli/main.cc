@@ -1,0 +1,262 @@
+// lstm-client: talk to an lstm-server from the shell. Flag parsing only;
+// the commands live in commands.cc.
+#include <chrono>
+#include <iostream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "client/cli/bench.h"
+#include "client/cli/commands.h"
+#include "lstmserve/client.h"
+
+namespace cli = lstmserve::client::cli;
+
+namespace {
+
+constexpr int kUsageError = 2;
+constexpr int kFailure = 1;
+
+int Fail(const absl::Status& status) {
+  std::cerr << "lstm-client: " << cli::FormatError(status) << std::endl;
+  return kFailure;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);
+  CLI::App app{
+      "lstm-client: talk to an lstm-server (lstmserve.v1.LstmServe).\n"
+      "Inputs are CSV: one time step per line, comma-separated floats "
+      "(blank lines and lines starting with # are skipped). Outputs are one "
+      "CSV row per step, each float in its shortest exact form.\n"
+      "Errors: one line on stderr naming the gRPC status code, exit code 1 "
+      "(2 for usage errors)."};
+  app.require_subcommand(1);
+  app.footer(
+      "Examples:\n"
+      "  lstm-client --target host:50051 models\n"
+      "  lstm-client predict --model sunspots < models/sunspots/data.csv\n"
+      "  lstm-client predict --model sunspots --session s1 --all-steps < "
+      "part1.csv\n"
+      "  tail -f readings.csv | lstm-client stream --model sunspots\n"
+      "  lstm-client session export s1 --out s1.json\n"
+      "  lstm-client --target other:50051 session import --in s1.json\n"
+      "Run `lstm-client COMMAND --help` for a command's flags; see "
+      "docs/CLIENT.md.");
+  std::string target_flag;
+  double timeout_s = 10;
+  app.add_option("--target", target_flag,
+                 "Server address HOST:PORT (default: $LSTMSERVE_TARGET, else "
+                 "127.0.0.1:50051)");
+  app.add_option("--timeout", timeout_s,
+                 "Seconds allowed for each call, retries included; for "
+                 "streams, for each step's answer")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 86400.0));
+
+  // models
+  cli::ModelsOptions models;
+  CLI::App* models_cmd = app.add_subcommand(
+      "models",
+      "List the server's models: name, versions, cell, input/output sizes, "
+      "hidden size, layers and state floats per session.");
+  models_cmd->add_flag("--json", models.json, "Print a JSON array instead");
+
+  // predict
+  cli::PredictOptions predict;
+  CLI::App* predict_cmd = app.add_subcommand(
+      "predict",
+      "Read all CSV steps from stdin, run them and print the last step's "
+      "output row (every row with --all-steps). Without --session the call "
+      "is stateless (zero state, nothing kept). With --session ID the "
+      "session is created if missing and keeps its state between "
+      "invocations; each chunk is sent exactly once. A bad input line is "
+      "reported with its line number and nothing is sent.");
+  predict_cmd->add_option("--model", predict.model, "Model name")->required();
+  predict_cmd
+      ->add_option("--version", predict.version,
+                   "Model version (default: the highest)")
+      ->check(CLI::NonNegativeNumber);
+  predict_cmd->add_option("--session", predict.session_id,
+                          "Continue (or create) this session");
+  predict_cmd->add_flag("--all-steps", predict.all_steps,
+                        "Print every step's output row, not just the last");
+  predict_cmd
+      ->add_option("--chunk", predict.max_chunk,
+                   "Steps per request (longer inputs are sent in chunks on "
+                   "one session)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 24));
+
+  // stream
+  cli::StreamOptions stream;
+  CLI::App* stream_cmd = app.add_subcommand(
+      "stream",
+      "Read stdin line by line and send each step on one bidirectional "
+      "stream as soon as it is read; print each output row as soon as it "
+      "arrives (works with `tail -f data.csv | lstm-client stream ...`). "
+      "Without --session a new session is used and closed at end of input; "
+      "with --session ID the session is created if missing and kept. "
+      "Reconnects and resends without losing or doubling a step if the "
+      "server restarts with its sessions.");
+  stream_cmd->add_option("--model", stream.model, "Model name")->required();
+  stream_cmd
+      ->add_option("--version", stream.version,
+                   "Model version for a new session (default: the highest)")
+      ->check(CLI::NonNegativeNumber);
+  stream_cmd->add_option("--session", stream.session_id,
+                         "Continue (or create) this session and keep it");
+
+  // bench
+  cli::BenchOptions bench;
+  CLI::App* bench_cmd = app.add_subcommand(
+      "bench",
+      "Load generator: --sessions concurrent sessions each send chunks of "
+      "--chunk steps, as fast as answers return or at --rate requests/s per "
+      "session, over streams or unary calls, for --duration seconds. Prints "
+      "steps/s, requests/s, latency percentiles, errors by status code and "
+      "the server's batch sizes over the run.");
+  bench_cmd->add_option("--model", bench.model, "Model name")->required();
+  bench_cmd
+      ->add_option("--version", bench.version, "Model version (0: highest)")
+      ->check(CLI::NonNegativeNumber);
+  bench_cmd->add_option("--sessions", bench.sessions, "Concurrent sessions")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  bench_cmd->add_option("--chunk", bench.chunk, "Steps per request")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  bench_cmd
+      ->add_option("--rate", bench.rate,
+                   "Requests/s per session (0: as fast as answered)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  bench_cmd->add_option("--duration", bench.duration_s, "Seconds to measure")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 86400.0));
+  bench_cmd->add_option("--mode", bench.mode, "stream or unary")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"stream", "unary"}));
+  bench_cmd->add_flag("--json", bench.json, "Print one JSON object");
+
+  // session ...
+  CLI::App* session_cmd = app.add_subcommand(
+      "session",
+      "Manage server-side sessions (create, info, reset, close, "
+      "list, export, import).");
+  session_cmd->require_subcommand(1);
+
+  cli::SessionCreateOptions create;
+  CLI::App* create_cmd = session_cmd->add_subcommand(
+      "create", "Create a session and print its id.");
+  create_cmd->add_option("--model", create.model, "Model name")->required();
+  create_cmd
+      ->add_option("--version", create.version,
+                   "Model version (default: the highest)")
+      ->check(CLI::NonNegativeNumber);
+  create_cmd->add_option("--id", create.session_id,
+                         "Session id ([A-Za-z0-9._:-], up to 128 characters; "
+                         "default: server-made)");
+  create_cmd->add_option(
+      "--state-file", create.state_file,
+      "Initial state: a JSON file with a \"state\" array, as written by "
+      "`lstm-model run --state-out` or `lstm-client session export` "
+      "(default: the zero state)");
+  create_cmd->add_flag("--json", create.json,
+                       "Print the session's info as JSON instead of its id");
+
+  std::string session_id;
+  bool info_json = false;
+  CLI::App* info_cmd = session_cmd->add_subcommand(
+      "info", "Print a session's model, version, next step and timestamps.");
+  info_cmd->add_option("ID", session_id, "Session id")->required();
+  info_cmd->add_flag("--json", info_json, "Print JSON");
+
+  CLI::App* reset_cmd = session_cmd->add_subcommand(
+      "reset", "Reset a session to the zero state and step 0; print its info.");
+  reset_cmd->add_option("ID", session_id, "Session id")->required();
+  reset_cmd->add_flag("--json", info_json, "Print JSON");
+
+  CLI::App* close_cmd =
+      session_cmd->add_subcommand("close", "Close (delete) a session.");
+  close_cmd->add_option("ID", session_id, "Session id")->required();
+
+  cli::SessionListOptions list;
+  CLI::App* list_cmd = session_cmd->add_subcommand(
+      "list",
+      "List sessions, ordered by id: one page (the next page's token is "
+      "printed on stderr), or all of them with --all.");
+  list_cmd
+      ->add_option("--page-size", list.page_size,
+                   "Sessions per page (default: the server's, 100; at most "
+                   "1000)")
+      ->check(CLI::Range(0, 1000000));
+  list_cmd->add_option("--page-token", list.page_token,
+                       "Start at this page (from a previous listing)");
+  list_cmd->add_flag("--all", list.all, "Fetch every page");
+  list_cmd->add_flag("--json", list.json, "Print JSON");
+
+  std::string export_file;
+  CLI::App* export_cmd = session_cmd->add_subcommand(
+      "export",
+      "Write a session's snapshot (model, version, next step, state and "
+      "last chunk) as JSON, to import on this or another server.");
+  export_cmd->add_option("ID", session_id, "Session id")->required();
+  export_cmd->add_option("--out", export_file,
+                         "Write to FILE instead of stdout");
+
+  std::string import_file;
+  CLI::App* import_cmd = session_cmd->add_subcommand(
+      "import",
+      "Create a session from a JSON snapshot (from `session export`); print "
+      "its id. ALREADY_EXISTS if the id is taken.");
+  import_cmd->add_option("--in", import_file, "Read FILE instead of stdin");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+      return app.exit(e);  // --help
+    }
+    std::cerr << "lstm-client: usage: " << e.what()
+              << " (see lstm-client --help)" << std::endl;
+    return kUsageError;
+  }
+
+  lstmserve::client::ClientOptions options;
+  options.target = cli::ResolveTarget(target_flag);
+  options.deadline = std::chrono::milliseconds(
+      std::max<int64_t>(1, static_cast<int64_t>(timeout_s * 1000)));
+  auto client = lstmserve::client::Client::Connect(options);
+  if (!client.ok()) return Fail(client.status());
+  lstmserve::client::Client& c = **client;
+
+  absl::Status status;
+  if (*models_cmd) {
+    status = cli::ModelsCommand(c, models, std::cout);
+  } else if (*predict_cmd) {
+    status = cli::PredictCommand(c, predict, std::cin, std::cout);
+  } else if (*stream_cmd) {
+    status = cli::StreamCommand(c, stream, std::cin, std::cout);
+  } else if (*bench_cmd) {
+    status = cli::BenchCommand(c, bench, std::cout, std::cerr);
+  } else if (*create_cmd) {
+    status = cli::SessionCreateCommand(c, create, std::cout);
+  } else if (*info_cmd) {
+    status = cli::SessionInfoCommand(c, session_id, info_json, std::cout);
+  } else if (*reset_cmd) {
+    status = cli::SessionResetCommand(c, session_id, info_json, std::cout);
+  } else if (*close_cmd) {
+    status = cli::SessionCloseCommand(c, session_id);
+  } else if (*list_cmd) {
+    status = cli::SessionListCommand(c, list, std::cout, std::cerr);
+  } else if (*export_cmd) {
+    status = cli::SessionExportCommand(c, session_id, export_file, std::cout);
+  } else if (*import_cmd) {
+    status = cli::SessionImportCommand(c, import_file, std::cin, std::cout);
+  }
+  std::cout.flush();
+  if (!status.ok()) return Fail(status);
+  return 0;
+}

@@ -1,0 +1,562 @@
+// Client and Session: unary calls with deadline, retry and backoff, and the
+// conversions between the public structs and the wire messages.
+#include "lstmserve/client.h"
+
+#include <algorithm>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "client/internal.h"
+
+namespace lstmserve::client {
+namespace internal {
+
+absl::Status FromGrpc(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+std::chrono::milliseconds Backoff(const ClientOptions& options, int retry) {
+  double ms = static_cast<double>(options.initial_backoff.count());
+  const double cap = static_cast<double>(options.max_backoff.count());
+  for (int i = 1; i < retry && ms < cap; ++i) ms *= 2;
+  ms = std::min(ms, cap);
+  thread_local std::minstd_rand rng(std::random_device{}());
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  return std::chrono::milliseconds(
+      std::max<int64_t>(1, static_cast<int64_t>(ms * jitter(rng))));
+}
+
+absl::Status CheckChunk(const std::vector<float>& inputs, int steps) {
+  if (steps < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("steps is ", steps, "; expected at least 1"));
+  }
+  if (inputs.empty() || inputs.size() % static_cast<size_t>(steps) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("inputs has ", inputs.size(), " values for ", steps,
+                     " steps; expected a positive multiple of ", steps,
+                     " (steps * input_size)"));
+  }
+  return absl::OkStatus();
+}
+
+void ToProto(const std::vector<float>& values, int steps, pb::Tensor* out) {
+  out->Clear();
+  out->add_shape(steps);
+  out->add_shape(steps > 0 ? static_cast<int64_t>(values.size()) / steps
+                           : static_cast<int64_t>(values.size()));
+  out->mutable_values()->Add(values.begin(), values.end());
+}
+
+absl::Status OutputsFromProto(pb::Tensor* tensor, int steps,
+                              std::vector<float>* outputs, int* output_size) {
+  const auto& shape = tensor->shape();
+  const int64_t count = tensor->values_size();
+  if (shape.size() != 2 || shape[0] != steps || shape[1] < 0 ||
+      shape[0] * shape[1] != count) {
+    std::string dims;
+    for (int64_t d : shape) absl::StrAppend(&dims, dims.empty() ? "" : ", ", d);
+    return absl::InternalError(
+        absl::StrCat("server answered outputs of shape [", dims, "] with ",
+                     count, " values; expected [", steps, ", output_size]"));
+  }
+  *output_size = static_cast<int>(shape[1]);
+  outputs->assign(tensor->values().begin(), tensor->values().end());
+  return absl::OkStatus();
+}
+
+SessionInfo FromProto(const pb::SessionInfo& info) {
+  SessionInfo out;
+  out.session_id = info.session_id();
+  out.model = info.model();
+  out.version = info.version();
+  out.next_step = info.next_step();
+  out.created_unix_ms = info.created_unix_ms();
+  out.last_used_unix_ms = info.last_used_unix_ms();
+  out.state_size = info.state_size();
+  return out;
+}
+
+}  // namespace internal
+
+namespace {
+
+using internal::FromGrpc;
+using internal::FromProto;
+
+ModelInfo FromProto(const pb::ModelInfo& m) {
+  ModelInfo out;
+  out.name = m.name();
+  out.version = m.version();
+  out.versions.assign(m.versions().begin(), m.versions().end());
+  out.cell = m.cell();
+  out.input_size = m.input_size();
+  out.output_size = m.output_size();
+  out.hidden_size = m.hidden_size();
+  out.num_layers = m.num_layers();
+  out.proj_size = m.proj_size();
+  out.head_activation = m.head_activation();
+  out.state_size = m.state_size();
+  out.input_names.assign(m.input_names().begin(), m.input_names().end());
+  out.output_names.assign(m.output_names().begin(), m.output_names().end());
+  out.description = m.description();
+  return out;
+}
+
+// Runs one unary call, retrying on UNAVAILABLE when `retry_safe`, within
+// one overall deadline. `rpc(context, response)` performs one attempt.
+template <typename Response, typename Rpc>
+absl::Status CallUnary(const Client::Shared& shared, bool retry_safe,
+                       Response* response, Rpc rpc) {
+  const ClientOptions& options = shared.options;
+  const auto deadline = std::chrono::system_clock::now() + options.deadline;
+  for (int retry = 0;; ++retry) {
+    grpc::ClientContext context;
+    context.set_deadline(deadline);
+    response->Clear();
+    const grpc::Status status = rpc(&context, response);
+    if (status.ok()) return absl::OkStatus();
+    if (!retry_safe || status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+        retry >= options.max_retries) {
+      return FromGrpc(status);
+    }
+    const auto pause = internal::Backoff(options, retry + 1);
+    if (std::chrono::system_clock::now() + pause >= deadline) {
+      return FromGrpc(status);  // no time left for another attempt
+    }
+    std::this_thread::sleep_for(pause);
+  }
+}
+
+absl::StatusOr<PredictResult> RunPredict(const Client::Shared& shared,
+                                         const PredictRequest& request) {
+  if (absl::Status s = internal::CheckChunk(request.inputs, request.steps);
+      !s.ok()) {
+    return s;
+  }
+  pb::PredictRequest wire;
+  wire.set_model(request.model);
+  wire.set_version(request.version);
+  wire.set_session_id(request.session_id);
+  internal::ToProto(request.inputs, request.steps, wire.mutable_inputs());
+  if (request.first_step.has_value()) wire.set_first_step(*request.first_step);
+  pb::PredictResponse response;
+  // Only a chunk with first_step is safe to resend: the server recognises
+  // the retry. Without it, a lost response would apply the chunk twice.
+  absl::Status status =
+      CallUnary(shared, /*retry_safe=*/request.first_step.has_value(),
+                &response, [&](auto* context, auto* out) {
+                  return shared.stub->Predict(context, wire, out);
+                });
+  if (!status.ok()) return status;
+  PredictResult result;
+  result.steps = request.steps;
+  if (absl::Status s =
+          internal::OutputsFromProto(response.mutable_outputs(), request.steps,
+                                     &result.outputs, &result.output_size);
+      !s.ok()) {
+    return s;
+  }
+  result.model = response.model();
+  result.version = response.version();
+  result.session_id = response.session_id();
+  result.next_step = response.next_step();
+  result.replayed = response.replayed();
+  return result;
+}
+
+absl::Status RunCloseSession(const Client::Shared& shared,
+                             const std::string& session_id) {
+  pb::CloseSessionRequest request;
+  request.set_session_id(session_id);
+  pb::CloseSessionResponse response;
+  return CallUnary(shared, /*retry_safe=*/false, &response,
+                   [&](auto* context, auto* out) {
+                     return shared.stub->CloseSession(context, request, out);
+                   });
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Client
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
+    const ClientOptions& options) {
+  if (options.target.empty()) {
+    return absl::InvalidArgumentError("target is empty; expected host:port");
+  }
+  if (options.deadline.count() <= 0 || options.max_retries < 0 ||
+      options.initial_backoff.count() <= 0 ||
+      options.max_backoff < options.initial_backoff ||
+      options.max_message_bytes <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid client options: deadline ", options.deadline.count(),
+        " ms, max_retries ", options.max_retries, ", backoff ",
+        options.initial_backoff.count(), "..", options.max_backoff.count(),
+        " ms, max_message_bytes ", options.max_message_bytes,
+        "; expected positive values and initial_backoff <= max_backoff"));
+  }
+  auto shared = std::make_shared<Shared>();
+  shared->options = options;
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  args.SetMaxSendMessageSize(options.max_message_bytes);
+  // Reconnect after a lost server on the same schedule as our retries, so
+  // a restarted server is found again within a retry or two.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+              static_cast<int>(options.initial_backoff.count()));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+              static_cast<int>(options.max_backoff.count()));
+  shared->channel = grpc::CreateCustomChannel(
+      options.target, grpc::InsecureChannelCredentials(), args);
+  if (shared->channel == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot create a channel to \"", options.target, "\""));
+  }
+  shared->stub = pb::LstmServe::NewStub(shared->channel);
+  return std::unique_ptr<Client>(new Client(std::move(shared)));
+}
+
+Client::Client(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
+Client::~Client() = default;
+
+const ClientOptions& Client::options() const { return shared_->options; }
+
+absl::StatusOr<std::vector<ModelInfo>> Client::ListModels() {
+  pb::ListModelsRequest request;
+  pb::ListModelsResponse response;
+  absl::Status status = CallUnary(
+      *shared_, /*retry_safe=*/true, &response, [&](auto* context, auto* out) {
+        return shared_->stub->ListModels(context, request, out);
+      });
+  if (!status.ok()) return status;
+  std::vector<ModelInfo> models;
+  models.reserve(response.models_size());
+  for (const pb::ModelInfo& m : response.models()) {
+    models.push_back(FromProto(m));
+  }
+  return models;
+}
+
+absl::StatusOr<ModelInfo> Client::GetModel(const std::string& name,
+                                           int64_t version) {
+  pb::GetModelRequest request;
+  request.set_name(name);
+  request.set_version(version);
+  pb::ModelInfo response;
+  absl::Status status = CallUnary(
+      *shared_, /*retry_safe=*/true, &response, [&](auto* context, auto* out) {
+        return shared_->stub->GetModel(context, request, out);
+      });
+  if (!status.ok()) return status;
+  return FromProto(response);
+}
+
+absl::StatusOr<PredictResult> Client::Predict(const PredictRequest& request) {
+  return RunPredict(*shared_, request);
+}
+
+absl::StatusOr<SessionInfo> Client::CreateSession(
+    const CreateSessionRequest& request) {
+  pb::CreateSessionRequest wire;
+  wire.set_session_id(request.session_id);
+  wire.set_model(request.model);
+  wire.set_version(request.version);
+  wire.mutable_initial_state()->Add(request.initial_state.begin(),
+                                    request.initial_state.end());
+  pb::SessionInfo response;
+  absl::Status status = CallUnary(
+      *shared_, /*retry_safe=*/false, &response, [&](auto* context, auto* out) {
+        return shared_->stub->CreateSession(context, wire, out);
+      });
+  if (!status.ok()) return status;
+  return FromProto(response);
+}
+
+absl::StatusOr<SessionInfo> Client::GetSession(const std::string& session_id) {
+  pb::GetSessionRequest request;
+  request.set_session_id(session_id);
+  pb::SessionInfo response;
+  absl::Status status = CallUnary(
+      *shared_, /*retry_safe=*/true, &response, [&](auto* context, auto* out) {
+        return shared_->stub->GetSession(context, request, out);
+      });
+  if (!status.ok()) return status;
+  return FromProto(response);
+}
+
+absl::StatusOr<SessionInfo> Client::ResetSession(
+    const std::string& session_id) {
+  pb::ResetSessionRequest request;
+  request.set_session_id(session_id);
+  pb::SessionInfo response;
+  absl::Status status = CallUnary(
+      *shared_, /*retry_safe=*/false, &response, [&](auto* context, auto* out) {
+        return shared_->stub->ResetSession(context, request, out);
+      });
+  if (!status.ok()) return status;
+  return FromProto(response);
+}
+
+absl::Status Client::CloseSession(const std::string& session_id) {
+  return RunCloseSession(*shared_, session_id);
+}
+
+absl::StatusOr<SessionPage> Client::ListSessions(
+    int page_size, const std::string& page_token) {
+  pb::ListSessionsRequest request;
+  request.set_page_size(page_size);
+  request.set_page_token(page_token);
+  pb::ListSessionsResponse response;
+  absl::Status status = CallUnary(
+      *shared_, /*retry_safe=*/true, &response, [&](auto* context, auto* out) {
+        return shared_->stub->ListSessions(context, request, out);
+      });
+  if (!status.ok()) return status;
+  SessionPage page;
+  for (const pb::SessionInfo& info : response.sessions()) {
+    page.sessions.push_back(FromProto(info));
+  }
+  page.next_page_token = response.next_page_token();
+  return page;
+}
+
+absl::StatusOr<ServerStats> Client::GetServerStats() {
+  pb::GetServerStatsRequest request;
+  pb::ServerStats response;
+  absl::Status status = CallUnary(
+      *shared_, /*retry_safe=*/true, &response, [&](auto* context, auto* out) {
+        return shared_->stub->GetServerStats(context, request, out);
+      });
+  if (!status.ok()) return status;
+  ServerStats stats;
+  for (const pb::ModelStats& m : response.models()) {
+    ModelStats out;
+    out.model = m.model();
+    out.version = m.version();
+    out.requests = m.requests();
+    out.steps = m.steps();
+    out.batches = m.batches();
+    out.batch_size_histogram.assign(m.batch_size_histogram().begin(),
+                                    m.batch_size_histogram().end());
+    out.queue_wait_us_histogram.assign(m.queue_wait_us_histogram().begin(),
+                                       m.queue_wait_us_histogram().end());
+    out.queue_wait_us_total = m.queue_wait_us_total();
+    out.compute_us_total = m.compute_us_total();
+    out.rejected = m.rejected();
+    out.expired = m.expired();
+    stats.models.push_back(std::move(out));
+  }
+  stats.sessions = response.sessions();
+  stats.uptime_ms = response.uptime_ms();
+  stats.queued_steps = response.queued_steps();
+  return stats;
+}
+
+absl::StatusOr<Snapshot> Client::ExportSession(const std::string& session_id) {
+  pb::ExportSessionRequest request;
+  request.set_session_id(session_id);
+  pb::SessionSnapshot response;
+  absl::Status status = CallUnary(
+      *shared_, /*retry_safe=*/true, &response, [&](auto* context, auto* out) {
+        return shared_->stub->ExportSession(context, request, out);
+      });
+  if (!status.ok()) return status;
+  Snapshot s;
+  s.session_id = response.session_id();
+  s.model = response.model();
+  s.version = response.version();
+  s.next_step = response.next_step();
+  s.state.assign(response.state().begin(), response.state().end());
+  s.last_first_step = response.last_first_step();
+  s.last_inputs.assign(response.last_inputs().values().begin(),
+                       response.last_inputs().values().end());
+  s.last_inputs_shape.assign(response.last_inputs().shape().begin(),
+                             response.last_inputs().shape().end());
+  s.last_outputs.assign(response.last_outputs().values().begin(),
+                        response.last_outputs().values().end());
+  s.last_outputs_shape.assign(response.last_outputs().shape().begin(),
+                              response.last_outputs().shape().end());
+  return s;
+}
+
+absl::StatusOr<SessionInfo> Client::ImportSession(const Snapshot& snapshot) {
+  pb::ImportSessionRequest request;
+  pb::SessionSnapshot* s = request.mutable_snapshot();
+  s->set_session_id(snapshot.session_id);
+  s->set_model(snapshot.model);
+  s->set_version(snapshot.version);
+  s->set_next_step(snapshot.next_step);
+  s->mutable_state()->Add(snapshot.state.begin(), snapshot.state.end());
+  s->set_last_first_step(snapshot.last_first_step);
+  if (!snapshot.last_inputs_shape.empty() || !snapshot.last_inputs.empty()) {
+    s->mutable_last_inputs()->mutable_shape()->Add(
+        snapshot.last_inputs_shape.begin(), snapshot.last_inputs_shape.end());
+    s->mutable_last_inputs()->mutable_values()->Add(
+        snapshot.last_inputs.begin(), snapshot.last_inputs.end());
+  }
+  if (!snapshot.last_outputs_shape.empty() || !snapshot.last_outputs.empty()) {
+    s->mutable_last_outputs()->mutable_shape()->Add(
+        snapshot.last_outputs_shape.begin(), snapshot.last_outputs_shape.end());
+    s->mutable_last_outputs()->mutable_values()->Add(
+        snapshot.last_outputs.begin(), snapshot.last_outputs.end());
+  }
+  pb::SessionInfo response;
+  absl::Status status = CallUnary(
+      *shared_, /*retry_safe=*/false, &response, [&](auto* context, auto* out) {
+        return shared_->stub->ImportSession(context, request, out);
+      });
+  if (!status.ok()) return status;
+  return FromProto(response);
+}
+
+// The session named by `options` as it stands on the server: created (with
+// a server-made id when none is given), or found. `created_by_stream` is set
+// when the session is missing and may be created by the first stream
+// message instead (OpenStream); then the returned info has next_step 0.
+absl::StatusOr<SessionInfo> internal::FindOrCreate(
+    Client& client, const OpenSessionOptions& options, bool create_lazily,
+    bool* created_by_stream) {
+  *created_by_stream = false;
+  auto create = [&]() -> absl::StatusOr<SessionInfo> {
+    if (options.model.empty()) {
+      return absl::InvalidArgumentError(
+          "model is empty; a new session needs the model to run");
+    }
+    CreateSessionRequest request;
+    request.session_id = options.session_id;
+    request.model = options.model;
+    request.version = options.version;
+    return client.CreateSession(request);
+  };
+  if (options.session_id.empty()) return create();
+
+  absl::StatusOr<SessionInfo> info = client.GetSession(options.session_id);
+  if (info.ok()) {
+    if (!options.model.empty() && info->model != options.model) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("session \"", options.session_id, "\" runs model \"",
+                       info->model, "\", not \"", options.model, "\""));
+    }
+    if (options.version != 0 && info->version != options.version) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "session \"", options.session_id, "\" runs version ", info->version,
+          " of model \"", info->model, "\", not version ", options.version));
+    }
+    return info;
+  }
+  if (!absl::IsNotFound(info.status()) || !options.create_if_missing) {
+    return info.status();
+  }
+  if (create_lazily) {
+    if (options.model.empty()) {
+      return absl::InvalidArgumentError(
+          "model is empty; a new session needs the model to run");
+    }
+    *created_by_stream = true;
+    SessionInfo fresh;
+    fresh.session_id = options.session_id;
+    fresh.model = options.model;
+    fresh.version = options.version;
+    return fresh;
+  }
+  absl::StatusOr<SessionInfo> created = create();
+  if (absl::IsAlreadyExists(created.status())) {
+    return client.GetSession(options.session_id);  // created concurrently
+  }
+  return created;
+}
+
+absl::StatusOr<std::unique_ptr<Session>> Client::OpenSession(
+    const OpenSessionOptions& options) {
+  bool unused = false;
+  absl::StatusOr<SessionInfo> info =
+      internal::FindOrCreate(*this, options, /*create_lazily=*/false, &unused);
+  if (!info.ok()) return info.status();
+  return std::unique_ptr<Session>(new Session(
+      shared_, info->session_id, info->model, info->version, info->next_step));
+}
+
+// ---------------------------------------------------------------------------
+// Session
+
+struct Session::State {
+  // Held for a whole Step or Close: one chunk of this object at a time.
+  absl::Mutex call_mu;
+  // Guards the fields; never held across a call, so next_step() does not
+  // wait for a Step in progress.
+  mutable absl::Mutex mu ABSL_ACQUIRED_AFTER(call_mu);
+  int64_t next_step ABSL_GUARDED_BY(mu) = 0;
+  bool closed ABSL_GUARDED_BY(mu) = false;
+};
+
+Session::Session(std::shared_ptr<Client::Shared> shared, std::string id,
+                 std::string model, int64_t version, int64_t next_step)
+    : shared_(std::move(shared)),
+      id_(std::move(id)),
+      model_(std::move(model)),
+      version_(version),
+      state_(std::make_unique<State>()) {
+  absl::MutexLock lock(&state_->mu);
+  state_->next_step = next_step;
+}
+
+Session::~Session() = default;
+
+int64_t Session::next_step() const {
+  absl::MutexLock lock(&state_->mu);
+  return state_->next_step;
+}
+
+absl::StatusOr<StepResult> Session::Step(const std::vector<float>& inputs,
+                                         int steps) {
+  absl::MutexLock call_lock(&state_->call_mu);
+  PredictRequest request;
+  {
+    absl::MutexLock lock(&state_->mu);
+    if (state_->closed) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("session \"", id_, "\" was closed"));
+    }
+    request.first_step = state_->next_step;
+  }
+  request.session_id = id_;
+  request.inputs = inputs;
+  request.steps = steps;
+  // Retried on UNAVAILABLE because first_step is set.
+  absl::StatusOr<PredictResult> predicted = RunPredict(*shared_, request);
+  if (!predicted.ok()) return predicted.status();
+  StepResult result;
+  result.outputs = std::move(predicted->outputs);
+  result.steps = predicted->steps;
+  result.output_size = predicted->output_size;
+  result.first_step = *request.first_step;
+  result.next_step = predicted->next_step;
+  result.replayed = predicted->replayed;
+  absl::MutexLock lock(&state_->mu);
+  state_->next_step = predicted->next_step;
+  return result;
+}
+
+absl::Status Session::Close() {
+  absl::MutexLock call_lock(&state_->call_mu);
+  {
+    absl::MutexLock lock(&state_->mu);
+    if (state_->closed) return absl::OkStatus();
+  }
+  absl::Status status = RunCloseSession(*shared_, id_);
+  if (status.ok()) {
+    absl::MutexLock lock(&state_->mu);
+    state_->closed = true;
+  }
+  return status;
+}
+
+}  // namespace lstmserve::client

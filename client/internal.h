@@ -1,0 +1,62 @@
+// Internals of the client library shared by client.cc and
+// streaming_session.cc: the channel and stub, status conversion, proto
+// conversions and backoff. Not installed; users see only
+// <lstmserve/client.h>.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "grpcpp/grpcpp.h"
+#include "lstmserve/client.h"
+#include "lstmserve/v1/lstmserve.grpc.pb.h"
+#include "lstmserve/v1/lstmserve.pb.h"
+
+namespace lstmserve::client {
+
+namespace pb = ::lstmserve::v1;
+
+// Owned jointly by a Client and the sessions it opened.
+// Thread-safety: immutable after construction; the stub is thread-safe.
+struct Client::Shared {
+  ClientOptions options;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<pb::LstmServe::Stub> stub;
+};
+
+namespace internal {
+
+// Same code, the server's message unchanged.
+absl::Status FromGrpc(const grpc::Status& status);
+
+// The pause before retry number `retry` (1-based): initial * 2^(retry-1)
+// capped at max, times a random factor in [0.8, 1.2].
+std::chrono::milliseconds Backoff(const ClientOptions& options, int retry);
+
+// INVALID_ARGUMENT unless steps >= 1 and steps divides inputs.size() > 0.
+absl::Status CheckChunk(const std::vector<float>& inputs, int steps);
+
+void ToProto(const std::vector<float>& values, int steps, pb::Tensor* out);
+
+// Checks an output tensor is [steps, O] and moves it into `result`.
+absl::Status OutputsFromProto(pb::Tensor* tensor, int steps,
+                              std::vector<float>* outputs, int* output_size);
+
+SessionInfo FromProto(const pb::SessionInfo& info);
+
+// The session named by `options` as it stands on the server: created (with
+// a server-made id when none is given) or found (checking its model and
+// version against non-empty options). With `create_lazily`, a missing
+// session is not created here: `*created_by_stream` is set and the returned
+// info (next_step 0) describes the session the first stream message will
+// create.
+absl::StatusOr<SessionInfo> FindOrCreate(Client& client,
+                                         const OpenSessionOptions& options,
+                                         bool create_lazily,
+                                         bool* created_by_stream);
+
+}  // namespace internal
+}  // namespace lstmserve::client
