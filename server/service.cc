@@ -476,22 +476,31 @@ class LstmServeService::StreamReactor final
     service_->scheduler_.Submit(*session, std::move(task));
   }
 
-  // A scheduled request finished: queue its response, resume reading if
-  // back-pressure had paused it.
+  // A scheduled request finished (on a worker thread): queue its response
+  // and resume reading if back-pressure had paused it. This request still
+  // counts in inflight_ until the very end, which keeps the stream from
+  // finishing (and the reactor from being deleted) while this thread still
+  // uses it; the decrement is its last touch, and finishes the stream if
+  // that was all that held it open.
   void Complete(v1::StreamResponse response) {
     bool resume_read = false;
     {
       absl::MutexLock lock(&mu_);
-      --inflight_;
       if (read_paused_ && !reads_done_ &&
-          inflight_ < service_->options_.max_stream_inflight) {
+          inflight_ - 1 < service_->options_.max_stream_inflight) {
         read_paused_ = false;
         resume_read = true;
       }
     }
-    Enqueue(std::move(response));
     if (resume_read) StartRead(&request_);
-    MaybeFinish();
+    Enqueue(std::move(response));
+    {
+      absl::MutexLock lock(&mu_);
+      --inflight_;
+      if (!ReadyToFinishLocked()) return;
+      finished_ = true;
+    }
+    Finish(grpc::Status::OK);
   }
 
   void Enqueue(v1::StreamResponse response) {
@@ -508,13 +517,20 @@ class LstmServeService::StreamReactor final
     if (to_write) StartWrite(to_write);
   }
 
+  // Finishes the stream once the client has half-closed, no request is in
+  // flight and every response is written. Call only as a thread's last use
+  // of the reactor: after Finish it may be deleted at any moment.
   void MaybeFinish() {
     {
       absl::MutexLock lock(&mu_);
-      if (finished_ || !reads_done_ || inflight_ > 0 || writing_) return;
+      if (!ReadyToFinishLocked()) return;
       finished_ = true;
     }
     Finish(grpc::Status::OK);
+  }
+
+  bool ReadyToFinishLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !finished_ && reads_done_ && inflight_ == 0 && !writing_;
   }
 
   LstmServeService* const service_;
