@@ -140,54 +140,79 @@ std::vector<absl::StatusOr<ChunkResult>> Session::ApplyBatch(
       n, absl::InternalError("not run"));
   if (n == 0) return results;
   const model::Model& m = *sessions[0]->model_->model;
-  // Only the scheduler's workers lock more than one session, and a session
-  // is in one batch at a time; locking in address order also keeps absl's
-  // lock-order checker from seeing a cycle between batches.
-  std::vector<Session*> lock_order = sessions;
-  std::sort(lock_order.begin(), lock_order.end());
-  for (Session* s : lock_order) s->mu_.Lock();
-  std::vector<model::SequenceRef> refs;
+  const size_t state_size = m.state_size();
+
+  // 1. Under each session's own lock in turn: the exactly-once decision,
+  //    and a copy of the state for the chunks that run. The engine then
+  //    runs on the copies with no lock held, so readers (GetSession,
+  //    ExportSession) never wait for compute and no thread ever holds two
+  //    session locks.
+  std::vector<float> states;
   std::vector<size_t> ran;
-  refs.reserve(n);
+  std::vector<uint64_t> generations;
   for (size_t i = 0; i < n; ++i) {
     Session* s = sessions[i];
-    s->mu_.AssertHeld();
-    s->last_used_ = now;
     if (s->model_ != sessions[0]->model_) {
       results[i] = absl::InternalError("batched sessions of different models");
       continue;
     }
+    absl::MutexLock lock(&s->mu_);
+    s->last_used_ = now;
     if (auto decided = s->CheckChunk(*chunks[i])) {
       results[i] = *std::move(decided);
       continue;
     }
+    states.insert(states.end(), s->state_.begin(), s->state_.end());
+    generations.push_back(s->generation_);
+    ran.push_back(i);
+  }
+
+  // 2. One engine call for every chunk that runs.
+  std::vector<model::SequenceRef> refs;
+  refs.reserve(ran.size());
+  for (size_t k = 0; k < ran.size(); ++k) {
+    const size_t i = ran[k];
     ChunkResult r;
     r.steps = chunks[i]->steps;
     r.output_size = m.output_size();
     r.outputs.resize(static_cast<size_t>(r.steps) * m.output_size());
     results[i] = std::move(r);
-    refs.push_back(model::SequenceRef{chunks[i]->inputs.data(),
-                                      chunks[i]->steps, s->state_.data(),
-                                      results[i]->outputs.data()});
-    ran.push_back(i);
+    refs.push_back(model::SequenceRef{
+        chunks[i]->inputs.data(), chunks[i]->steps,
+        states.data() + k * state_size, results[i]->outputs.data()});
   }
   const absl::Status status = m.RunBatch(refs, workspace);
-  for (size_t i : ran) {
+
+  // 3. Under each lock again: store the new state and advance, unless the
+  //    session was reset meanwhile (then the chunk ran on a state that no
+  //    longer exists, and is not applied).
+  for (size_t k = 0; k < ran.size(); ++k) {
+    const size_t i = ran[k];
     Session* s = sessions[i];
-    s->mu_.AssertHeld();
     if (!status.ok()) {
       results[i] = status;
       continue;
     }
+    absl::MutexLock lock(&s->mu_);
+    if (s->generation_ != generations[k]) {
+      results[i] = absl::AbortedError(
+          absl::StrCat("session \"", s->id_,
+                       "\" was reset while this chunk ran; it was "
+                       "not applied (the session is at step ",
+                       s->next_step_, ")"));
+      continue;
+    }
+    std::copy(states.begin() + k * state_size,
+              states.begin() + (k + 1) * state_size, s->state_.begin());
     s->CommitChunk(*chunks[i], results[i]->outputs);
     results[i]->next_step = s->next_step_;
   }
-  for (Session* s : lock_order) s->mu_.Unlock();
   return results;
 }
 
 void Session::Reset(absl::Time now) {
   absl::MutexLock lock(&mu_);
+  ++generation_;
   state_ = initial_state_;
   next_step_ = 0;
   last_steps_ = 0;

@@ -2,9 +2,9 @@
 // sequence, and its recurrent state, plus the last applied chunk so that an
 // exact retry can be answered without applying it twice.
 //
-// Thread-safety: thread-safe; every member is guarded by an internal mutex.
-// Apply() holds it while the engine runs, so a session's chunks never run
-// concurrently even if a caller tried to (the scheduler also orders them).
+// Thread-safety: thread-safe; every member is guarded by an internal mutex,
+// which is never held while the engine runs. Chunks of one session must not
+// be applied concurrently: the Scheduler guarantees it.
 #pragma once
 
 #include <cstdint>
@@ -127,6 +127,8 @@ class Session {
   std::vector<float> initial_state_ ABSL_GUARDED_BY(mu_);
   std::vector<float> state_ ABSL_GUARDED_BY(mu_);
   int64_t next_step_ ABSL_GUARDED_BY(mu_) = 0;
+  // Bumped by Reset, so a chunk that ran across a reset is not applied.
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time last_used_ ABSL_GUARDED_BY(mu_);
   // The last applied chunk, for exact retries.
   int64_t last_first_step_ ABSL_GUARDED_BY(mu_) = 0;

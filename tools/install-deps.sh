@@ -4,7 +4,7 @@
 # downloaded from anywhere else.
 #
 #   tools/install-deps.sh            # build + test dependencies
-#   tools/install-deps.sh --python   # also PyTorch/numpy for tools/*.py
+#   tools/install-deps.sh --python   # also PyTorch, numpy, matplotlib for tools/ and bench/ scripts
 set -euo pipefail
 
 packages=(
@@ -14,7 +14,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libabsl-dev
 )
 if [[ "${1:-}" == "--python" ]]; then
-  packages+=(python3-torch python3-numpy libopenblas0-pthread)
+  packages+=(python3-torch python3-numpy python3-matplotlib libopenblas0-pthread)
 fi
 
 missing=()
