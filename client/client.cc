@@ -3,6 +3,8 @@
 #include "lstmserve/client.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <future>
 #include <random>
 #include <thread>
 #include <utility>
@@ -11,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/internal.h"
+#include "grpcpp/generic/generic_stub.h"
 
 namespace lstmserve::client {
 namespace internal {
@@ -81,6 +84,95 @@ SessionInfo FromProto(const pb::SessionInfo& info) {
   out.last_used_unix_ms = info.last_used_unix_ms();
   out.state_size = info.state_size();
   return out;
+}
+
+namespace {
+
+// Protobuf wire types (the low three bits of a field's key).
+constexpr uint64_t kWireVarint = 0;
+constexpr uint64_t kWireFixed64 = 1;
+constexpr uint64_t kWireLengthDelimited = 2;
+constexpr uint64_t kWireFixed32 = 5;
+
+void AppendVarint(uint64_t value, std::string* out) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>((value & 0x7F) | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
+// Reads a varint at `*pos`, advancing it; false if it runs past the end or
+// is longer than 10 bytes.
+bool ReadVarint(const std::string& bytes, size_t* pos, uint64_t* value) {
+  *value = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (*pos >= bytes.size()) return false;
+    const auto byte = static_cast<uint8_t>(bytes[(*pos)++]);
+    *value |= static_cast<uint64_t>(byte & 0x7F) << shift;
+    if ((byte & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string EncodeHealthCheckRequest(const std::string& service) {
+  std::string out;
+  if (service.empty()) return out;  // proto3: a default field is not sent
+  out.push_back(static_cast<char>((1 << 3) | kWireLengthDelimited));
+  AppendVarint(service.size(), &out);
+  out += service;
+  return out;
+}
+
+absl::StatusOr<int> DecodeHealthCheckResponse(const std::string& bytes) {
+  int status = 0;  // UNKNOWN when the field is absent
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    const size_t field_start = pos;
+    auto malformed = [&](const char* what) {
+      return absl::InternalError(absl::StrCat(
+          "malformed grpc.health.v1.HealthCheckResponse (", bytes.size(),
+          " bytes): ", what, " at byte ", field_start));
+    };
+    uint64_t key = 0;
+    if (!ReadVarint(bytes, &pos, &key)) return malformed("truncated key");
+    const uint64_t field = key >> 3;
+    const uint64_t wire_type = key & 7;
+    if (field == 0) return malformed("field number 0");
+    uint64_t value = 0;
+    switch (wire_type) {
+      case kWireVarint:
+        if (!ReadVarint(bytes, &pos, &value)) {
+          return malformed("truncated varint");
+        }
+        // An enum is an int32: the low 32 bits, two's complement.
+        if (field == 1) {
+          status = static_cast<int32_t>(static_cast<uint32_t>(value));
+        }
+        break;
+      case kWireFixed64:
+      case kWireFixed32: {
+        const size_t size = wire_type == kWireFixed64 ? 8 : 4;
+        if (bytes.size() - pos < size) return malformed("truncated fixed");
+        pos += size;
+        break;
+      }
+      case kWireLengthDelimited:
+        if (!ReadVarint(bytes, &pos, &value)) {
+          return malformed("truncated length");
+        }
+        if (value > bytes.size() - pos) {
+          return malformed("length past the end");
+        }
+        pos += static_cast<size_t>(value);
+        break;
+      default:  // groups (3, 4) have no place here; 6 and 7 do not exist
+        return malformed("unexpected wire type");
+    }
+  }
+  return status;
 }
 
 }  // namespace internal
@@ -358,6 +450,51 @@ absl::StatusOr<ServerStats> Client::GetServerStats() {
   stats.uptime_ms = response.uptime_ms();
   stats.queued_steps = response.queued_steps();
   return stats;
+}
+
+absl::StatusOr<bool> Client::CheckHealth(const std::string& service) {
+  // grpc.health.v1 is not compiled into this library: the call goes through
+  // a generic stub with the (one-field) messages encoded by hand.
+  static constexpr char kMethod[] = "/grpc.health.v1.Health/Check";
+  const std::string encoded = internal::EncodeHealthCheckRequest(service);
+  grpc::Slice slice(encoded);
+  const grpc::ByteBuffer request(&slice, 1);
+  grpc::GenericStub stub(shared_->channel);
+  grpc::ByteBuffer response;
+  absl::Status status = CallUnary(
+      *shared_, /*retry_safe=*/true, &response,
+      [&](grpc::ClientContext* context, grpc::ByteBuffer* out) {
+        // The callback owns the promise, so it may still be returning from
+        // set_value after get() has returned here.
+        auto done = std::make_shared<std::promise<grpc::Status>>();
+        std::future<grpc::Status> result = done->get_future();
+        // Completes by the context's deadline at the latest.
+        stub.UnaryCall(
+            context, kMethod, grpc::StubOptions(), &request, out,
+            [done](grpc::Status s) { done->set_value(std::move(s)); });
+        return result.get();
+      });
+  if (!status.ok()) return status;
+  std::vector<grpc::Slice> slices;
+  if (!response.Dump(&slices).ok()) {
+    return absl::InternalError("cannot read the health check response");
+  }
+  std::string bytes;
+  for (const grpc::Slice& s : slices) {
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  absl::StatusOr<int> serving = internal::DecodeHealthCheckResponse(bytes);
+  if (!serving.ok()) return serving.status();
+  switch (*serving) {
+    case 1:  // SERVING
+      return true;
+    case 3:  // SERVICE_UNKNOWN
+      return absl::NotFoundError(
+          absl::StrCat("the server's health service does not know service \"",
+                       service, "\" (SERVICE_UNKNOWN)"));
+    default:  // NOT_SERVING (2), UNKNOWN (0) or a value newer than this code
+      return false;
+  }
 }
 
 absl::StatusOr<Snapshot> Client::ExportSession(const std::string& session_id) {

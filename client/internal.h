@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
 #include "lstmserve/client.h"
 #include "lstmserve/v1/lstmserve.grpc.pb.h"
@@ -46,6 +47,16 @@ absl::Status OutputsFromProto(pb::Tensor* tensor, int steps,
                               std::vector<float>* outputs, int* output_size);
 
 SessionInfo FromProto(const pb::SessionInfo& info);
+
+// grpc.health.v1.HealthCheckRequest{service} in protobuf wire format (no
+// bytes for an empty service name).
+std::string EncodeHealthCheckRequest(const std::string& service);
+
+// The `status` field (a grpc.health.v1.HealthCheckResponse.ServingStatus
+// value) of a wire-format HealthCheckResponse: 0 (UNKNOWN) when absent, the
+// last one when repeated; other fields are skipped. INTERNAL for bytes that
+// are not a well-formed message (truncated, bad wire type, field 0).
+absl::StatusOr<int> DecodeHealthCheckResponse(const std::string& bytes);
 
 // The session named by `options` as it stands on the server: created (with
 // a server-made id when none is given) or found (checking its model and

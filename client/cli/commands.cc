@@ -442,6 +442,14 @@ absl::Status SessionResetCommand(Client& client, const std::string& session_id,
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> HealthCommand(Client& client, const HealthOptions& options,
+                                   std::ostream& out) {
+  absl::StatusOr<bool> serving = client.CheckHealth(options.service);
+  if (!serving.ok()) return serving.status();
+  out << (*serving ? "SERVING" : "NOT_SERVING") << '\n';
+  return *serving;
+}
+
 absl::Status SessionCloseCommand(Client& client,
                                  const std::string& session_id) {
   return client.CloseSession(session_id);

@@ -33,6 +33,16 @@ struct ModelsOptions {
 absl::Status ModelsCommand(Client& client, const ModelsOptions& options,
                            std::ostream& out);
 
+struct HealthOptions {
+  std::string service{};  // empty: the server as a whole
+};
+// The standard gRPC health check: prints SERVING or NOT_SERVING (for
+// NOT_SERVING and UNKNOWN) and returns whether the server is serving, so
+// main can exit 1 when it is not. NOT_FOUND for a service the server does
+// not know.
+absl::StatusOr<bool> HealthCommand(Client& client, const HealthOptions& options,
+                                   std::ostream& out);
+
 struct PredictOptions {
   std::string model{};
   int64_t version = 0;       // 0: the highest (stateless or a new session)

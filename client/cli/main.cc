@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   app.footer(
       "Examples:\n"
       "  lstm-client --target host:50051 models\n"
+      "  lstm-client --target host:50051 health\n"
       "  lstm-client predict --model sunspots < models/sunspots/data.csv\n"
       "  lstm-client predict --model sunspots --session s1 --all-steps < "
       "part1.csv\n"
@@ -62,6 +63,18 @@ int main(int argc, char** argv) {
       "List the server's models: name, versions, cell, input/output sizes, "
       "hidden size, layers and state floats per session.");
   models_cmd->add_flag("--json", models.json, "Print a JSON array instead");
+
+  // health
+  cli::HealthOptions health;
+  CLI::App* health_cmd = app.add_subcommand(
+      "health",
+      "Standard gRPC health check (grpc.health.v1.Health/Check): print "
+      "SERVING and exit 0, or NOT_SERVING and exit 1. Retried with backoff "
+      "while the server cannot be reached, within --timeout.");
+  health_cmd->add_option(
+      "--service", health.service,
+      "Check this service name (default: the server as a whole; NOT_FOUND "
+      "if the server does not know it)");
 
   // predict
   cli::PredictOptions predict;
@@ -233,8 +246,16 @@ int main(int argc, char** argv) {
   lstmserve::client::Client& c = **client;
 
   absl::Status status;
+  int exit_code = 0;
   if (*models_cmd) {
     status = cli::ModelsCommand(c, models, std::cout);
+  } else if (*health_cmd) {
+    absl::StatusOr<bool> serving = cli::HealthCommand(c, health, std::cout);
+    if (!serving.ok()) {
+      status = serving.status();
+    } else if (!*serving) {
+      exit_code = kFailure;  // NOT_SERVING was printed; not an error line
+    }
   } else if (*predict_cmd) {
     status = cli::PredictCommand(c, predict, std::cin, std::cout);
   } else if (*stream_cmd) {
@@ -258,5 +279,5 @@ int main(int argc, char** argv) {
   }
   std::cout.flush();
   if (!status.ok()) return Fail(status);
-  return 0;
+  return exit_code;
 }

@@ -10,11 +10,12 @@
 //
 // Retries: calls that are safe to repeat are retried on UNAVAILABLE with
 // exponential backoff (ClientOptions::max_retries and the backoff bounds):
-// ListModels, GetModel, GetSession, ListSessions, ExportSession, and Predict
-// when it carries `first_step` (the server then applies a chunk exactly once
-// and answers an exact retry from its record of the last chunk). Predict
-// without first_step, CreateSession, ResetSession, CloseSession and
-// ImportSession are never retried: their effect may already have happened.
+// ListModels, GetModel, GetSession, ListSessions, ExportSession,
+// GetServerStats, CheckHealth, and Predict when it carries `first_step` (the
+// server then applies a chunk exactly once and answers an exact retry from
+// its record of the last chunk). Predict without first_step, CreateSession,
+// ResetSession, CloseSession and ImportSession are never retried: their
+// effect may already have happened.
 // Session::Step and StreamingSession always send first_step, so they are
 // retried (and a StreamingSession reconnects its stream) without losing or
 // doubling a step.
@@ -233,6 +234,12 @@ class Client {
 
   // The server's counters (retried on UNAVAILABLE).
   absl::StatusOr<ServerStats> GetServerStats();
+
+  // The standard gRPC health check (grpc.health.v1.Health/Check) for
+  // `service` ("": the server as a whole). true: SERVING; false:
+  // NOT_SERVING or UNKNOWN; NOT_FOUND: the server does not know `service`.
+  // Retried on UNAVAILABLE; a server that cannot be reached is UNAVAILABLE.
+  absl::StatusOr<bool> CheckHealth(const std::string& service = "");
 
   // A session driven by unary Predict calls (see Session). Creates the
   // session, or attaches to an existing one and continues from its step.
