@@ -50,6 +50,8 @@ struct BatchDelta {
   std::vector<int64_t> histogram;  // bucket k: sizes in (2^(k-1), 2^k]
   int64_t batches = 0;
   int64_t requests = 0;
+  int64_t compute_us = 0;     // engine time
+  int64_t queue_wait_us = 0;  // summed over requests
 };
 
 BatchDelta Delta(const ServerStats& before, const ServerStats& after,
@@ -70,6 +72,8 @@ BatchDelta Delta(const ServerStats& before, const ServerStats& after,
   }
   d.batches = a->batches - (b ? b->batches : 0);
   d.requests = a->requests - (b ? b->requests : 0);
+  d.compute_us = a->compute_us_total - (b ? b->compute_us_total : 0);
+  d.queue_wait_us = a->queue_wait_us_total - (b ? b->queue_wait_us_total : 0);
   return d;
 }
 
@@ -238,6 +242,16 @@ absl::Status BenchCommand(Client& client, const BenchOptions& o,
       batches.batches > 0
           ? static_cast<double>(batches.requests) / batches.batches
           : 0;
+  const double compute_us_per_batch =
+      batches.batches > 0
+          ? static_cast<double>(batches.compute_us) / batches.batches
+          : 0;
+  const double queue_wait_us_mean =
+      batches.requests > 0
+          ? static_cast<double>(batches.queue_wait_us) / batches.requests
+          : 0;
+  // Share of the run the server's workers spent in the engine.
+  const double engine_busy = batches.compute_us / (elapsed * 1e6);
 
   if (o.json) {
     nlohmann::json j;
@@ -257,6 +271,9 @@ absl::Status BenchCommand(Client& client, const BenchOptions& o,
     for (const auto& [code, n] : errors) j["errors"][code] = n;
     j["batch_size_mean"] = batch_mean;
     j["batches"] = batches.batches;
+    j["server_compute_us_per_batch"] = compute_us_per_batch;
+    j["server_queue_wait_us_mean"] = queue_wait_us_mean;
+    j["server_engine_busy"] = engine_busy;
     nlohmann::json hist = nlohmann::json::object();
     for (size_t k = 0; k < batches.histogram.size(); ++k) {
       if (batches.histogram[k] > 0) hist[BucketLabel(k)] = batches.histogram[k];
@@ -277,8 +294,11 @@ absl::Status BenchCommand(Client& client, const BenchOptions& o,
   if (errors.empty()) out << "none";
   for (const auto& [code, n] : errors) out << code << " " << n << "  ";
   out << '\n';
-  out << absl::StrFormat("batches:     %d engine calls, mean size %.1f\n",
-                         batches.batches, batch_mean);
+  out << absl::StrFormat(
+      "batches:     %d engine calls, mean size %.1f, %.0f us each; queue "
+      "wait %.0f us mean; engine busy %.0f%% of one worker\n",
+      batches.batches, batch_mean, compute_us_per_batch, queue_wait_us_mean,
+      100 * engine_busy);
   for (size_t k = 0; k < batches.histogram.size(); ++k) {
     if (batches.histogram[k] > 0) {
       out << absl::StrFormat("  size %-9s %d\n", BucketLabel(k),
