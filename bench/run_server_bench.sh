@@ -71,11 +71,15 @@ for model in bench_lstm tiny; do
 done
 
 # 2. A lone client pays nothing for the batcher: --max-queue-delay 0 against
-#    batching switched off (--max-batch 1), one session, one step a message.
-start_server --max-queue-delay 0
-bench lone_delay0 --model bench_lstm --sessions 1 --chunk 1
-start_server --max-batch 1
-bench lone_nobatch --model bench_lstm --sessions 1 --chunk 1
+#    batching switched off (--max-batch 1), one session, one step a message;
+#    three alternating rounds (the tables report medians), then the default
+#    delay for comparison.
+for round in 1 2 3; do
+  start_server --max-queue-delay 0
+  bench lone_delay0 --model bench_lstm --sessions 1 --chunk 1
+  start_server --max-batch 1
+  bench lone_nobatch --model bench_lstm --sessions 1 --chunk 1
+done
 start_server
 bench lone_default --model bench_lstm --sessions 1 --chunk 1
 
