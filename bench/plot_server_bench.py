@@ -145,6 +145,7 @@ def main():
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
+    ax1.set_yscale("log")
     ax2.set_yscale("log")
     ax1.legend(fontsize=8)
     fig.tight_layout()
