@@ -7,6 +7,8 @@ namespace lstmserve::server {
 namespace {
 
 constexpr absl::Duration kCancelPoll = absl::Milliseconds(20);
+// Batches of at least twice this many chunks are split when a worker idles.
+constexpr int kMinSplitHalf = 8;
 
 // Bucket k holds values in (2^(k-1), 2^k]; bucket 0 holds values <= 1.
 size_t Log2Bucket(int64_t v) {
@@ -71,9 +73,15 @@ void Scheduler::WorkerLoop() {
     {
       absl::MutexLock lock(&mu_);
       while (true) {
+        if (!handoff_.empty()) {  // half of a batch another worker split
+          next.batch = std::move(handoff_.front());
+          handoff_.pop_front();
+          break;
+        }
         next = queue_.TakeBatch(absl::Now());
         if (next.batch || !next.expired.empty()) break;
         if (stopping_ && queue_.empty()) return;
+        ++idle_workers_;
         if (queue_.empty()) {
           work_.Wait(&mu_);
         } else {
@@ -82,6 +90,25 @@ void Scheduler::WorkerLoop() {
           work_.WaitWithDeadline(
               &mu_, std::min(next.wake_at, absl::Now() + kCancelPoll));
         }
+        --idle_workers_;
+      }
+      // With a worker idle, a large batch is split in two and run on both:
+      // the batch's chunks finish sooner, which is what a session waiting
+      // for its next step feels.
+      if (next.batch && idle_workers_ > 0 &&
+          static_cast<int>(next.batch->tasks.size()) >= 2 * kMinSplitHalf) {
+        Batch& whole = *next.batch;
+        const size_t half = whole.tasks.size() / 2;
+        Batch other;
+        other.model = whole.model;
+        for (size_t i = half; i < whole.tasks.size(); ++i) {
+          other.sessions.push_back(std::move(whole.sessions[i]));
+          other.tasks.push_back(std::move(whole.tasks[i]));
+        }
+        whole.sessions.resize(half);
+        whole.tasks.resize(half);
+        handoff_.push_back(std::move(other));
+        work_.Signal();
       }
     }
     for (auto& [model, t] : next.expired) {

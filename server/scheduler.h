@@ -11,6 +11,7 @@
 // Submit when the chunk is refused) and must not block.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <thread>
@@ -82,6 +83,9 @@ class Scheduler {
   mutable absl::Mutex mu_;
   absl::CondVar work_;  // signalled on Submit and when a batch finishes
   BatchQueue queue_ ABSL_GUARDED_BY(mu_);
+  // Second halves of split batches, for the next free worker.
+  std::deque<Batch> handoff_ ABSL_GUARDED_BY(mu_);
+  int idle_workers_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
 
