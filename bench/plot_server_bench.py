@@ -54,17 +54,19 @@ def main():
         out.append(f"| {r['model']} | {r['chunk']} | {r['sessions']} | {r['steps_per_s']:,.0f} | "
                    f"{r['requests_per_s']:,.0f} | {lat['p50']:.2f} | {lat['p99']:.2f} | "
                    f"{r['batch_size_mean']:.1f} | {errors_text(r['errors'])} |")
-    big, tiny = by.get(("bench_lstm", 1, 64)), by.get(("tiny", 1, 64))
-    if big and tiny:
+    ratio_runs = [r for r in rows if r["label"] == "ratio"]
+    if ratio_runs:
+        def med(model, key):
+            vals = [r[key] for r in ratio_runs if r["model"] == model]
+            return statistics.median(vals) if vals else 0.0
+        big, tiny = med("bench_lstm", "steps_per_s"), med("tiny", "steps_per_s")
+        runs = ", ".join(f"{r['steps_per_s']:,.0f}" for r in ratio_runs)
         out.append("")
-        out.append(f"At 64 sessions, one step per message: the benchmark-shape model runs "
-                   f"{big['steps_per_s']:,.0f} steps/s, **{big['steps_per_s'] / tiny['steps_per_s']:.2f}x** "
-                   f"the 1x1 model's {tiny['steps_per_s']:,.0f}, with a mean batch of "
-                   f"**{big['batch_size_mean']:.1f}** sessions per engine call.")
-        hist = big.get("batch_size_histogram", {})
-        if hist:
-            out.append("Batch sizes in that run: " +
-                       ", ".join(f"{k}: {v}" for k, v in hist.items()) + ".")
+        out.append(f"At 64 sessions, one step per message, medians of "
+                   f"{len(ratio_runs) // 2} alternating rounds: the benchmark-shape model runs "
+                   f"{big:,.0f} steps/s, **{big / tiny:.2f}x** the 1x1 model's {tiny:,.0f}, "
+                   f"with a mean batch of **{med('bench_lstm', 'batch_size_mean'):.1f}** "
+                   f"chunks per engine call (runs, alternating benchmark shape and 1x1: {runs}).")
 
     lone = {}
     for label in {r["label"] for r in rows if r["label"].startswith("lone_")}:

@@ -70,6 +70,14 @@ for model in bench_lstm tiny; do
   done
 done
 
+# 1b. The headline ratio, benchmark shape against the 1x1 model at 64
+#     sessions and one step a message: the noisiest point of the sweep, so
+#     three alternating rounds, reported as medians.
+for round in 1 2 3; do
+  bench ratio --model bench_lstm --sessions 64 --chunk 1
+  bench ratio --model tiny --sessions 64 --chunk 1
+done
+
 # 2. A lone client pays nothing for the batcher: --max-queue-delay 0 against
 #    batching switched off (--max-batch 1), one session, one step a message;
 #    three alternating rounds (the tables report medians), then the default
