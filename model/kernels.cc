@@ -1,6 +1,5 @@
 #include "model/kernels.h"
 
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -25,24 +24,17 @@ Isa DetectIsa() {
   return CpuHasAvx512() ? Isa::kAvx512 : Isa::kGeneric;
 }
 
-std::atomic<Isa>& Selected() {
-  static std::atomic<Isa> isa{DetectIsa()};
+Isa Selected() {
+  static const Isa isa = DetectIsa();
   return isa;
 }
 
 }  // namespace
 
-Isa ActiveIsa() { return Selected().load(std::memory_order_relaxed); }
+Isa ActiveIsa() { return Selected(); }
 
 std::string_view IsaName(Isa isa) {
   return isa == Isa::kAvx512 ? "avx512" : "generic";
-}
-
-bool IsaSupported(Isa isa) { return isa == Isa::kGeneric || CpuHasAvx512(); }
-
-void SetIsaForTesting(Isa isa) {
-  Selected().store(IsaSupported(isa) ? isa : Isa::kGeneric,
-                   std::memory_order_relaxed);
 }
 
 const float* ForwardBlock(const NetView& net, const BlockView& block) {

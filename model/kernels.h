@@ -7,7 +7,7 @@
 // kernels_impl.inc), so no Eigen type may cross this boundary.
 //
 // Thread-safety: the functions are pure apart from the buffers they are
-// handed; SetIsaForTesting is not synchronised and is for tests only.
+// handed.
 #pragma once
 
 #include <string_view>
@@ -67,13 +67,11 @@ const float* ForwardBlock(const NetView& net, const BlockView& block);
 
 enum class Isa { kGeneric, kAvx512 };
 
-// The variant ForwardBlock uses: AVX-512 when the CPU and build support it,
-// unless $LSTMSERVE_ISA=generic.
+// The variant ForwardBlock uses, fixed at first use: AVX-512 when the CPU
+// and build support it, unless $LSTMSERVE_ISA=generic (the test suite runs
+// once more that way, so both variants are checked).
 Isa ActiveIsa();
 std::string_view IsaName(Isa isa);
-bool IsaSupported(Isa isa);
-// Forces a variant (tests compare the variants against each other).
-void SetIsaForTesting(Isa isa);
 
 namespace generic {
 const float* ForwardBlock(const NetView& net, const BlockView& block);
