@@ -37,6 +37,20 @@ std::string_view IsaName(Isa isa) {
   return isa == Isa::kAvx512 ? "avx512" : "generic";
 }
 
+size_t PackedWeightsSize(int rows, int depth) {
+  return static_cast<size_t>(rows) * static_cast<size_t>(depth);
+}
+
+void PackWeights(const float* w, int rows, int depth, int row_stride,
+                 float* out) {
+#if defined(LSTMSERVE_HAVE_AVX512_KERNELS)
+  if (ActiveIsa() == Isa::kAvx512) {
+    return avx512::PackWeights(w, rows, depth, row_stride, out);
+  }
+#endif
+  generic::PackWeights(w, rows, depth, row_stride, out);
+}
+
 const float* ForwardBlock(const NetView& net, const BlockView& block) {
 #if defined(LSTMSERVE_HAVE_AVX512_KERNELS)
   if (ActiveIsa() == Isa::kAvx512) return avx512::ForwardBlock(net, block);

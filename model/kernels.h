@@ -27,6 +27,11 @@ struct LayerView {
   // single-step batch multiplies [x; h] by both at once. W_ih is its first
   // input_size columns, W_hh the rest.
   const float* w_cat = nullptr;
+  // [W_ih | W_hh] and W_hh again, packed once at load for the active ISA's
+  // matrix-product micro-kernel (see PackWeights), so that batched products
+  // do not repack the weights on every call. Null: not packed.
+  const float* packed_cat = nullptr;
+  const float* packed_hh = nullptr;
   const float* w_hr = nullptr;      // output_size x H, or null (no projection)
   const float* bias_pre = nullptr;  // gates*H: folded biases
   const float* bias_hn = nullptr;   // GRU: H (b_hn); LSTM: null
@@ -56,6 +61,9 @@ struct BlockView {
   float* pre = nullptr;         // gates*H x cols
   // max(gates*H, input width + output_size) x active[0]
   float* scratch = nullptr;
+  // 64-byte aligned, (input width + output_size) x active[0]: the batch's
+  // side of a product with packed weights.
+  float* packed_rhs = nullptr;
   float* head_out = nullptr;  // output_size x cols (when there is a head)
   float* h_state = nullptr;   // per layer: output_size x batch
   float* c_state = nullptr;   // LSTM, per layer: H x batch
@@ -64,6 +72,13 @@ struct BlockView {
 // Runs every layer and the head over the block, updating the state matrices.
 // Returns the result columns (net.output_size x cols): head_out, x or y.
 const float* ForwardBlock(const NetView& net, const BlockView& block);
+
+// Floats PackWeights writes for a rows x depth matrix.
+size_t PackedWeightsSize(int rows, int depth);
+// Packs a row-major rows x depth matrix (rows `row_stride` apart) into the
+// layout the active ISA's micro-kernel reads. `out` must be 64-byte aligned.
+void PackWeights(const float* w, int rows, int depth, int row_stride,
+                 float* out);
 
 enum class Isa { kGeneric, kAvx512 };
 
@@ -75,9 +90,13 @@ std::string_view IsaName(Isa isa);
 
 namespace generic {
 const float* ForwardBlock(const NetView& net, const BlockView& block);
-}
+void PackWeights(const float* w, int rows, int depth, int row_stride,
+                 float* out);
+}  // namespace generic
 namespace avx512 {
 const float* ForwardBlock(const NetView& net, const BlockView& block);
-}
+void PackWeights(const float* w, int rows, int depth, int row_stride,
+                 float* out);
+}  // namespace avx512
 
 }  // namespace lstmserve::model::kernels

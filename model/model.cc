@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <set>
@@ -16,11 +17,37 @@ namespace lstmserve::model {
 
 // Weights of one recurrent layer, laid out once at load the way the kernels
 // read them, biases folded where the math allows it.
+// A 64-byte aligned float buffer (the packed-weight micro-kernel loads whole
+// cache-line-aligned vectors).
+class AlignedFloats {
+ public:
+  AlignedFloats() = default;
+  explicit AlignedFloats(size_t n) { Resize(n); }
+  void Resize(size_t n) {
+    const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    data_.reset(
+        static_cast<float*>(std::aligned_alloc(64, bytes ? bytes : 64)));
+    size_ = n;
+  }
+  float* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float[], Free> data_;
+  size_t size_ = 0;
+};
+
 struct LayerWeights {
   // [W_ih | W_hh]: gates*H rows of (input_size + output_size), row-major
   // (see kernels::LayerView).
   std::vector<float> w_cat;
   int input_size = 0;
+  // w_cat and its W_hh block, packed for the active ISA's micro-kernel.
+  AlignedFloats packed_cat;
+  AlignedFloats packed_hh;
   std::vector<float> w_hr;  // output_size x H (LSTM projection), else empty
   // Added to W_ih x: LSTM b_ih + b_hh; GRU b_ih + [b_hr, b_hz, 0]. Zero
   // without bias.
@@ -124,6 +151,7 @@ T* Reserve(std::vector<T>& v, size_t n) {
 struct Workspace::Buffers {
   std::vector<float> pre;      // gates*H x block columns
   std::vector<float> scratch;  // GRU hh or LSTM unprojected h
+  AlignedFloats packed_rhs;    // the batch's side of packed products
   std::vector<float> layer_a;  // layer input/output, ping-pong
   std::vector<float> layer_b;
   std::vector<float> head_out;  // output_size x block columns
@@ -137,7 +165,7 @@ struct Workspace::Buffers {
     return sizeof(float) *
                (pre.capacity() + scratch.capacity() + layer_a.capacity() +
                 layer_b.capacity() + head_out.capacity() + h_state.capacity() +
-                c_state.capacity()) +
+                c_state.capacity() + packed_rhs.size()) +
            sizeof(int) * (order.capacity() + active.capacity()) +
            sizeof(SequenceRef) * refs.capacity();
   }
@@ -191,6 +219,13 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
                          config.proj_size ? "proj_size" : "hidden_size")));
     w.input_size = input_size;
     w.w_cat = ConcatColumns(*w_ih, *w_hh);
+    const int rows = gates * H, width = input_size + out;
+    w.packed_cat.Resize(kernels::PackedWeightsSize(rows, width));
+    kernels::PackWeights(w.w_cat.data(), rows, width, width,
+                         w.packed_cat.data());
+    w.packed_hh.Resize(kernels::PackedWeightsSize(rows, out));
+    kernels::PackWeights(w.w_cat.data() + input_size, rows, out, width,
+                         w.packed_hh.data());
     w.bias_pre.assign(static_cast<size_t>(gates) * H, 0.0f);
     w.bias_hn.assign(lstm ? 0 : H, 0.0f);
     if (config.bias) {
@@ -239,6 +274,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     v.hidden_size = H;
     v.output_size = out;
     v.w_cat = w.w_cat.data();
+    v.packed_cat = w.packed_cat.data();
+    v.packed_hh = w.packed_hh.data();
     v.w_hr = w.w_hr.empty() ? nullptr : w.w_hr.data();
     v.bias_pre = w.bias_pre.data();
     v.bias_hn = w.bias_hn.empty() ? nullptr : w.bias_hn.data();
@@ -394,6 +431,9 @@ absl::Status Model::RunBatch(std::span<const SequenceRef> sequences,
       }
     }
 
+    const size_t rhs_floats =
+        static_cast<size_t>(max_width + out) * active[t0] + 64;
+    if (ws.packed_rhs.size() < rhs_floats) ws.packed_rhs.Resize(rhs_floats);
     kernels::BlockView block;
     block.steps = t1 - t0;
     block.active = active + t0;
@@ -403,6 +443,7 @@ absl::Status Model::RunBatch(std::span<const SequenceRef> sequences,
     block.y = y;
     block.pre = pre;
     block.scratch = scratch;
+    block.packed_rhs = ws.packed_rhs.data();
     block.head_out = cfg.head
                          ? Reserve(ws.head_out, static_cast<size_t>(O) * cols)
                          : nullptr;
