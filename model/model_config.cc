@@ -1,10 +1,5 @@
 #include "model/model_config.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <exception>
@@ -17,6 +12,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "model/file_reader.h"
 #include "model/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -389,45 +385,10 @@ absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text,
 
 absl::StatusOr<ModelConfig> ReadModelConfig(const std::string& path,
                                             const ConfigLimits& limits) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int error = errno;
-    if (error == ENOENT || error == ENOTDIR) {
-      return absl::NotFoundError(
-          absl::StrCat(path, ": no such file; expected a config.json"));
-    }
-    return absl::ErrnoToStatus(error, absl::StrCat(path, ": cannot open"));
-  }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat info;
-  if (::fstat(fd, &info) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot stat"));
-  }
-  if (!S_ISREG(info.st_mode)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": is not a regular file; expected a config.json"));
-  }
-  const uint64_t size = static_cast<uint64_t>(info.st_size);
-  if (size > limits.max_config_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": config is ", size, " bytes; expected at most ",
-                     limits.max_config_bytes, " (max_config_bytes)"));
-  }
-  std::string text(size, '\0');
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::read(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return absl::ErrnoToStatus(errno, absl::StrCat(path, ": read failed"));
-    }
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  text.resize(done);
+  ASSIGN_OR_RETURN(
+      std::string text,
+      ReadWholeFile(path, limits.max_config_bytes,
+                    {"config", "a config.json", "max_config_bytes"}));
   return ParseModelConfig(text, path, limits);
 }
 

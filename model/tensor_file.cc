@@ -1,12 +1,7 @@
 #include "model/tensor_file.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <bit>
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -20,6 +15,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "model/file_reader.h"
 #include "model/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -660,53 +656,11 @@ absl::StatusOr<std::map<std::string, Tensor>> ParseSafetensors(
 
 absl::StatusOr<std::map<std::string, Tensor>> ReadSafetensors(
     const std::string& path, const SafetensorsLimits& limits) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int error = errno;
-    if (error == ENOENT || error == ENOTDIR) {
-      return absl::NotFoundError(
-          absl::StrCat(path, ": no such file; expected a safetensors file"));
-    }
-    return absl::ErrnoToStatus(error, absl::StrCat(path, ": cannot open"));
-  }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-
-  struct stat info;
-  if (::fstat(fd, &info) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat(path, ": cannot stat"));
-  }
-  if (!S_ISREG(info.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": is not a regular file; expected a safetensors file"));
-  }
-  const uint64_t size = static_cast<uint64_t>(info.st_size);
-  if (size > limits.max_file_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": file is ", size, " bytes; expected at most ",
-                     limits.max_file_bytes, " (max_file_bytes)"));
-  }
-  std::string bytes;
-  try {
-    bytes.resize(size);
-  } catch (const std::exception&) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(path, ": cannot allocate ", size, " bytes to read it"));
-  }
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return absl::ErrnoToStatus(errno, absl::StrCat(path, ": read failed"));
-    }
-    if (n == 0) break;  // the file shrank while being read
-    done += static_cast<size_t>(n);
-  }
-  bytes.resize(done);
-  return ParseSafetensors(bytes, path, limits);
+  absl::StatusOr<std::string> bytes =
+      ReadWholeFile(path, limits.max_file_bytes,
+                    {"file", "a safetensors file", "max_file_bytes"});
+  if (!bytes.ok()) return bytes.status();
+  return ParseSafetensors(*bytes, path, limits);
 }
 
 std::string SerializeSafetensors(const std::map<std::string, Tensor>& tensors,
