@@ -8,6 +8,7 @@
 
 #include "benchmark/benchmark.h"
 #include "model/model.h"
+#include "model/random_weights.h"
 
 namespace lstmserve::model {
 namespace {
@@ -18,25 +19,7 @@ std::unique_ptr<Model> MakeModel(CellType cell) {
   c.input_size = 64;
   c.hidden_size = 256;
   c.num_layers = 2;
-  std::mt19937 rng(1);
-  std::uniform_real_distribution<float> dist(-1.0f / 16, 1.0f / 16);
-  std::map<std::string, Tensor> tensors;
-  const int64_t gh = int64_t{c.num_gates()} * c.hidden_size;
-  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
-    Tensor t;
-    t.shape = shape;
-    t.values.resize(t.num_elements());
-    for (float& v : t.values) v = dist(rng);
-    tensors[name] = std::move(t);
-  };
-  for (int k = 0; k < c.num_layers; ++k) {
-    const std::string s = "_l" + std::to_string(k);
-    add("rnn.weight_ih" + s, {gh, k == 0 ? 64 : 256});
-    add("rnn.weight_hh" + s, {gh, 256});
-    add("rnn.bias_ih" + s, {gh});
-    add("rnn.bias_hh" + s, {gh});
-  }
-  return *Model::Create(c, tensors);
+  return *Model::Create(c, RandomTensors(c, /*seed=*/1));
 }
 
 // B sessions, each advanced by T steps per call (entry point a for B=1,

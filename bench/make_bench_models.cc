@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <random>
 
 #include "model/model_config.h"
+#include "model/random_weights.h"
 #include "model/tensor_file.h"
 
 namespace lm = lstmserve::model;
@@ -19,25 +19,7 @@ namespace {
 
 bool WriteModel(const std::string& dir, const lm::ModelConfig& c,
                 uint32_t seed) {
-  std::mt19937 rng(seed);
-  const float bound = 1.0f / std::sqrt(static_cast<float>(c.hidden_size));
-  std::uniform_real_distribution<float> dist(-bound, bound);
-  std::map<std::string, lm::Tensor> tensors;
-  const int64_t gh = int64_t{c.num_gates()} * c.hidden_size;
-  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
-    lm::Tensor t;
-    t.shape = shape;
-    t.values.resize(t.num_elements());
-    for (float& v : t.values) v = dist(rng);
-    tensors[name] = std::move(t);
-  };
-  for (int k = 0; k < c.num_layers; ++k) {
-    const std::string s = "_l" + std::to_string(k);
-    add("rnn.weight_ih" + s, {gh, k == 0 ? c.input_size : c.hidden_size});
-    add("rnn.weight_hh" + s, {gh, c.hidden_size});
-    add("rnn.bias_ih" + s, {gh});
-    add("rnn.bias_hh" + s, {gh});
-  }
+  const std::map<std::string, lm::Tensor> tensors = lm::RandomTensors(c, seed);
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/config.json") << lm::ModelConfigToJson(c);
   std::ofstream weights(dir + "/model.safetensors", std::ios::binary);

@@ -45,7 +45,7 @@ class LstmModelCliTest : public testing::Test {
     c.head = HeadConfig{3, Activation::kSoftmax};
     c.input_names = {"a", "b"};
     testutil::WriteVersionDir(dir_.Join("toy/4"), c,
-                              testutil::RandomTensors(c, 9));
+                              model::RandomTensors(c, 9));
     model_dir_ = dir_.Join("toy");
   }
 

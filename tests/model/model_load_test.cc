@@ -30,7 +30,7 @@ absl::Status CreateWith(const ModelConfig& c,
 
 TEST(ModelCreateTest, AcceptsCompleteTensorsAndReportsSizes) {
   ModelConfig c = LstmConfig();
-  auto model = Model::Create(c, testutil::RandomTensors(c, 1));
+  auto model = Model::Create(c, model::RandomTensors(c, 1));
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ((*model)->input_size(), 3);
   EXPECT_EQ((*model)->output_size(), 2);
@@ -43,7 +43,7 @@ TEST(ModelCreateTest, AcceptsCompleteTensorsAndReportsSizes) {
 
 TEST(ModelCreateTest, MissingTensorIsNamed) {
   ModelConfig c = LstmConfig();
-  auto t = testutil::RandomTensors(c, 1);
+  auto t = model::RandomTensors(c, 1);
   t.erase("rnn.weight_hh_l1");
   absl::Status s = CreateWith(c, t);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
@@ -53,7 +53,7 @@ TEST(ModelCreateTest, MissingTensorIsNamed) {
 
 TEST(ModelCreateTest, ExtraTensorIsNamed) {
   ModelConfig c = LstmConfig();
-  auto t = testutil::RandomTensors(c, 1);
+  auto t = model::RandomTensors(c, 1);
   t["rnn.weight_ih_l2"] = t["rnn.weight_ih_l1"];
   absl::Status s = CreateWith(c, t);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
@@ -62,14 +62,14 @@ TEST(ModelCreateTest, ExtraTensorIsNamed) {
 
 TEST(ModelCreateTest, BiasTensorsWithBiasFalseAreExtra) {
   ModelConfig c = LstmConfig();
-  auto t = testutil::RandomTensors(c, 1);
+  auto t = model::RandomTensors(c, 1);
   c.bias = false;
   EXPECT_THAT(CreateWith(c, t).message(), HasSubstr("rnn.bias_"));
 }
 
 TEST(ModelCreateTest, WrongShapeSaysWhatWasExpected) {
   ModelConfig c = LstmConfig();
-  auto t = testutil::RandomTensors(c, 1);
+  auto t = model::RandomTensors(c, 1);
   t["rnn.weight_ih_l0"].shape = {32, 2};
   t["rnn.weight_ih_l0"].values.resize(64);
   absl::Status s = CreateWith(c, t);
@@ -79,7 +79,7 @@ TEST(ModelCreateTest, WrongShapeSaysWhatWasExpected) {
 
 TEST(ModelCreateTest, HeadShapeIsChecked) {
   ModelConfig c = LstmConfig();
-  auto t = testutil::RandomTensors(c, 1);
+  auto t = model::RandomTensors(c, 1);
   c.head->output_size = 3;
   EXPECT_THAT(CreateWith(c, t).message(), HasSubstr("head.weight"));
 }
@@ -87,7 +87,7 @@ TEST(ModelCreateTest, HeadShapeIsChecked) {
 TEST(ModelCreateTest, ProjectionShapesAreChecked) {
   ModelConfig c = LstmConfig();
   c.proj_size = 4;
-  auto t = testutil::RandomTensors(c, 1);
+  auto t = model::RandomTensors(c, 1);
   ASSERT_TRUE(CreateWith(c, t).ok());
   t.erase("rnn.weight_hr_l0");
   EXPECT_THAT(CreateWith(c, t).message(), HasSubstr("rnn.weight_hr_l0"));
@@ -98,7 +98,7 @@ TEST(ModelCreateTest, NonFiniteWeightsAreRejected) {
                     std::numeric_limits<float>::infinity(),
                     -std::numeric_limits<float>::infinity()}) {
     ModelConfig c = LstmConfig();
-    auto t = testutil::RandomTensors(c, 1);
+    auto t = model::RandomTensors(c, 1);
     t["rnn.bias_hh_l1"].values[5] = bad;
     absl::Status s = CreateWith(c, t);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
@@ -110,13 +110,13 @@ TEST(ModelCreateTest, NonFiniteWeightsAreRejected) {
 TEST(ModelCreateTest, GruTensorsForLstmConfigAreRejected) {
   ModelConfig gru = LstmConfig();
   gru.cell = CellType::kGru;
-  auto t = testutil::RandomTensors(gru, 1);
+  auto t = model::RandomTensors(gru, 1);
   EXPECT_THAT(CreateWith(LstmConfig(), t).message(), HasSubstr("expected [32"));
 }
 
 TEST(ModelLoadTest, LoadsWhatWasWrittenInEveryDtype) {
   ModelConfig c = LstmConfig();
-  auto t = testutil::RandomTensors(c, 3);
+  auto t = model::RandomTensors(c, 3);
   testutil::TempDir dir;
   for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
     const std::string v = dir.Join(std::string(DTypeName(dtype)));
@@ -141,7 +141,7 @@ TEST(ModelLoadTest, MissingFilesAreNotFound) {
 TEST(ModelLoadTest, TruncatedWeightsFileIsAnErrorNotACrash) {
   ModelConfig c = LstmConfig();
   testutil::TempDir dir;
-  testutil::WriteVersionDir(dir.path(), c, testutil::RandomTensors(c, 1));
+  testutil::WriteVersionDir(dir.path(), c, model::RandomTensors(c, 1));
   std::string bytes = testutil::ReadFile(dir.Join("model.safetensors"));
   for (size_t keep : {size_t{0}, size_t{7}, size_t{20}, bytes.size() - 1}) {
     testutil::WriteFile(dir.Join("model.safetensors"), bytes.substr(0, keep));

@@ -11,6 +11,7 @@
 
 #include "gtest/gtest.h"
 #include "model/csv.h"
+#include "model/random_weights.h"
 
 namespace lstmserve::testutil {
 namespace fs = std::filesystem;
@@ -69,41 +70,9 @@ std::vector<std::vector<float>> ReadCsvFile(const std::string& path) {
   return rows;
 }
 
-std::map<std::string, model::Tensor> RandomTensors(const model::ModelConfig& c,
-                                                   uint32_t seed, float scale) {
-  std::mt19937 rng(seed);
-  if (scale == 0) scale = 1.0f / std::sqrt(static_cast<float>(c.hidden_size));
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::map<std::string, model::Tensor> tensors;
-  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
-    model::Tensor t;
-    t.shape = shape;
-    t.values.resize(t.num_elements());
-    for (float& v : t.values) v = dist(rng);
-    tensors[name] = std::move(t);
-  };
-  const int64_t gh = int64_t{c.num_gates()} * c.hidden_size;
-  const int out = c.layer_output_size();
-  for (int k = 0; k < c.num_layers; ++k) {
-    const std::string s = "_l" + std::to_string(k);
-    add("rnn.weight_ih" + s, {gh, k == 0 ? c.input_size : out});
-    add("rnn.weight_hh" + s, {gh, out});
-    if (c.bias) {
-      add("rnn.bias_ih" + s, {gh});
-      add("rnn.bias_hh" + s, {gh});
-    }
-    if (c.proj_size > 0) add("rnn.weight_hr" + s, {out, c.hidden_size});
-  }
-  if (c.head) {
-    add("head.weight", {c.head->output_size, out});
-    add("head.bias", {c.head->output_size});
-  }
-  return tensors;
-}
-
 std::unique_ptr<model::Model> RandomModel(const model::ModelConfig& config,
                                           uint32_t seed) {
-  auto model = model::Model::Create(config, RandomTensors(config, seed));
+  auto model = model::Model::Create(config, model::RandomTensors(config, seed));
   EXPECT_TRUE(model.ok()) << model.status();
   return model.ok() ? *std::move(model) : nullptr;
 }

@@ -12,6 +12,7 @@
 
 #include "model/model.h"
 #include "model/model_config.h"
+#include "model/random_weights.h"  // model::RandomTensors, for tests
 #include "model/tensor_file.h"
 
 namespace lstmserve::testutil {
@@ -42,12 +43,6 @@ std::string ReadFile(const std::string& path);
 
 // Reads a CSV file (CSV convention: rows of comma-separated floats).
 std::vector<std::vector<float>> ReadCsvFile(const std::string& path);
-
-// Tensors with the PyTorch names a config calls for, filled with uniform
-// random values in [-scale, scale] (default 1/sqrt(hidden_size), PyTorch's
-// init range).
-std::map<std::string, model::Tensor> RandomTensors(
-    const model::ModelConfig& config, uint32_t seed, float scale = 0);
 
 // A model with random weights; fails the current test if Create fails.
 std::unique_ptr<model::Model> RandomModel(const model::ModelConfig& config,
