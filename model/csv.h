@@ -27,8 +27,6 @@ class CsvReader {
   // expected.
   absl::StatusOr<bool> Next(std::vector<float>& row);
 
-  int64_t line_number() const { return line_number_; }
-
  private:
   std::istream& in_;
   std::string source_;

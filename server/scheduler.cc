@@ -1,5 +1,8 @@
 #include "server/scheduler.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include "absl/time/clock.h"
 #include "model/model.h"
 
@@ -167,9 +170,12 @@ void Scheduler::Record(const Batch& batch, absl::Time started,
 }
 
 ModelStats& Scheduler::StatsFor(const LoadedModel& model) {
-  ModelStats& s = stats_[{model.name, model.version}];
-  s.model = model.name;
-  s.version = model.version;
+  auto [it, inserted] = stats_.try_emplace(&model);
+  ModelStats& s = it->second;
+  if (inserted) {
+    s.model = model.name;
+    s.version = model.version;
+  }
   return s;
 }
 
@@ -182,6 +188,10 @@ std::vector<ModelStats> Scheduler::Stats() const {
   absl::MutexLock lock(&stats_mu_);
   std::vector<ModelStats> out;
   for (const auto& [key, s] : stats_) out.push_back(s);
+  std::sort(
+      out.begin(), out.end(), [](const ModelStats& a, const ModelStats& b) {
+        return std::tie(a.model, a.version) < std::tie(b.model, b.version);
+      });
   return out;
 }
 

@@ -90,8 +90,8 @@ class Scheduler {
   std::vector<std::thread> workers_;
 
   mutable absl::Mutex stats_mu_;
-  std::map<std::pair<std::string, int64_t>, ModelStats> stats_
-      ABSL_GUARDED_BY(stats_mu_);
+  // Keyed by the registry's models, which outlive the scheduler.
+  std::map<const LoadedModel*, ModelStats> stats_ ABSL_GUARDED_BY(stats_mu_);
 };
 
 }  // namespace lstmserve::server

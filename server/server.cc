@@ -185,6 +185,5 @@ void Server::Wait() { impl_->done.WaitForNotification(); }
 
 SessionStore& Server::sessions() { return *impl_->sessions; }
 const ModelRegistry& Server::models() const { return *impl_->registry; }
-const Scheduler& Server::scheduler() const { return *impl_->scheduler; }
 
 }  // namespace lstmserve::server

@@ -17,7 +17,6 @@
 namespace lstmserve::server {
 
 class ModelRegistry;
-class Scheduler;
 class SessionStore;
 
 struct ServerOptions {
@@ -81,7 +80,6 @@ class Server {
 
   SessionStore& sessions();
   const ModelRegistry& models() const;
-  const Scheduler& scheduler() const;
 
  private:
   struct Impl;

@@ -63,7 +63,6 @@ class SessionStore {
   int ExpireIdle();
 
   int size() const;
-  const Clock& clock() const { return *options_.clock; }
   absl::Time Now() const { return options_.clock->Now(); }
 
  private:
