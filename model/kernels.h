@@ -32,6 +32,15 @@ struct LayerView {
   // do not repack the weights on every call. Null: not packed.
   const float* packed_cat = nullptr;
   const float* packed_hh = nullptr;
+  // Weights laid out by PackForMatvec for products with a single column
+  // (one session, one step), which read every weight once and are bound by
+  // memory bandwidth; each is one contiguous sweep. Null: not packed.
+  // matvec_cat: [W_ih | W_hh], for an LSTM step's fused product (LSTM only).
+  // matvec_ih: W_ih, for a GRU step's input product (GRU only).
+  // matvec_hh: W_hh, for the recurrent product inside a chunk.
+  const float* matvec_cat = nullptr;
+  const float* matvec_ih = nullptr;
+  const float* matvec_hh = nullptr;
   const float* w_hr = nullptr;      // output_size x H, or null (no projection)
   const float* bias_pre = nullptr;  // gates*H: folded biases
   const float* bias_hn = nullptr;   // GRU: H (b_hn); LSTM: null
@@ -80,6 +89,16 @@ size_t PackedWeightsSize(int rows, int depth);
 void PackWeights(const float* w, int rows, int depth, int row_stride,
                  float* out);
 
+// Floats PackForMatvec writes for a rows x depth matrix (the same for every
+// ISA).
+size_t MatvecPackedSize(int rows, int depth);
+// Lays out a row-major rows x depth matrix (rows `row_stride` apart) for the
+// active ISA's matrix-vector kernel: panels of one SIMD vector of rows, each
+// panel column by column, the last panel padded with zeros. `out` must be
+// 64-byte aligned.
+void PackForMatvec(const float* w, int rows, int depth, int row_stride,
+                   float* out);
+
 enum class Isa { kGeneric, kAvx512 };
 
 // The variant ForwardBlock uses, fixed at first use: AVX-512 when the CPU
@@ -92,11 +111,15 @@ namespace generic {
 const float* ForwardBlock(const NetView& net, const BlockView& block);
 void PackWeights(const float* w, int rows, int depth, int row_stride,
                  float* out);
+void PackForMatvec(const float* w, int rows, int depth, int row_stride,
+                   float* out);
 }  // namespace generic
 namespace avx512 {
 const float* ForwardBlock(const NetView& net, const BlockView& block);
 void PackWeights(const float* w, int rows, int depth, int row_stride,
                  float* out);
+void PackForMatvec(const float* w, int rows, int depth, int row_stride,
+                   float* out);
 }  // namespace avx512
 
 }  // namespace lstmserve::model::kernels

@@ -48,6 +48,12 @@ struct LayerWeights {
   // w_cat and its W_hh block, packed for the active ISA's micro-kernel.
   AlignedFloats packed_cat;
   AlignedFloats packed_hh;
+  // The same weights laid out for single-column products
+  // (kernels::PackForMatvec): [W_ih | W_hh] for LSTM, which fuses a single
+  // step's two products, W_ih for GRU, which cannot; W_hh for both.
+  AlignedFloats matvec_cat;
+  AlignedFloats matvec_ih;
+  AlignedFloats matvec_hh;
   std::vector<float> w_hr;  // output_size x H (LSTM projection), else empty
   // Added to W_ih x: LSTM b_ih + b_hh; GRU b_ih + [b_hr, b_hz, 0]. Zero
   // without bias.
@@ -226,6 +232,18 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     w.packed_hh.Resize(kernels::PackedWeightsSize(rows, out));
     kernels::PackWeights(w.w_cat.data() + input_size, rows, out, width,
                          w.packed_hh.data());
+    if (lstm) {
+      w.matvec_cat.Resize(kernels::MatvecPackedSize(rows, width));
+      kernels::PackForMatvec(w.w_cat.data(), rows, width, width,
+                             w.matvec_cat.data());
+    } else {
+      w.matvec_ih.Resize(kernels::MatvecPackedSize(rows, input_size));
+      kernels::PackForMatvec(w.w_cat.data(), rows, input_size, width,
+                             w.matvec_ih.data());
+    }
+    w.matvec_hh.Resize(kernels::MatvecPackedSize(rows, out));
+    kernels::PackForMatvec(w.w_cat.data() + input_size, rows, out, width,
+                           w.matvec_hh.data());
     w.bias_pre.assign(static_cast<size_t>(gates) * H, 0.0f);
     w.bias_hn.assign(lstm ? 0 : H, 0.0f);
     if (config.bias) {
@@ -276,6 +294,9 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     v.w_cat = w.w_cat.data();
     v.packed_cat = w.packed_cat.data();
     v.packed_hh = w.packed_hh.data();
+    v.matvec_cat = lstm ? w.matvec_cat.data() : nullptr;
+    v.matvec_ih = lstm ? nullptr : w.matvec_ih.data();
+    v.matvec_hh = w.matvec_hh.data();
     v.w_hr = w.w_hr.empty() ? nullptr : w.w_hr.data();
     v.bias_pre = w.bias_pre.data();
     v.bias_hn = w.bias_hn.empty() ? nullptr : w.bias_hn.data();

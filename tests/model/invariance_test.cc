@@ -60,6 +60,15 @@ std::vector<Case> Cases() {
       {"gru_sigmoid",
        Config(CellType::kGru, 4, 40, 2, 0, true, 2, Activation::kSigmoid)},
       {"gru_normalized", normalized},
+      // Sizes that leave the kernels' SIMD panels partly filled (a gate
+      // block of 4 or 15 rows, depths that are no multiple of 8), and the
+      // server's benchmark "tiny" model.
+      {"lstm_tiny",
+       Config(CellType::kLstm, 1, 1, 1, 0, true, 0, Activation::kIdentity)},
+      {"gru_odd",
+       Config(CellType::kGru, 7, 5, 2, 0, true, 0, Activation::kIdentity)},
+      {"lstm_proj_odd",
+       Config(CellType::kLstm, 9, 17, 2, 3, false, 1, Activation::kIdentity)},
   };
 }
 
