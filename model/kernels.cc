@@ -37,34 +37,21 @@ std::string_view IsaName(Isa isa) {
   return isa == Isa::kAvx512 ? "avx512" : "generic";
 }
 
-size_t PackedWeightsSize(int rows, int depth) {
-  return static_cast<size_t>(rows) * static_cast<size_t>(depth);
+size_t PackedWeightsSize(int rows, int width) {
+  // Rows rounded up to the widest vector (16 floats), whichever ISA is
+  // active.
+  const size_t padded_rows = (static_cast<size_t>(rows) + 15) / 16 * 16;
+  return padded_rows * static_cast<size_t>(width);
 }
 
-void PackWeights(const float* w, int rows, int depth, int row_stride,
+void PackWeights(const float* w, int rows, int width, int row_stride,
                  float* out) {
 #if defined(LSTMSERVE_HAVE_AVX512_KERNELS)
   if (ActiveIsa() == Isa::kAvx512) {
-    return avx512::PackWeights(w, rows, depth, row_stride, out);
+    return avx512::PackWeights(w, rows, width, row_stride, out);
   }
 #endif
-  generic::PackWeights(w, rows, depth, row_stride, out);
-}
-
-size_t MatvecPackedSize(int rows, int depth) {
-  // Rounded up to the widest vector (16 floats) whichever ISA is active.
-  const size_t padded_rows = (static_cast<size_t>(rows) + 15) / 16 * 16;
-  return padded_rows * static_cast<size_t>(depth);
-}
-
-void PackForMatvec(const float* w, int rows, int depth, int row_stride,
-                   float* out) {
-#if defined(LSTMSERVE_HAVE_AVX512_KERNELS)
-  if (ActiveIsa() == Isa::kAvx512) {
-    return avx512::PackForMatvec(w, rows, depth, row_stride, out);
-  }
-#endif
-  generic::PackForMatvec(w, rows, depth, row_stride, out);
+  generic::PackWeights(w, rows, width, row_stride, out);
 }
 
 const float* ForwardBlock(const NetView& net, const BlockView& block) {

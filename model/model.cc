@@ -15,10 +15,8 @@
 
 namespace lstmserve::model {
 
-// Weights of one recurrent layer, laid out once at load the way the kernels
-// read them, biases folded where the math allows it.
-// A 64-byte aligned float buffer (the packed-weight micro-kernel loads whole
-// cache-line-aligned vectors).
+// A 64-byte aligned float buffer (the kernels load whole cache-line-aligned
+// vectors from packed weights).
 class AlignedFloats {
  public:
   AlignedFloats() = default;
@@ -40,20 +38,13 @@ class AlignedFloats {
   size_t size_ = 0;
 };
 
+// Weights of one recurrent layer, laid out once at load the way the kernels
+// read them, biases folded where the math allows it.
 struct LayerWeights {
-  // [W_ih | W_hh]: gates*H rows of (input_size + output_size), row-major
-  // (see kernels::LayerView).
-  std::vector<float> w_cat;
   int input_size = 0;
-  // w_cat and its W_hh block, packed for the active ISA's micro-kernel.
-  AlignedFloats packed_cat;
-  AlignedFloats packed_hh;
-  // The same weights laid out for single-column products
-  // (kernels::PackForMatvec): [W_ih | W_hh] for LSTM, which fuses a single
-  // step's two products, W_ih for GRU, which cannot; W_hh for both.
-  AlignedFloats matvec_cat;
-  AlignedFloats matvec_ih;
-  AlignedFloats matvec_hh;
+  // [W_ih | W_hh] and W_hh, laid out for the kernels (kernels::PackedMatrix).
+  AlignedFloats w_cat;
+  AlignedFloats w_hh;
   std::vector<float> w_hr;  // output_size x H (LSTM projection), else empty
   // Added to W_ih x: LSTM b_ih + b_hh; GRU b_ih + [b_hr, b_hz, 0]. Zero
   // without bias.
@@ -157,7 +148,6 @@ T* Reserve(std::vector<T>& v, size_t n) {
 struct Workspace::Buffers {
   std::vector<float> pre;      // gates*H x block columns
   std::vector<float> scratch;  // GRU hh or LSTM unprojected h
-  AlignedFloats packed_rhs;    // the batch's side of packed products
   std::vector<float> layer_a;  // layer input/output, ping-pong
   std::vector<float> layer_b;
   std::vector<float> head_out;  // output_size x block columns
@@ -171,7 +161,7 @@ struct Workspace::Buffers {
     return sizeof(float) *
                (pre.capacity() + scratch.capacity() + layer_a.capacity() +
                 layer_b.capacity() + head_out.capacity() + h_state.capacity() +
-                c_state.capacity() + packed_rhs.size()) +
+                c_state.capacity()) +
            sizeof(int) * (order.capacity() + active.capacity()) +
            sizeof(SequenceRef) * refs.capacity();
   }
@@ -224,26 +214,13 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
             absl::StrCat(gate_rows, ", ",
                          config.proj_size ? "proj_size" : "hidden_size")));
     w.input_size = input_size;
-    w.w_cat = ConcatColumns(*w_ih, *w_hh);
     const int rows = gates * H, width = input_size + out;
-    w.packed_cat.Resize(kernels::PackedWeightsSize(rows, width));
-    kernels::PackWeights(w.w_cat.data(), rows, width, width,
-                         w.packed_cat.data());
-    w.packed_hh.Resize(kernels::PackedWeightsSize(rows, out));
-    kernels::PackWeights(w.w_cat.data() + input_size, rows, out, width,
-                         w.packed_hh.data());
-    if (lstm) {
-      w.matvec_cat.Resize(kernels::MatvecPackedSize(rows, width));
-      kernels::PackForMatvec(w.w_cat.data(), rows, width, width,
-                             w.matvec_cat.data());
-    } else {
-      w.matvec_ih.Resize(kernels::MatvecPackedSize(rows, input_size));
-      kernels::PackForMatvec(w.w_cat.data(), rows, input_size, width,
-                             w.matvec_ih.data());
-    }
-    w.matvec_hh.Resize(kernels::MatvecPackedSize(rows, out));
-    kernels::PackForMatvec(w.w_cat.data() + input_size, rows, out, width,
-                           w.matvec_hh.data());
+    const std::vector<float> w_cat = ConcatColumns(*w_ih, *w_hh);
+    w.w_cat.Resize(kernels::PackedWeightsSize(rows, width));
+    kernels::PackWeights(w_cat.data(), rows, width, width, w.w_cat.data());
+    w.w_hh.Resize(kernels::PackedWeightsSize(rows, out));
+    kernels::PackWeights(w_cat.data() + input_size, rows, out, width,
+                         w.w_hh.data());
     w.bias_pre.assign(static_cast<size_t>(gates) * H, 0.0f);
     w.bias_hn.assign(lstm ? 0 : H, 0.0f);
     if (config.bias) {
@@ -291,12 +268,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     v.input_size = w.input_size;
     v.hidden_size = H;
     v.output_size = out;
-    v.w_cat = w.w_cat.data();
-    v.packed_cat = w.packed_cat.data();
-    v.packed_hh = w.packed_hh.data();
-    v.matvec_cat = lstm ? w.matvec_cat.data() : nullptr;
-    v.matvec_ih = lstm ? nullptr : w.matvec_ih.data();
-    v.matvec_hh = w.matvec_hh.data();
+    v.w_cat = {w.w_cat.data(), gates * H, w.input_size + out};
+    v.w_hh = {w.w_hh.data(), gates * H, out};
     v.w_hr = w.w_hr.empty() ? nullptr : w.w_hr.data();
     v.bias_pre = w.bias_pre.data();
     v.bias_hn = w.bias_hn.empty() ? nullptr : w.bias_hn.data();
@@ -452,9 +425,6 @@ absl::Status Model::RunBatch(std::span<const SequenceRef> sequences,
       }
     }
 
-    const size_t rhs_floats =
-        static_cast<size_t>(max_width + out) * active[t0] + 64;
-    if (ws.packed_rhs.size() < rhs_floats) ws.packed_rhs.Resize(rhs_floats);
     kernels::BlockView block;
     block.steps = t1 - t0;
     block.active = active + t0;
@@ -464,7 +434,6 @@ absl::Status Model::RunBatch(std::span<const SequenceRef> sequences,
     block.y = y;
     block.pre = pre;
     block.scratch = scratch;
-    block.packed_rhs = ws.packed_rhs.data();
     block.head_out = cfg.head
                          ? Reserve(ws.head_out, static_cast<size_t>(O) * cols)
                          : nullptr;
