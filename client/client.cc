@@ -226,6 +226,24 @@ absl::Status CallUnary(const Client::Shared& shared, bool retry_safe,
   }
 }
 
+// One call of a LstmServe method, e.g. &Stub::GetSession, with
+// CallUnary's deadline and retries.
+template <typename Request, typename Response>
+absl::StatusOr<Response> CallStub(
+    const Client::Shared& shared, bool retry_safe,
+    grpc::Status (pb::LstmServe::Stub::*method)(grpc::ClientContext*,
+                                                const Request&, Response*),
+    const Request& request) {
+  Response response;
+  absl::Status status =
+      CallUnary(shared, retry_safe, &response,
+                [&](grpc::ClientContext* context, Response* out) {
+                  return (shared.stub.get()->*method)(context, request, out);
+                });
+  if (!status.ok()) return status;
+  return response;
+}
+
 absl::StatusOr<PredictResult> RunPredict(const Client::Shared& shared,
                                          const PredictRequest& request) {
   if (absl::Status s = internal::CheckChunk(request.inputs, request.steps);
@@ -238,28 +256,25 @@ absl::StatusOr<PredictResult> RunPredict(const Client::Shared& shared,
   wire.set_session_id(request.session_id);
   internal::ToProto(request.inputs, request.steps, wire.mutable_inputs());
   if (request.first_step.has_value()) wire.set_first_step(*request.first_step);
-  pb::PredictResponse response;
   // Only a chunk with first_step is safe to resend: the server recognises
   // the retry. Without it, a lost response would apply the chunk twice.
-  absl::Status status =
-      CallUnary(shared, /*retry_safe=*/request.first_step.has_value(),
-                &response, [&](auto* context, auto* out) {
-                  return shared.stub->Predict(context, wire, out);
-                });
-  if (!status.ok()) return status;
+  absl::StatusOr<pb::PredictResponse> response =
+      CallStub(shared, /*retry_safe=*/request.first_step.has_value(),
+               &pb::LstmServe::Stub::Predict, wire);
+  if (!response.ok()) return response.status();
   PredictResult result;
   result.steps = request.steps;
   if (absl::Status s =
-          internal::OutputsFromProto(response.mutable_outputs(), request.steps,
+          internal::OutputsFromProto(response->mutable_outputs(), request.steps,
                                      &result.outputs, &result.output_size);
       !s.ok()) {
     return s;
   }
-  result.model = response.model();
-  result.version = response.version();
-  result.session_id = response.session_id();
-  result.next_step = response.next_step();
-  result.replayed = response.replayed();
+  result.model = response->model();
+  result.version = response->version();
+  result.session_id = response->session_id();
+  result.next_step = response->next_step();
+  result.replayed = response->replayed();
   return result;
 }
 
@@ -267,11 +282,9 @@ absl::Status RunCloseSession(const Client::Shared& shared,
                              const std::string& session_id) {
   pb::CloseSessionRequest request;
   request.set_session_id(session_id);
-  pb::CloseSessionResponse response;
-  return CallUnary(shared, /*retry_safe=*/false, &response,
-                   [&](auto* context, auto* out) {
-                     return shared.stub->CloseSession(context, request, out);
-                   });
+  return CallStub(shared, /*retry_safe=*/false,
+                  &pb::LstmServe::Stub::CloseSession, request)
+      .status();
 }
 
 }  // namespace
@@ -323,15 +336,12 @@ const ClientOptions& Client::options() const { return shared_->options; }
 
 absl::StatusOr<std::vector<ModelInfo>> Client::ListModels() {
   pb::ListModelsRequest request;
-  pb::ListModelsResponse response;
-  absl::Status status = CallUnary(
-      *shared_, /*retry_safe=*/true, &response, [&](auto* context, auto* out) {
-        return shared_->stub->ListModels(context, request, out);
-      });
-  if (!status.ok()) return status;
+  absl::StatusOr<pb::ListModelsResponse> response = CallStub(
+      *shared_, /*retry_safe=*/true, &pb::LstmServe::Stub::ListModels, request);
+  if (!response.ok()) return response.status();
   std::vector<ModelInfo> models;
-  models.reserve(response.models_size());
-  for (const pb::ModelInfo& m : response.models()) {
+  models.reserve(response->models_size());
+  for (const pb::ModelInfo& m : response->models()) {
     models.push_back(FromProto(m));
   }
   return models;
@@ -342,13 +352,10 @@ absl::StatusOr<ModelInfo> Client::GetModel(const std::string& name,
   pb::GetModelRequest request;
   request.set_name(name);
   request.set_version(version);
-  pb::ModelInfo response;
-  absl::Status status = CallUnary(
-      *shared_, /*retry_safe=*/true, &response, [&](auto* context, auto* out) {
-        return shared_->stub->GetModel(context, request, out);
-      });
-  if (!status.ok()) return status;
-  return FromProto(response);
+  absl::StatusOr<pb::ModelInfo> response = CallStub(
+      *shared_, /*retry_safe=*/true, &pb::LstmServe::Stub::GetModel, request);
+  if (!response.ok()) return response.status();
+  return FromProto(*response);
 }
 
 absl::StatusOr<PredictResult> Client::Predict(const PredictRequest& request) {
@@ -363,38 +370,31 @@ absl::StatusOr<SessionInfo> Client::CreateSession(
   wire.set_version(request.version);
   wire.mutable_initial_state()->Add(request.initial_state.begin(),
                                     request.initial_state.end());
-  pb::SessionInfo response;
-  absl::Status status = CallUnary(
-      *shared_, /*retry_safe=*/false, &response, [&](auto* context, auto* out) {
-        return shared_->stub->CreateSession(context, wire, out);
-      });
-  if (!status.ok()) return status;
-  return FromProto(response);
+  absl::StatusOr<pb::SessionInfo> response =
+      CallStub(*shared_, /*retry_safe=*/false,
+               &pb::LstmServe::Stub::CreateSession, wire);
+  if (!response.ok()) return response.status();
+  return FromProto(*response);
 }
 
 absl::StatusOr<SessionInfo> Client::GetSession(const std::string& session_id) {
   pb::GetSessionRequest request;
   request.set_session_id(session_id);
-  pb::SessionInfo response;
-  absl::Status status = CallUnary(
-      *shared_, /*retry_safe=*/true, &response, [&](auto* context, auto* out) {
-        return shared_->stub->GetSession(context, request, out);
-      });
-  if (!status.ok()) return status;
-  return FromProto(response);
+  absl::StatusOr<pb::SessionInfo> response = CallStub(
+      *shared_, /*retry_safe=*/true, &pb::LstmServe::Stub::GetSession, request);
+  if (!response.ok()) return response.status();
+  return FromProto(*response);
 }
 
 absl::StatusOr<SessionInfo> Client::ResetSession(
     const std::string& session_id) {
   pb::ResetSessionRequest request;
   request.set_session_id(session_id);
-  pb::SessionInfo response;
-  absl::Status status = CallUnary(
-      *shared_, /*retry_safe=*/false, &response, [&](auto* context, auto* out) {
-        return shared_->stub->ResetSession(context, request, out);
-      });
-  if (!status.ok()) return status;
-  return FromProto(response);
+  absl::StatusOr<pb::SessionInfo> response =
+      CallStub(*shared_, /*retry_safe=*/false,
+               &pb::LstmServe::Stub::ResetSession, request);
+  if (!response.ok()) return response.status();
+  return FromProto(*response);
 }
 
 absl::Status Client::CloseSession(const std::string& session_id) {
@@ -406,30 +406,26 @@ absl::StatusOr<SessionPage> Client::ListSessions(
   pb::ListSessionsRequest request;
   request.set_page_size(page_size);
   request.set_page_token(page_token);
-  pb::ListSessionsResponse response;
-  absl::Status status = CallUnary(
-      *shared_, /*retry_safe=*/true, &response, [&](auto* context, auto* out) {
-        return shared_->stub->ListSessions(context, request, out);
-      });
-  if (!status.ok()) return status;
+  absl::StatusOr<pb::ListSessionsResponse> response =
+      CallStub(*shared_, /*retry_safe=*/true,
+               &pb::LstmServe::Stub::ListSessions, request);
+  if (!response.ok()) return response.status();
   SessionPage page;
-  for (const pb::SessionInfo& info : response.sessions()) {
+  for (const pb::SessionInfo& info : response->sessions()) {
     page.sessions.push_back(FromProto(info));
   }
-  page.next_page_token = response.next_page_token();
+  page.next_page_token = response->next_page_token();
   return page;
 }
 
 absl::StatusOr<ServerStats> Client::GetServerStats() {
   pb::GetServerStatsRequest request;
-  pb::ServerStats response;
-  absl::Status status = CallUnary(
-      *shared_, /*retry_safe=*/true, &response, [&](auto* context, auto* out) {
-        return shared_->stub->GetServerStats(context, request, out);
-      });
-  if (!status.ok()) return status;
+  absl::StatusOr<pb::ServerStats> response =
+      CallStub(*shared_, /*retry_safe=*/true,
+               &pb::LstmServe::Stub::GetServerStats, request);
+  if (!response.ok()) return response.status();
   ServerStats stats;
-  for (const pb::ModelStats& m : response.models()) {
+  for (const pb::ModelStats& m : response->models()) {
     ModelStats out;
     out.model = m.model();
     out.version = m.version();
@@ -446,9 +442,9 @@ absl::StatusOr<ServerStats> Client::GetServerStats() {
     out.expired = m.expired();
     stats.models.push_back(std::move(out));
   }
-  stats.sessions = response.sessions();
-  stats.uptime_ms = response.uptime_ms();
-  stats.queued_steps = response.queued_steps();
+  stats.sessions = response->sessions();
+  stats.uptime_ms = response->uptime_ms();
+  stats.queued_steps = response->queued_steps();
   return stats;
 }
 
@@ -500,27 +496,25 @@ absl::StatusOr<bool> Client::CheckHealth(const std::string& service) {
 absl::StatusOr<Snapshot> Client::ExportSession(const std::string& session_id) {
   pb::ExportSessionRequest request;
   request.set_session_id(session_id);
-  pb::SessionSnapshot response;
-  absl::Status status = CallUnary(
-      *shared_, /*retry_safe=*/true, &response, [&](auto* context, auto* out) {
-        return shared_->stub->ExportSession(context, request, out);
-      });
-  if (!status.ok()) return status;
+  absl::StatusOr<pb::SessionSnapshot> response =
+      CallStub(*shared_, /*retry_safe=*/true,
+               &pb::LstmServe::Stub::ExportSession, request);
+  if (!response.ok()) return response.status();
   Snapshot s;
-  s.session_id = response.session_id();
-  s.model = response.model();
-  s.version = response.version();
-  s.next_step = response.next_step();
-  s.state.assign(response.state().begin(), response.state().end());
-  s.last_first_step = response.last_first_step();
-  s.last_inputs.assign(response.last_inputs().values().begin(),
-                       response.last_inputs().values().end());
-  s.last_inputs_shape.assign(response.last_inputs().shape().begin(),
-                             response.last_inputs().shape().end());
-  s.last_outputs.assign(response.last_outputs().values().begin(),
-                        response.last_outputs().values().end());
-  s.last_outputs_shape.assign(response.last_outputs().shape().begin(),
-                              response.last_outputs().shape().end());
+  s.session_id = response->session_id();
+  s.model = response->model();
+  s.version = response->version();
+  s.next_step = response->next_step();
+  s.state.assign(response->state().begin(), response->state().end());
+  s.last_first_step = response->last_first_step();
+  s.last_inputs.assign(response->last_inputs().values().begin(),
+                       response->last_inputs().values().end());
+  s.last_inputs_shape.assign(response->last_inputs().shape().begin(),
+                             response->last_inputs().shape().end());
+  s.last_outputs.assign(response->last_outputs().values().begin(),
+                        response->last_outputs().values().end());
+  s.last_outputs_shape.assign(response->last_outputs().shape().begin(),
+                              response->last_outputs().shape().end());
   return s;
 }
 
@@ -545,13 +539,11 @@ absl::StatusOr<SessionInfo> Client::ImportSession(const Snapshot& snapshot) {
     s->mutable_last_outputs()->mutable_values()->Add(
         snapshot.last_outputs.begin(), snapshot.last_outputs.end());
   }
-  pb::SessionInfo response;
-  absl::Status status = CallUnary(
-      *shared_, /*retry_safe=*/false, &response, [&](auto* context, auto* out) {
-        return shared_->stub->ImportSession(context, request, out);
-      });
-  if (!status.ok()) return status;
-  return FromProto(response);
+  absl::StatusOr<pb::SessionInfo> response =
+      CallStub(*shared_, /*retry_safe=*/false,
+               &pb::LstmServe::Stub::ImportSession, request);
+  if (!response.ok()) return response.status();
+  return FromProto(*response);
 }
 
 // The session named by `options` as it stands on the server: created (with
