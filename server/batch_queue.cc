@@ -20,6 +20,7 @@ absl::Status BatchQueue::Push(std::shared_ptr<Session> session, Task& task,
   auto [it, inserted] = sessions_.try_emplace(key);
   if (inserted) it->second.session = std::move(session);
   queued_steps_ += task.chunk.steps;
+  RecordArrival(key, now);
   task.enqueued = now;
   it->second.tasks.push_back(std::move(task));
   if (inserted) MakeReady(key, now);  // a running session re-queues itself
@@ -28,6 +29,25 @@ absl::Status BatchQueue::Push(std::shared_ptr<Session> session, Task& task,
 
 void BatchQueue::MakeReady(Session* session, absl::Time now) {
   ready_[&session->model()].push_back(ReadySession{session, now});
+}
+
+void BatchQueue::RecordArrival(const Session* session, absl::Time now) {
+  Arrivals& a = arrivals_[&session->model()];
+  if (a.last != session->serial()) {
+    a.other_at = a.last_at;
+    a.last = session->serial();
+  }
+  a.last_at = now;
+}
+
+bool BatchQueue::PeersSending(const Session* session, absl::Time now) const {
+  if (options_.peer_window == absl::InfiniteDuration()) return true;
+  auto it = arrivals_.find(&session->model());
+  if (it == arrivals_.end()) return false;
+  const Arrivals& a = it->second;
+  const absl::Time peer_at =
+      a.last != session->serial() ? a.last_at : a.other_at;
+  return now - peer_at <= options_.peer_window;
 }
 
 void BatchQueue::DropExpired(
@@ -70,7 +90,7 @@ BatchQueue::Next BatchQueue::TakeBatch(absl::Time now) {
   }
   const bool full = static_cast<int>(best->size()) >= options_.max_batch;
   const absl::Time due = best->front().ready_since + options_.max_queue_delay;
-  if (!full && now < due) {
+  if (!full && now < due && PeersSending(best->front().session, now)) {
     next.wake_at = std::min(due, EarliestDeadline());
     return next;
   }

@@ -10,6 +10,11 @@
 // - the model whose front session has waited longest goes first; its batch
 //   runs when it is full or when that session has waited max_queue_delay
 //   (0: at once);
+// - a partial batch waits only while other sessions of its model are
+//   sending: one of them pushed a chunk within the last peer_window.
+//   Waiting can only pay if another chunk may arrive, so a lone client's
+//   session is never delayed (each stateless call is a session of its own,
+//   so those still wait);
 // - at most max_queued_steps steps wait in all queues together; beyond that
 //   Push fails fast with RESOURCE_EXHAUSTED;
 // - a chunk whose call was cancelled or whose deadline passed is dropped
@@ -57,6 +62,9 @@ class BatchQueue {
     int max_batch = 64;
     absl::Duration max_queue_delay = absl::Microseconds(100);
     int64_t max_queued_steps = 1 << 20;
+    // A partial batch waits only if a chunk of another session of the same
+    // model arrived at most this long ago (InfiniteDuration: always waits).
+    absl::Duration peer_window = absl::Milliseconds(1);
   };
 
   explicit BatchQueue(Options options);
@@ -100,7 +108,20 @@ class BatchQueue {
     absl::Time ready_since;
   };
 
+  // The last chunk pushed for one model, and the last one before it from
+  // any other session: enough to tell whether a session other than a given
+  // one has sent lately.
+  struct Arrivals {
+    uint64_t last = 0;  // Session::serial()
+    absl::Time last_at = absl::InfinitePast();
+    absl::Time other_at = absl::InfinitePast();  // latest from not `last`
+  };
+
   void MakeReady(Session* session, absl::Time now);
+  void RecordArrival(const Session* session, absl::Time now);
+  // Whether a session of `session`'s model other than it pushed a chunk
+  // within peer_window before `now`.
+  bool PeersSending(const Session* session, absl::Time now) const;
   // The earliest deadline among tasks that wait at the front of a ready
   // session's queue: when one must leave the queue.
   absl::Time EarliestDeadline() const;
@@ -112,6 +133,7 @@ class BatchQueue {
   std::unordered_map<Session*, SessionQueue> sessions_;
   // Per model version: sessions with pending tasks and none running.
   std::unordered_map<const LoadedModel*, std::deque<ReadySession>> ready_;
+  std::unordered_map<const LoadedModel*, Arrivals> arrivals_;
   int64_t queued_steps_ = 0;
 };
 

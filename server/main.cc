@@ -84,6 +84,15 @@ int main(int argc, char** argv) {
                  "never waits)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e7));
+  double batch_peer_window_us = 1000;
+  app.add_option("--batch-peer-window", batch_peer_window_us,
+                 "A partial batch waits (--max-queue-delay) only if another "
+                 "session of its model sent a chunk within this many "
+                 "microseconds, so a lone client's session is never "
+                 "delayed; each stateless Predict counts as a session of its "
+                 "own (-1: always wait)")
+      ->capture_default_str()
+      ->check(CLI::Range(-1.0, 1e9));
   app.add_option("--max-queued-steps", options.max_queued_steps,
                  "Steps waiting in the queue at most; beyond it requests fail "
                  "fast with RESOURCE_EXHAUSTED")
@@ -113,6 +122,9 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   options.session_idle_timeout = absl::Seconds(idle_timeout_s);
   options.max_queue_delay = absl::Microseconds(max_queue_delay_us);
+  options.batch_peer_window = batch_peer_window_us < 0
+                                  ? absl::InfiniteDuration()
+                                  : absl::Microseconds(batch_peer_window_us);
 
   // Block the stop signals in every thread; one thread waits for them.
   sigset_t stop_signals;

@@ -70,13 +70,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   if (options.max_sessions < 1 || options.max_steps_per_request < 1 ||
       options.max_message_bytes < 1024 || options.max_stream_inflight < 1 ||
       options.max_batch < 1 || options.max_queued_steps < 1 ||
-      options.max_queue_delay < absl::ZeroDuration() || options.threads < 0 ||
+      options.max_queue_delay < absl::ZeroDuration() ||
+      options.batch_peer_window < absl::ZeroDuration() || options.threads < 0 ||
       options.session_idle_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "--max-sessions, --max-steps-per-request, --max-stream-inflight, "
         "--max-batch and --max-queued-steps must be at least 1, "
-        "--max-message-bytes at least 1024, --threads and --max-queue-delay "
-        "at least 0 and --session-idle-timeout positive");
+        "--max-message-bytes at least 1024, --threads, --max-queue-delay "
+        "and --batch-peer-window at least 0 (or -1 for the window) and "
+        "--session-idle-timeout positive");
   }
 
   ASSIGN_OR_RETURN(impl->registry, ModelRegistry::Create(options.model_repo));
@@ -105,6 +107,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   scheduler_options.clock = options.clock;
   scheduler_options.batching.max_batch = options.max_batch;
   scheduler_options.batching.max_queue_delay = options.max_queue_delay;
+  scheduler_options.batching.peer_window = options.batch_peer_window;
   scheduler_options.batching.max_queued_steps = options.max_queued_steps;
   impl->scheduler = std::make_unique<Scheduler>(scheduler_options);
 

@@ -42,6 +42,10 @@ struct ServerOptions {
   // max_queue_delay for more (0: never waits).
   int max_batch = 64;
   absl::Duration max_queue_delay = absl::Microseconds(100);
+  // A partial batch waits only if another session of its model sent a chunk
+  // within this window, so a lone client's session never waits for
+  // partners that do not come (InfiniteDuration: always waits).
+  absl::Duration batch_peer_window = absl::Milliseconds(1);
   // Steps waiting in the scheduler's queue at most; beyond it requests fail
   // fast with RESOURCE_EXHAUSTED instead of queueing without end.
   int64_t max_queued_steps = 1 << 20;

@@ -1,12 +1,18 @@
 #include "server/session.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 
 namespace lstmserve::server {
 namespace {
+
+uint64_t NextSerial() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 absl::Status CheckState(const std::vector<float>& state, int expected,
                         const std::string& what) {
@@ -30,6 +36,7 @@ absl::Status CheckState(const std::vector<float>& state, int expected,
 Session::Session(std::string id, std::string owner,
                  std::shared_ptr<const LoadedModel> model, absl::Time now)
     : id_(std::move(id)),
+      serial_(NextSerial()),
       owner_(std::move(owner)),
       model_(std::move(model)),
       created_(now),

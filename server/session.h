@@ -77,6 +77,9 @@ class Session {
       std::shared_ptr<const LoadedModel> model, absl::Time now);
 
   const std::string& id() const { return id_; }
+  // Unique among all sessions this process ever made (ids are empty for
+  // the ephemeral sessions of stateless calls, and addresses get reused).
+  uint64_t serial() const { return serial_; }
   const std::string& owner() const { return owner_; }
   const LoadedModel& model() const { return *model_; }
 
@@ -118,6 +121,7 @@ class Session {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string id_;
+  const uint64_t serial_;
   const std::string owner_;
   // The exact version the session started on; a reload never changes it.
   const std::shared_ptr<const LoadedModel> model_;

@@ -16,6 +16,8 @@ TEST(BatchingTest, ConcurrentSessionsShareOneEngineCallAndMatchUnbatched) {
   // Long enough that the batch can only run by filling up: the four calls
   // below arrive well within it.
   o.max_queue_delay = absl::Seconds(20);
+  // Wait even for the first call, before the server has seen any partner.
+  o.batch_peer_window = absl::InfiniteDuration();
   auto server = StartServer(o);
   ASSERT_NE(server, nullptr);
   auto stub = Connect(server->address());
@@ -55,6 +57,7 @@ TEST(BatchingTest, FullQueueFailsFastWithResourceExhausted) {
   o.threads = 1;
   o.max_batch = 64;
   o.max_queue_delay = absl::Seconds(20);  // nothing runs until 64 arrive
+  o.batch_peer_window = absl::InfiniteDuration();
   o.max_queued_steps = 10;
   auto server = StartServer(o);
   ASSERT_NE(server, nullptr);

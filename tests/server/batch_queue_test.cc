@@ -36,13 +36,28 @@ Task MakeTask(int steps, int tag, std::vector<int>* completed = nullptr) {
 
 int Tag(const Task& t) { return static_cast<int>(t.chunk.inputs[0]); }
 
-BatchQueue::Options Opts(int max_batch, absl::Duration delay,
-                         int64_t max_steps = 1000) {
+// Unless a test is about the peer window, partial batches always wait, so
+// that what they check does not depend on who sent lately.
+BatchQueue::Options Opts(
+    int max_batch, absl::Duration delay, int64_t max_steps = 1000,
+    absl::Duration peer_window = absl::InfiniteDuration()) {
   BatchQueue::Options o;
   o.max_batch = max_batch;
   o.max_queue_delay = delay;
   o.max_queued_steps = max_steps;
+  o.peer_window = peer_window;
   return o;
+}
+
+// Runs one chunk of `session` through the queue at `at`, so that the queue
+// has seen it send.
+void RunOne(BatchQueue& q, const std::shared_ptr<Session>& session,
+            absl::Time at) {
+  Task t = MakeTask(1, 0);
+  ASSERT_TRUE(q.Push(session, t, at).ok());
+  auto next = q.TakeBatch(at + absl::Seconds(10));  // past any delay
+  ASSERT_TRUE(next.batch);
+  q.Finish(*next.batch, at);
 }
 
 TEST(BatchQueueTest, PartialBatchWaitsAtMostTheQueueDelay) {
@@ -54,6 +69,53 @@ TEST(BatchQueueTest, PartialBatchWaitsAtMostTheQueueDelay) {
   EXPECT_FALSE(next.batch);
   EXPECT_EQ(next.wake_at, kT0 + absl::Microseconds(100));
   next = q.TakeBatch(kT0 + absl::Microseconds(100));
+  ASSERT_TRUE(next.batch);
+  EXPECT_EQ(next.batch->tasks.size(), 1u);
+}
+
+TEST(BatchQueueTest, LoneSessionNeverWaits) {
+  Fixture f;
+  BatchQueue q(Opts(4, absl::Microseconds(100), 1000, absl::Milliseconds(1)));
+  auto lone = f.NewSession(f.model_a);
+  // Its own earlier chunks do not count as partners...
+  RunOne(q, lone, kT0 - absl::Microseconds(300));
+  // ...nor do other models' sessions.
+  RunOne(q, f.NewSession(f.model_b), kT0 - absl::Microseconds(200));
+  Task t = MakeTask(1, 1);
+  ASSERT_TRUE(q.Push(lone, t, kT0).ok());
+  auto next = q.TakeBatch(kT0);
+  ASSERT_TRUE(next.batch);
+  EXPECT_EQ(Tag(next.batch->tasks[0]), 1);
+}
+
+TEST(BatchQueueTest, PartialBatchWaitsWhileAnotherSessionSends) {
+  Fixture f;
+  BatchQueue q(Opts(4, absl::Microseconds(100), 1000, absl::Milliseconds(1)));
+  auto a = f.NewSession(f.model_a), b = f.NewSession(f.model_a);
+  RunOne(q, b, kT0 - absl::Microseconds(900));  // b sent within the window
+  Task t = MakeTask(1, 1);
+  ASSERT_TRUE(q.Push(a, t, kT0).ok());
+  auto next = q.TakeBatch(kT0 + absl::Microseconds(40));
+  EXPECT_FALSE(next.batch);
+  EXPECT_EQ(next.wake_at, kT0 + absl::Microseconds(100));
+  // b's next chunk arrives in time and shares the batch.
+  Task u = MakeTask(1, 2);
+  ASSERT_TRUE(q.Push(b, u, kT0 + absl::Microseconds(60)).ok());
+  next = q.TakeBatch(kT0 + absl::Microseconds(100));
+  ASSERT_TRUE(next.batch);
+  ASSERT_EQ(next.batch->tasks.size(), 2u);
+  EXPECT_EQ(Tag(next.batch->tasks[0]), 1);
+  EXPECT_EQ(Tag(next.batch->tasks[1]), 2);
+}
+
+TEST(BatchQueueTest, PartnersThatWentQuietAreNotWaitedFor) {
+  Fixture f;
+  BatchQueue q(Opts(4, absl::Microseconds(100), 1000, absl::Milliseconds(1)));
+  auto a = f.NewSession(f.model_a), b = f.NewSession(f.model_a);
+  RunOne(q, b, kT0 - absl::Microseconds(1001));  // just outside the window
+  Task t = MakeTask(1, 1);
+  ASSERT_TRUE(q.Push(a, t, kT0).ok());
+  auto next = q.TakeBatch(kT0);
   ASSERT_TRUE(next.batch);
   EXPECT_EQ(next.batch->tasks.size(), 1u);
 }
