@@ -87,8 +87,9 @@ def main():
         out.append("|---|---:|---:|---:|---:|---:|")
         names = {"lone_nobatch": "`--max-batch 1` (no batching)",
                  "lone_delay0": "`--max-queue-delay 0`",
-                 "lone_default": "defaults (`--max-queue-delay 100`)"}
-        for key in ["lone_nobatch", "lone_delay0", "lone_default"]:
+                 "lone_default": "defaults (`--max-queue-delay 100`, `--batch-peer-window 1000`)",
+                 "lone_always": "`--batch-peer-window -1` (always waits the delay)"}
+        for key in ["lone_nobatch", "lone_delay0", "lone_default", "lone_always"]:
             if key in lone:
                 r = lone[key]
                 lat = r["latency_ms"]

@@ -78,18 +78,21 @@ for round in 1 2 3; do
   bench ratio --model tiny --sessions 64 --chunk 1
 done
 
-# 2. A lone client pays nothing for the batcher: --max-queue-delay 0 against
-#    batching switched off (--max-batch 1), one session, one step a message;
-#    three alternating rounds (the tables report medians), then the default
-#    delay for comparison.
+# 2. A lone client pays nothing for the batcher: the defaults and
+#    --max-queue-delay 0 against batching switched off (--max-batch 1), one
+#    session, one step a message; three alternating rounds (the tables
+#    report medians), then a server that always waits the delay
+#    (--batch-peer-window -1) for comparison.
 for round in 1 2 3; do
+  start_server
+  bench lone_default --model bench_lstm --sessions 1 --chunk 1
   start_server --max-queue-delay 0
   bench lone_delay0 --model bench_lstm --sessions 1 --chunk 1
   start_server --max-batch 1
   bench lone_nobatch --model bench_lstm --sessions 1 --chunk 1
 done
-start_server
-bench lone_default --model bench_lstm --sessions 1 --chunk 1
+start_server --batch-peer-window -1
+bench lone_always --model bench_lstm --sessions 1 --chunk 1
 
 # 3. Overload: 256 sessions against a small queue bound; meanwhile the
 #    health service is asked, and timed, once a second.
