@@ -1,6 +1,7 @@
 #include "server/batch_queue.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 
@@ -20,7 +21,8 @@ absl::Status BatchQueue::Push(std::shared_ptr<Session> session, Task& task,
   auto [it, inserted] = sessions_.try_emplace(key);
   if (inserted) it->second.session = std::move(session);
   queued_steps_ += task.chunk.steps;
-  RecordArrival(key, now);
+  if (task.sender == 0) task.sender = key->serial();
+  RecordArrival(&key->model(), task.sender, now);
   task.enqueued = now;
   it->second.tasks.push_back(std::move(task));
   if (inserted) MakeReady(key, now);  // a running session re-queues itself
@@ -31,22 +33,28 @@ void BatchQueue::MakeReady(Session* session, absl::Time now) {
   ready_[&session->model()].push_back(ReadySession{session, now});
 }
 
-void BatchQueue::RecordArrival(const Session* session, absl::Time now) {
-  Arrivals& a = arrivals_[&session->model()];
-  if (a.last != session->serial()) {
+uint64_t StatelessSender(std::string_view peer) {
+  // Session serials count up from 1 and never reach the top bit.
+  return std::hash<std::string_view>{}(peer) | (uint64_t{1} << 63);
+}
+
+void BatchQueue::RecordArrival(const LoadedModel* model, uint64_t sender,
+                               absl::Time now) {
+  Arrivals& a = arrivals_[model];
+  if (a.last != sender) {
     a.other_at = a.last_at;
-    a.last = session->serial();
+    a.last = sender;
   }
   a.last_at = now;
 }
 
-bool BatchQueue::PeersSending(const Session* session, absl::Time now) const {
+bool BatchQueue::PeersSending(Session* session, absl::Time now) const {
   if (options_.peer_window == absl::InfiniteDuration()) return true;
   auto it = arrivals_.find(&session->model());
   if (it == arrivals_.end()) return false;
   const Arrivals& a = it->second;
-  const absl::Time peer_at =
-      a.last != session->serial() ? a.last_at : a.other_at;
+  const uint64_t sender = sessions_.at(session).tasks.front().sender;
+  const absl::Time peer_at = a.last != sender ? a.last_at : a.other_at;
   return now - peer_at <= options_.peer_window;
 }
 

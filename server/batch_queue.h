@@ -12,9 +12,8 @@
 //   (0: at once);
 // - a partial batch waits only while other sessions of its model are
 //   sending: one of them pushed a chunk within the last peer_window.
-//   Waiting can only pay if another chunk may arrive, so a lone client's
-//   session is never delayed (each stateless call is a session of its own,
-//   so those still wait);
+//   Waiting can only pay if another chunk may arrive, so a lone client is
+//   never delayed (Task::sender says who sent a chunk);
 // - at most max_queued_steps steps wait in all queues together; beyond that
 //   Push fails fast with RESOURCE_EXHAUSTED;
 // - a chunk whose call was cancelled or whose deadline passed is dropped
@@ -28,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -47,7 +47,16 @@ struct Task {
   std::function<bool()> cancelled;
   absl::Time deadline = absl::InfiniteFuture();
   absl::Time enqueued;
+  // Who sent the chunk, for the peer window (Options::peer_window); 0: its
+  // session (Session::serial()). Stateless calls, each an ephemeral session,
+  // name their connection instead (StatelessSender), so that one client's
+  // calls count as one sender.
+  uint64_t sender = 0;
 };
+
+// The sender of a stateless call from the connection `peer` (gRPC's peer
+// string): never equal to a session's serial.
+uint64_t StatelessSender(std::string_view peer);
 
 // Chunks of different sessions of one model version, run as one engine call.
 struct Batch {
@@ -112,16 +121,16 @@ class BatchQueue {
   // any other session: enough to tell whether a session other than a given
   // one has sent lately.
   struct Arrivals {
-    uint64_t last = 0;  // Session::serial()
+    uint64_t last = 0;  // sender
     absl::Time last_at = absl::InfinitePast();
     absl::Time other_at = absl::InfinitePast();  // latest from not `last`
   };
 
   void MakeReady(Session* session, absl::Time now);
-  void RecordArrival(const Session* session, absl::Time now);
-  // Whether a session of `session`'s model other than it pushed a chunk
-  // within peer_window before `now`.
-  bool PeersSending(const Session* session, absl::Time now) const;
+  void RecordArrival(const LoadedModel* model, uint64_t sender, absl::Time now);
+  // Whether a sender other than the one of `session`'s next chunk pushed a
+  // chunk for its model within peer_window before `now`.
+  bool PeersSending(Session* session, absl::Time now) const;
   // The earliest deadline among tasks that wait at the front of a ready
   // session's queue: when one must leave the queue.
   absl::Time EarliestDeadline() const;

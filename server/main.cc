@@ -88,9 +88,9 @@ int main(int argc, char** argv) {
   app.add_option("--batch-peer-window", batch_peer_window_us,
                  "A partial batch waits (--max-queue-delay) only if another "
                  "session of its model sent a chunk within this many "
-                 "microseconds, so a lone client's session is never "
-                 "delayed; each stateless Predict counts as a session of its "
-                 "own (-1: always wait)")
+                 "microseconds, so a lone client is never delayed; "
+                 "stateless Predict calls over one connection count as one "
+                 "sender (-1: always wait)")
       ->capture_default_str()
       ->check(CLI::Range(-1.0, 1e9));
   app.add_option("--max-queued-steps", options.max_queued_steps,

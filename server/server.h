@@ -43,8 +43,9 @@ struct ServerOptions {
   int max_batch = 64;
   absl::Duration max_queue_delay = absl::Microseconds(100);
   // A partial batch waits only if another session of its model sent a chunk
-  // within this window, so a lone client's session never waits for
-  // partners that do not come (InfiniteDuration: always waits).
+  // within this window, so a lone client never waits for partners that do
+  // not come; stateless calls over one connection count as one sender
+  // (InfiniteDuration: always waits).
   absl::Duration batch_peer_window = absl::Milliseconds(1);
   // Steps waiting in the scheduler's queue at most; beyond it requests fail
   // fast with RESOURCE_EXHAUSTED instead of queueing without end.

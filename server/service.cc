@@ -212,6 +212,9 @@ grpc::ServerUnaryReactor* LstmServeService::Predict(
   task.chunk = *std::move(chunk);
   task.cancelled = [ctx] { return ctx->IsCancelled(); };
   task.deadline = DeadlineOf(ctx);
+  // A stateless call's session is new every time: its connection says who
+  // sent it, so one client's calls do not wait for each other.
+  if (id.empty()) task.sender = StatelessSender(ctx->peer());
   task.done = [reactor, response, model, id,
                session](absl::StatusOr<ChunkResult> r) {
     if (r.ok()) {

@@ -108,6 +108,37 @@ TEST(BatchQueueTest, PartialBatchWaitsWhileAnotherSessionSends) {
   EXPECT_EQ(Tag(next.batch->tasks[1]), 2);
 }
 
+TEST(BatchQueueTest, StatelessCallsOverOneConnectionAreOneSender) {
+  Fixture f;
+  BatchQueue q(Opts(4, absl::Microseconds(100), 1000, absl::Milliseconds(1)));
+  // Each stateless call runs on a new ephemeral session.
+  const uint64_t conn = StatelessSender("ipv4:127.0.0.1:40000");
+  Task first = MakeTask(1, 1);
+  first.sender = conn;
+  ASSERT_TRUE(
+      q.Push(f.NewSession(f.model_a), first, kT0 - absl::Microseconds(200))
+          .ok());
+  auto next = q.TakeBatch(kT0 - absl::Microseconds(200));
+  ASSERT_TRUE(next.batch);  // nobody else has sent: runs at once
+  q.Finish(*next.batch, kT0 - absl::Microseconds(100));
+  // The same connection's next call, on another ephemeral session, does not
+  // wait for it either...
+  Task second = MakeTask(1, 2);
+  second.sender = conn;
+  ASSERT_TRUE(q.Push(f.NewSession(f.model_a), second, kT0).ok());
+  next = q.TakeBatch(kT0);
+  ASSERT_TRUE(next.batch);
+  q.Finish(*next.batch, kT0);
+  // ...but another connection's call does.
+  Task other = MakeTask(1, 3);
+  other.sender = StatelessSender("ipv4:127.0.0.1:40001");
+  ASSERT_TRUE(
+      q.Push(f.NewSession(f.model_a), other, kT0 + absl::Microseconds(10))
+          .ok());
+  EXPECT_FALSE(q.TakeBatch(kT0 + absl::Microseconds(10)).batch);
+  EXPECT_NE(conn, StatelessSender("ipv4:127.0.0.1:40001"));
+}
+
 TEST(BatchQueueTest, PartnersThatWentQuietAreNotWaitedFor) {
   Fixture f;
   BatchQueue q(Opts(4, absl::Microseconds(100), 1000, absl::Milliseconds(1)));
