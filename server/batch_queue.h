@@ -10,8 +10,8 @@
 // - the model whose front session has waited longest goes first; its batch
 //   runs when it is full or when that session has waited max_queue_delay
 //   (0: at once);
-// - a partial batch waits only while other sessions of its model are
-//   sending: one of them pushed a chunk within the last peer_window.
+// - a partial batch waits only while others are sending to its model:
+//   another sender pushed a chunk within the last peer_window.
 //   Waiting can only pay if another chunk may arrive, so a lone client is
 //   never delayed (Task::sender says who sent a chunk);
 // - at most max_queued_steps steps wait in all queues together; beyond that
@@ -71,8 +71,9 @@ class BatchQueue {
     int max_batch = 64;
     absl::Duration max_queue_delay = absl::Microseconds(100);
     int64_t max_queued_steps = 1 << 20;
-    // A partial batch waits only if a chunk of another session of the same
-    // model arrived at most this long ago (InfiniteDuration: always waits).
+    // A partial batch waits only if another sender (Task::sender) pushed a
+    // chunk for the same model at most this long ago (InfiniteDuration:
+    // always waits).
     absl::Duration peer_window = absl::Milliseconds(1);
   };
 
@@ -118,7 +119,7 @@ class BatchQueue {
   };
 
   // The last chunk pushed for one model, and the last one before it from
-  // any other session: enough to tell whether a session other than a given
+  // any other sender: enough to tell whether a sender other than a given
   // one has sent lately.
   struct Arrivals {
     uint64_t last = 0;  // sender
