@@ -77,8 +77,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
         "--max-sessions, --max-steps-per-request, --max-stream-inflight, "
         "--max-batch and --max-queued-steps must be at least 1, "
         "--max-message-bytes at least 1024, --threads, --max-queue-delay "
-        "and --batch-peer-window at least 0 (or -1 for the window) and "
-        "--session-idle-timeout positive");
+        "and --batch-peer-window at least 0 and --session-idle-timeout "
+        "positive");
   }
 
   ASSIGN_OR_RETURN(impl->registry, ModelRegistry::Create(options.model_repo));
