@@ -332,6 +332,19 @@ TEST_F(ServiceTest, ExportThenImportOnASecondServerContinuesIdentically) {
   ExpectClose(outputs, expected);
 }
 
+TEST_F(ServiceTest, ASecondServerOnTheSamePortFailsInsteadOfSharingIt) {
+  server::ServerOptions o = TestOptions();
+  o.listen = server_->address();
+  auto second = server::Server::Start(o);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(second.status().message()),
+              HasSubstr("address in use"));
+  // The first server still answers.
+  v1::ListModelsResponse models;
+  EXPECT_TRUE(stub_->ListModels(Ctx().get(), {}, &models).ok());
+}
+
 // Every malformed request gets its code, and the server keeps serving.
 TEST_F(ServiceTest, BadInputGetsTheRightCodeAndTheServerKeepsServing) {
   ASSERT_TRUE(CreateSession("good", "sunspots").ok());
