@@ -69,10 +69,24 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1024, 1 << 30));
   app.add_option("--max-stream-inflight", options.max_stream_inflight,
-                 "Requests one stream may have in flight before the server "
-                 "stops reading it (back-pressure)")
+                 "Requests one stream may have read and not yet answered "
+                 "(until the response is written) before the server stops "
+                 "reading it (back-pressure)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--max-stream-buffered-bytes",
+                 options.max_stream_buffered_bytes,
+                 "Bytes of one stream's responses waiting to be written "
+                 "before the server stops reading it (a client that does not "
+                 "read cannot make the server hold more)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 34));
+  app.add_option("--max-replay-chunks", options.max_replay_chunks,
+                 "Applied chunks sent with first_step that each session keeps "
+                 "so that their exact retries are answered, not re-applied: "
+                 "the pipelining window a client may use (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
   double max_queue_delay_us = 100;
   app.add_option("--max-batch", options.max_batch,
                  "Sessions' chunks of one model run as one engine call, at "
@@ -102,7 +116,8 @@ int main(int argc, char** argv) {
                "Accept NaN/Inf inputs (rejected by default: one NaN poisons "
                "a session's state)");
   app.add_option("--shutdown-grace", shutdown_grace_s,
-                 "Seconds in-flight calls get to finish on SIGINT/SIGTERM")
+                 "Seconds in-flight calls get to finish on SIGINT/SIGTERM; "
+                 "the server exits as soon as they are done")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--log-level", log_level,

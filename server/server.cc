@@ -8,10 +8,9 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "model/status_macros.h"
-#include "server/model_registry.h"
-#include "server/scheduler.h"
+#include "server/core/model_registry.h"
+#include "server/core/session_manager.h"
 #include "server/service.h"
-#include "server/session_store.h"
 #include "spdlog/spdlog.h"
 
 namespace lstmserve::server {
@@ -19,8 +18,7 @@ namespace lstmserve::server {
 struct Server::Impl {
   ServerOptions options;
   std::unique_ptr<ModelRegistry> registry;
-  std::unique_ptr<SessionStore> sessions;
-  std::unique_ptr<Scheduler> scheduler;
+  std::unique_ptr<SessionManager> core;
   std::unique_ptr<LstmServeService> service;
   std::unique_ptr<grpc::Server> grpc_server;
   int port = 0;
@@ -70,53 +68,54 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   if (options.max_sessions < 1 || options.max_steps_per_request < 1 ||
       options.max_message_bytes < 1024 || options.max_stream_inflight < 1 ||
       options.max_batch < 1 || options.max_queued_steps < 1 ||
+      options.max_stream_buffered_bytes < 1 || options.max_replay_chunks < 0 ||
       options.max_queue_delay < absl::ZeroDuration() ||
       options.batch_peer_window < absl::ZeroDuration() || options.threads < 0 ||
       options.session_idle_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "--max-sessions, --max-steps-per-request, --max-stream-inflight, "
-        "--max-batch and --max-queued-steps must be at least 1, "
+        "--max-stream-buffered-bytes, --max-batch and --max-queued-steps "
+        "must be at least 1, --max-replay-chunks at least 0, "
         "--max-message-bytes at least 1024, --threads, --max-queue-delay "
         "and --batch-peer-window at least 0 and --session-idle-timeout "
         "positive");
   }
 
   ASSIGN_OR_RETURN(impl->registry, ModelRegistry::Create(options.model_repo));
-  for (const std::string& name : impl->registry->Names()) {
-    for (int64_t v : impl->registry->Versions(name)) {
-      auto m = impl->registry->Get(name, v);
-      spdlog::info("model={} version={} loaded: {} {}x{}, {} parameters", name,
-                   v, model::CellTypeName((*m)->model->config().cell),
-                   (*m)->model->config().num_layers,
-                   (*m)->model->config().hidden_size,
-                   (*m)->model->parameter_count());
-    }
+  for (const ModelRegistry::LoadError& e : impl->registry->load_errors()) {
+    spdlog::error("{}: not loaded, skipped: {}", e.dir, e.status.ToString());
+  }
+  for (const std::shared_ptr<const LoadedModel>& m : impl->registry->All()) {
+    const model::ModelConfig& c = m->model->config();
+    spdlog::info("model={} version={} loaded: {} {}x{}, {} parameters", m->name,
+                 m->version, model::CellTypeName(c.cell), c.num_layers,
+                 c.hidden_size, m->model->parameter_count());
   }
 
-  SessionStore::Options store_options;
-  store_options.max_sessions = options.max_sessions;
-  store_options.idle_timeout = options.session_idle_timeout;
-  store_options.clock = options.clock;
-  impl->sessions = std::make_unique<SessionStore>(store_options);
-
-  Scheduler::Options scheduler_options;
-  scheduler_options.threads =
+  CoreOptions core_options;
+  core_options.threads =
       options.threads > 0
           ? options.threads
           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  scheduler_options.clock = options.clock;
-  scheduler_options.batching.max_batch = options.max_batch;
-  scheduler_options.batching.max_queue_delay = options.max_queue_delay;
-  scheduler_options.batching.peer_window = options.batch_peer_window;
-  scheduler_options.batching.max_queued_steps = options.max_queued_steps;
-  impl->scheduler = std::make_unique<Scheduler>(scheduler_options);
+  core_options.max_sessions = options.max_sessions;
+  core_options.idle_timeout = options.session_idle_timeout;
+  core_options.limits.max_steps_per_request = options.max_steps_per_request;
+  core_options.limits.allow_non_finite = options.allow_non_finite;
+  core_options.limits.max_replay_chunks = options.max_replay_chunks;
+  core_options.batching.max_batch = options.max_batch;
+  core_options.batching.max_queue_delay = options.max_queue_delay;
+  core_options.batching.peer_window = options.batch_peer_window;
+  core_options.max_queued_steps = options.max_queued_steps;
+  core_options.clock = options.clock;
+  const int threads = core_options.threads;
+  ASSIGN_OR_RETURN(impl->core,
+                   SessionManager::Create(*impl->registry, core_options));
 
   ServiceOptions service_options;
-  service_options.max_steps_per_request = options.max_steps_per_request;
   service_options.max_stream_inflight = options.max_stream_inflight;
-  service_options.allow_non_finite = options.allow_non_finite;
-  impl->service = std::make_unique<LstmServeService>(
-      *impl->registry, *impl->sessions, *impl->scheduler, service_options);
+  service_options.max_stream_buffered_bytes = options.max_stream_buffered_bytes;
+  impl->service =
+      std::make_unique<LstmServeService>(*impl->core, service_options);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -132,7 +131,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   builder.SetMaxSendMessageSize(std::max(options.max_message_bytes, 64 << 20));
   impl->grpc_server = builder.BuildAndStart();
   if (!impl->grpc_server || impl->port == 0) {
-    impl->scheduler->Stop();
+    impl->core->Stop();
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen,
                      " (address in use, or not a local address?)"));
@@ -143,7 +142,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     impl->sweeper = std::thread([raw] {
       while (!raw->stop_sweeping.WaitForNotificationWithTimeout(
           raw->options.expiry_sweep_interval)) {
-        if (int n = raw->sessions->ExpireIdle(); n > 0) {
+        if (int n = raw->core->ExpireIdle(); n > 0) {
           spdlog::info("expired {} idle session(s)", n);
         }
       }
@@ -152,8 +151,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   spdlog::info(
       "lstm-server listening on {}:{} ({} model versions, {} worker "
       "threads)",
-      impl->host, impl->port, impl->registry->num_versions(),
-      scheduler_options.threads);
+      impl->host, impl->port, impl->registry->num_versions(), threads);
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -175,22 +173,26 @@ void Server::Shutdown(absl::Duration grace) {
     impl_->shut_down = true;
   }
   spdlog::info("lstm-server stopping: no new calls, finishing in-flight ones");
-  // In-flight calls finish (the scheduler keeps running until the gRPC
-  // server has drained); calls still running after `grace` are cancelled.
-  impl_->grpc_server->Shutdown(
+  const auto deadline =
       std::chrono::system_clock::now() +
-      std::chrono::microseconds(absl::ToInt64Microseconds(grace)));
-  impl_->scheduler->Stop();
+      std::chrono::microseconds(absl::ToInt64Microseconds(grace));
+  // Streams finish as soon as they are idle, so gRPC's Shutdown returns as
+  // soon as the last call is done; what is still open at the deadline is
+  // cancelled. The workers keep running meanwhile: in-flight chunks
+  // complete.
+  impl_->service->BeginShutdown();
+  impl_->grpc_server->Shutdown(deadline);
   impl_->stop_sweeping.Notify();
   if (impl_->sweeper.joinable()) impl_->sweeper.join();
   impl_->grpc_server->Wait();
+  impl_->core->Stop();
   spdlog::info("lstm-server stopped");
   impl_->done.Notify();
 }
 
 void Server::Wait() { impl_->done.WaitForNotification(); }
 
-SessionStore& Server::sessions() { return *impl_->sessions; }
+SessionManager& Server::core() { return *impl_->core; }
 const ModelRegistry& Server::models() const { return *impl_->registry; }
 
 }  // namespace lstmserve::server

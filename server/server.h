@@ -12,12 +12,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "server/clock.h"
+#include "server/core/clock.h"
 
 namespace lstmserve::server {
 
 class ModelRegistry;
-class SessionStore;
+class SessionManager;
 
 struct ServerOptions {
   // Model repository: <repo>/<name>/<version>/{config.json,model.safetensors}.
@@ -34,9 +34,15 @@ struct ServerOptions {
   int max_steps_per_request = 4096;
   // Largest request message accepted (gRPC answers RESOURCE_EXHAUSTED).
   int max_message_bytes = 16 << 20;
-  // Requests a stream may have in flight before the server stops reading
-  // from it (back-pressure).
+  // Requests a stream may have read and not yet answered (response written)
+  // before the server stops reading from it (back-pressure).
   int max_stream_inflight = 256;
+  // Bytes of one stream's responses waiting to be written before the server
+  // stops reading from it.
+  int64_t max_stream_buffered_bytes = 4 << 20;
+  // Applied chunks sent with first_step that a session keeps, so that a
+  // client pipelining that many chunks can retry all of them exactly once.
+  int max_replay_chunks = 8;
   // Cross-session micro-batching: chunks of up to max_batch sessions of one
   // model version run as one engine call; a partial batch waits at most
   // max_queue_delay for more (0: never waits).
@@ -56,14 +62,15 @@ struct ServerOptions {
   // Time source for session timestamps and expiry (tests inject FakeClock).
   std::shared_ptr<Clock> clock = std::make_shared<RealClock>();
   // How often idle sessions are looked for; 0 disables the background sweep
-  // (tests then call SessionStore::ExpireIdle themselves).
+  // (tests then call SessionManager::ExpireIdle themselves).
   absl::Duration expiry_sweep_interval = absl::Seconds(1);
 };
 
 class Server {
  public:
-  // Loads every model version in the repository, binds, and starts serving.
-  // NOT_FOUND / INVALID_ARGUMENT for a bad repository, UNAVAILABLE if the
+  // Loads every model version in the repository (a version that does not
+  // load is logged and skipped), binds, and starts serving. NOT_FOUND when
+  // no version loads, INVALID_ARGUMENT for bad options, UNAVAILABLE if the
   // address cannot be bound.
   static absl::StatusOr<std::unique_ptr<Server>> Start(
       const ServerOptions& options);
@@ -77,13 +84,15 @@ class Server {
   // "host:port" with the bound port.
   std::string address() const;
 
-  // Stops taking new calls, lets in-flight calls finish (up to `grace`),
-  // cancels the rest, and stops the workers.
+  // Stops taking new calls; messages on open streams get an in-band
+  // UNAVAILABLE; in-flight work completes and each stream is finished as
+  // soon as it is idle; calls still open after `grace` are cancelled. Then
+  // stops the workers. Returns as soon as all of that is done.
   void Shutdown(absl::Duration grace = absl::Seconds(5));
   // Blocks until the server has shut down.
   void Wait();
 
-  SessionStore& sessions();
+  SessionManager& core();
   const ModelRegistry& models() const;
 
  private:

@@ -1,11 +1,11 @@
 #include "server/service.h"
 
-#include <cmath>
 #include <deque>
 #include <optional>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "grpcpp/support/proto_buffer_reader.h"
 #include "server/grpc_status.h"
 #include "spdlog/spdlog.h"
 
@@ -26,8 +26,63 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
   return absl::FromChrono(deadline);
 }
 
-std::string ShapeString(const v1::Tensor& t) {
-  return absl::StrCat("[", absl::StrJoin(t.shape(), ", "), "]");
+template <typename Message>
+bool Parse(const grpc::ByteBuffer& raw, Message* message) {
+  grpc::ByteBuffer copy(raw);  // Deserialize consumes its buffer
+  return grpc::SerializationTraits<Message>::Deserialize(&copy, message).ok();
+}
+
+template <typename Message>
+absl::Status NotParsed() {
+  return absl::InvalidArgumentError(
+      absl::StrCat("the request is not a valid ",
+                   Message::descriptor()->full_name(), " message"));
+}
+
+template <typename Message>
+grpc::ByteBuffer Serialize(const Message& message) {
+  grpc::ByteBuffer raw;
+  bool own = false;
+  // Serializing a message we built cannot fail short of running out of
+  // memory; gRPC aborts then anyway.
+  (void)grpc::SerializationTraits<Message>::Serialize(message, &raw, &own);
+  return raw;
+}
+
+// One unary call: the parsed request, the response being built, and the
+// reactor to finish. Deleted when finished.
+template <typename Request, typename Response>
+struct UnaryCall {
+  grpc::ServerUnaryReactor* reactor = nullptr;
+  grpc::ByteBuffer* raw_response = nullptr;
+  Request request;
+  Response response;
+
+  void Finish(const absl::Status& status) {
+    if (status.ok()) *raw_response = Serialize(response);
+    grpc::ServerUnaryReactor* r = reactor;
+    delete this;
+    r->Finish(ToGrpcStatus(status));
+  }
+};
+
+// Parses the request and hands the call to `handler`, which finishes it,
+// now or later from a worker.
+template <typename Request, typename Response, typename Handler>
+grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx,
+                                const grpc::ByteBuffer* raw_request,
+                                grpc::ByteBuffer* raw_response,
+                                Handler handler) {
+  auto* call = new UnaryCall<Request, Response>;
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  call->reactor = reactor;
+  call->raw_response = raw_response;
+  if (!Parse(*raw_request, &call->request)) {
+    call->Finish(NotParsed<Request>());
+  } else {
+    handler(call);
+  }
+  return reactor;
 }
 
 void FillModelInfo(const LoadedModel& loaded, std::vector<int64_t> versions,
@@ -69,449 +124,493 @@ void FillTensor(const std::vector<float>& values, int rows, int cols,
   t->mutable_values()->Assign(values.begin(), values.end());
 }
 
-// Finishes a unary call with an absl::Status.
-grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx,
-                                const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+std::span<const int64_t> ShapeOf(const v1::Tensor& t) {
+  return {t.shape().data(), static_cast<size_t>(t.shape_size())};
+}
+std::span<const float> ValuesOf(const v1::Tensor& t) {
+  return {t.values().data(), static_cast<size_t>(t.values_size())};
 }
 
-}  // namespace
-
-LstmServeService::LstmServeService(const ModelRegistry& models,
-                                   SessionStore& sessions, Scheduler& scheduler,
-                                   ServiceOptions options)
-    : models_(models),
-      sessions_(sessions),
-      scheduler_(scheduler),
-      options_(options) {}
-
-absl::StatusOr<Chunk> LstmServeService::MakeChunk(
-    const v1::Tensor& inputs, const LoadedModel& loaded) const {
-  const int width = loaded.model->input_size();
-  const auto expected = [&] {
-    return absl::StrCat("; model \"", loaded.name, "\" expects [T, ", width,
-                        "]");
-  };
-  if (inputs.shape_size() != 2 || inputs.shape(1) != width ||
-      inputs.shape(0) < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("inputs has shape ", ShapeString(inputs), expected()));
-  }
-  const int64_t steps = inputs.shape(0);
-  if (steps == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("inputs has no steps (shape ", ShapeString(inputs),
-                     "); expected at least one"));
-  }
-  if (steps > options_.max_steps_per_request) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("inputs has ", steps, " steps; at most ",
-                     options_.max_steps_per_request,
-                     " per request (--max-steps-per-request)"));
-  }
-  if (inputs.values_size() != steps * width) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "inputs has shape ", ShapeString(inputs), " but ", inputs.values_size(),
-        " values; expected ", steps * width));
-  }
-  Chunk chunk;
-  chunk.steps = static_cast<int>(steps);
-  chunk.inputs.assign(inputs.values().begin(), inputs.values().end());
-  if (!options_.allow_non_finite) {
-    for (size_t i = 0; i < chunk.inputs.size(); ++i) {
-      if (!std::isfinite(chunk.inputs[i])) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "inputs[", i / width, ", ", i % width, "] is ", chunk.inputs[i],
-            "; inputs must be finite (one NaN would poison the session's "
-            "state)"));
-      }
-    }
-  }
-  return chunk;
+void SetError(const absl::Status& status, v1::StreamResponse* response) {
+  response->mutable_error()->set_code(static_cast<int>(status.code()));
+  response->mutable_error()->set_message(std::string(status.message()));
 }
 
-absl::StatusOr<std::shared_ptr<Session>> LstmServeService::FindSession(
-    const std::string& id, const std::string& owner,
-    const std::string& create_model, int64_t create_version) {
-  if (id.empty()) {
-    return absl::InvalidArgumentError("session_id is empty");
-  }
-  absl::StatusOr<std::shared_ptr<Session>> session = sessions_.Get(id, owner);
-  if (session.ok() || create_model.empty() ||
-      !absl::IsNotFound(session.status())) {
-    return session;
-  }
-  absl::StatusOr<std::shared_ptr<const LoadedModel>> model =
-      models_.Get(create_model, create_version);
-  if (!model.ok()) return model.status();
-  session = sessions_.Create(id, owner, *model);
-  if (absl::IsAlreadyExists(session.status())) {
-    return sessions_.Get(id, owner);  // another message created it first
-  }
-  return session;
-}
-
-grpc::ServerUnaryReactor* LstmServeService::ListModels(
-    grpc::CallbackServerContext* ctx, const v1::ListModelsRequest*,
-    v1::ListModelsResponse* response) {
-  for (const std::string& name : models_.Names()) {
-    absl::StatusOr<std::shared_ptr<const LoadedModel>> m = models_.Get(name);
-    if (m.ok())
-      FillModelInfo(**m, models_.Versions(name), response->add_models());
-  }
-  return Reply(ctx, absl::OkStatus());
-}
-
-grpc::ServerUnaryReactor* LstmServeService::GetModel(
-    grpc::CallbackServerContext* ctx, const v1::GetModelRequest* request,
-    v1::ModelInfo* response) {
-  absl::StatusOr<std::shared_ptr<const LoadedModel>> m =
-      models_.Get(request->name(), request->version());
-  if (m.ok()) FillModelInfo(**m, models_.Versions(request->name()), response);
-  return Reply(ctx, m.status());
-}
-
-grpc::ServerUnaryReactor* LstmServeService::Predict(
-    grpc::CallbackServerContext* ctx, const v1::PredictRequest* request,
-    v1::PredictResponse* response) {
-  std::shared_ptr<Session> session;
-  if (request->session_id().empty()) {
-    // Stateless: an ephemeral session from the zero state, never stored.
-    absl::StatusOr<std::shared_ptr<const LoadedModel>> m =
-        models_.Get(request->model(), request->version());
-    if (!m.ok()) return Reply(ctx, m.status());
-    absl::StatusOr<std::shared_ptr<Session>> s =
-        Session::Create("", OwnerOf(ctx), *m, {}, sessions_.Now());
-    if (!s.ok()) return Reply(ctx, s.status());
-    session = *std::move(s);
-  } else {
-    absl::StatusOr<std::shared_ptr<Session>> s =
-        sessions_.Get(request->session_id(), OwnerOf(ctx));
-    if (!s.ok()) return Reply(ctx, s.status());
-    session = *std::move(s);
-    const LoadedModel& m = session->model();
-    if ((!request->model().empty() && request->model() != m.name) ||
-        (request->version() != 0 && request->version() != m.version)) {
-      return Reply(ctx,
-                   absl::InvalidArgumentError(absl::StrCat(
-                       "session \"", session->id(), "\" runs model \"", m.name,
-                       "\" version ", m.version, "; the request names \"",
-                       request->model(), "\" version ", request->version())));
-    }
-  }
-  absl::StatusOr<Chunk> chunk = MakeChunk(request->inputs(), session->model());
-  if (!chunk.ok()) return Reply(ctx, chunk.status());
-  if (request->has_first_step()) chunk->first_step = request->first_step();
-
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  const LoadedModel* model = &session->model();  // kept alive by the session
-  const std::string id = request->session_id();
-  Task task;
-  task.chunk = *std::move(chunk);
-  task.cancelled = [ctx] { return ctx->IsCancelled(); };
-  task.deadline = DeadlineOf(ctx);
-  // A stateless call's session is new every time: its connection says who
-  // sent it, so one client's calls do not wait for each other.
-  if (id.empty()) task.sender = StatelessSender(ctx->peer());
-  task.done = [reactor, response, model, id,
-               session](absl::StatusOr<ChunkResult> r) {
-    if (r.ok()) {
-      FillTensor(r->outputs, r->steps, r->output_size,
-                 response->mutable_outputs());
-      response->set_model(model->name);
-      response->set_version(model->version);
-      response->set_session_id(id);
-      response->set_next_step(r->next_step);
-      response->set_replayed(r->replayed);
-    }
-    reactor->Finish(ToGrpcStatus(r.status()));
-  };
-  scheduler_.Submit(session, std::move(task));
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* LstmServeService::CreateSession(
-    grpc::CallbackServerContext* ctx, const v1::CreateSessionRequest* request,
-    v1::SessionInfo* response) {
-  absl::StatusOr<std::shared_ptr<const LoadedModel>> m =
-      models_.Get(request->model(), request->version());
-  if (!m.ok()) return Reply(ctx, m.status());
-  std::vector<float> state(request->initial_state().begin(),
-                           request->initial_state().end());
-  absl::StatusOr<std::shared_ptr<Session>> s = sessions_.Create(
-      request->session_id(), OwnerOf(ctx), *m, std::move(state));
-  if (!s.ok()) return Reply(ctx, s.status());
-  FillSessionInfo((*s)->Info(), response);
-  spdlog::debug("session={} created model={} version={}", (*s)->id(),
-                (*m)->name, (*m)->version);
-  return Reply(ctx, absl::OkStatus());
-}
-
-grpc::ServerUnaryReactor* LstmServeService::GetSession(
-    grpc::CallbackServerContext* ctx, const v1::GetSessionRequest* request,
-    v1::SessionInfo* response) {
-  absl::StatusOr<std::shared_ptr<Session>> s =
-      sessions_.Get(request->session_id(), OwnerOf(ctx));
-  if (s.ok()) FillSessionInfo((*s)->Info(), response);
-  return Reply(ctx, s.status());
-}
-
-grpc::ServerUnaryReactor* LstmServeService::ResetSession(
-    grpc::CallbackServerContext* ctx, const v1::ResetSessionRequest* request,
-    v1::SessionInfo* response) {
-  absl::StatusOr<std::shared_ptr<Session>> s =
-      sessions_.Get(request->session_id(), OwnerOf(ctx));
-  if (s.ok()) {
-    (*s)->Reset(sessions_.Now());
-    FillSessionInfo((*s)->Info(), response);
-  }
-  return Reply(ctx, s.status());
-}
-
-grpc::ServerUnaryReactor* LstmServeService::CloseSession(
-    grpc::CallbackServerContext* ctx, const v1::CloseSessionRequest* request,
-    v1::CloseSessionResponse*) {
-  return Reply(ctx, sessions_.Close(request->session_id(), OwnerOf(ctx)));
-}
-
-grpc::ServerUnaryReactor* LstmServeService::ListSessions(
-    grpc::CallbackServerContext* ctx, const v1::ListSessionsRequest* request,
-    v1::ListSessionsResponse* response) {
-  if (request->page_size() < 0) {
-    return Reply(ctx, absl::InvalidArgumentError(
-                          absl::StrCat("page_size is ", request->page_size(),
-                                       "; expected 0 (default 100) to 1000")));
-  }
-  const int page_size =
-      request->page_size() == 0 ? 100 : std::min(request->page_size(), 1000);
-  SessionStore::Page page =
-      sessions_.List(OwnerOf(ctx), page_size, request->page_token());
-  for (const SessionInfo& s : page.sessions) {
-    FillSessionInfo(s, response->add_sessions());
-  }
-  response->set_next_page_token(page.next_page_token);
-  return Reply(ctx, absl::OkStatus());
-}
-
-grpc::ServerUnaryReactor* LstmServeService::ExportSession(
-    grpc::CallbackServerContext* ctx, const v1::ExportSessionRequest* request,
-    v1::SessionSnapshot* response) {
-  absl::StatusOr<std::shared_ptr<Session>> s =
-      sessions_.Get(request->session_id(), OwnerOf(ctx));
-  if (!s.ok()) return Reply(ctx, s.status());
-  const SessionSnapshot snap = (*s)->Snapshot();
-  const model::Model& m = *(*s)->model().model;
-  response->set_session_id(snap.id);
-  response->set_model(snap.model);
-  response->set_version(snap.version);
-  response->set_next_step(snap.next_step);
-  response->mutable_state()->Assign(snap.state.begin(), snap.state.end());
-  if (snap.last_steps > 0) {
-    response->set_last_first_step(snap.last_first_step);
-    FillTensor(snap.last_inputs, snap.last_steps, m.input_size(),
-               response->mutable_last_inputs());
-    FillTensor(snap.last_outputs, snap.last_steps, m.output_size(),
-               response->mutable_last_outputs());
-  }
-  return Reply(ctx, absl::OkStatus());
-}
-
-grpc::ServerUnaryReactor* LstmServeService::ImportSession(
-    grpc::CallbackServerContext* ctx, const v1::ImportSessionRequest* request,
-    v1::SessionInfo* response) {
-  const v1::SessionSnapshot& p = request->snapshot();
-  if (p.version() <= 0) {
-    return Reply(ctx, absl::InvalidArgumentError(absl::StrCat(
-                          "snapshot.version is ", p.version(),
-                          "; a snapshot names the exact version it ran on")));
-  }
-  absl::StatusOr<std::shared_ptr<const LoadedModel>> m =
-      models_.Get(p.model(), p.version());
-  if (!m.ok()) return Reply(ctx, m.status());
+// A snapshot message in core terms: shapes checked here, the rest by the
+// core (ValidateSnapshot).
+absl::StatusOr<SessionSnapshot> FromProto(const v1::SessionSnapshot& p) {
   SessionSnapshot snap;
   snap.id = p.session_id();
   snap.model = p.model();
   snap.version = p.version();
   snap.next_step = p.next_step();
   snap.state.assign(p.state().begin(), p.state().end());
-  snap.last_first_step = p.last_first_step();
-  snap.last_steps = p.last_inputs().shape_size() > 0
-                        ? static_cast<int>(p.last_inputs().shape(0))
-                        : 0;
-  snap.last_inputs.assign(p.last_inputs().values().begin(),
-                          p.last_inputs().values().end());
-  snap.last_outputs.assign(p.last_outputs().values().begin(),
-                           p.last_outputs().values().end());
-  absl::StatusOr<std::shared_ptr<Session>> s =
-      sessions_.Import(snap, OwnerOf(ctx), *m);
-  if (s.ok()) FillSessionInfo((*s)->Info(), response);
-  return Reply(ctx, s.status());
+  auto chunk = [](int64_t first_step, const v1::Tensor& in,
+                  const v1::Tensor& out,
+                  absl::string_view what) -> absl::StatusOr<ReplayChunk> {
+    if (in.shape_size() != 2 || out.shape_size() != 2 ||
+        in.shape(0) != out.shape(0) || in.shape(0) < 1 ||
+        in.shape(0) > (int64_t{1} << 24)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "snapshot ", what,
+          ": inputs and outputs must both have shape [T, width] with the "
+          "same T >= 1"));
+    }
+    ReplayChunk c;
+    c.first_step = first_step;
+    c.steps = static_cast<int>(in.shape(0));
+    c.inputs.assign(in.values().begin(), in.values().end());
+    c.outputs.assign(out.values().begin(), out.values().end());
+    return c;
+  };
+  if (p.replay_size() > 0) {
+    for (int i = 0; i < p.replay_size(); ++i) {
+      const v1::ReplayChunk& r = p.replay(i);
+      absl::StatusOr<ReplayChunk> c =
+          chunk(r.first_step(), r.inputs(), r.outputs(),
+                absl::StrCat("replay[", i, "]"));
+      if (!c.ok()) return c.status();
+      snap.replay.push_back(*std::move(c));
+    }
+  } else if (p.last_inputs().shape_size() > 0 ||
+             p.last_outputs().shape_size() > 0) {
+    absl::StatusOr<ReplayChunk> c = chunk(p.last_first_step(), p.last_inputs(),
+                                          p.last_outputs(), "last chunk");
+    if (!c.ok()) return c.status();
+    snap.replay.push_back(*std::move(c));
+  }
+  return snap;
+}
+
+void ToProto(const SessionSnapshot& snap, const model::Model& m,
+             v1::SessionSnapshot* out) {
+  out->set_session_id(snap.id);
+  out->set_model(snap.model);
+  out->set_version(snap.version);
+  out->set_next_step(snap.next_step);
+  out->mutable_state()->Assign(snap.state.begin(), snap.state.end());
+  for (const ReplayChunk& c : snap.replay) {
+    v1::ReplayChunk* r = out->add_replay();
+    r->set_first_step(c.first_step);
+    FillTensor(c.inputs, c.steps, m.input_size(), r->mutable_inputs());
+    FillTensor(c.outputs, c.steps, m.output_size(), r->mutable_outputs());
+  }
+  if (!snap.replay.empty()) {
+    const ReplayChunk& last = snap.replay.back();
+    out->set_last_first_step(last.first_step);
+    FillTensor(last.inputs, last.steps, m.input_size(),
+               out->mutable_last_inputs());
+    FillTensor(last.outputs, last.steps, m.output_size(),
+               out->mutable_last_outputs());
+  }
+}
+
+}  // namespace
+
+LstmServeService::LstmServeService(SessionManager& core, ServiceOptions options)
+    : core_(core), options_(options) {}
+
+LstmServeService::~LstmServeService() = default;
+
+grpc::ServerUnaryReactor* LstmServeService::ListModels(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  using Call = UnaryCall<v1::ListModelsRequest, v1::ListModelsResponse>;
+  return Unary<v1::ListModelsRequest, v1::ListModelsResponse>(
+      ctx, request, response, [this](Call* call) {
+        const ModelRegistry& models = core_.models();
+        for (const std::string& name : models.Names()) {
+          auto m = models.Get(name);
+          if (m.ok()) {
+            FillModelInfo(**m, models.Versions(name),
+                          call->response.add_models());
+          }
+        }
+        call->Finish(absl::OkStatus());
+      });
+}
+
+grpc::ServerUnaryReactor* LstmServeService::GetModel(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  using Call = UnaryCall<v1::GetModelRequest, v1::ModelInfo>;
+  return Unary<v1::GetModelRequest, v1::ModelInfo>(
+      ctx, request, response, [this](Call* call) {
+        const ModelRegistry& models = core_.models();
+        auto m = models.Get(call->request.name(), call->request.version());
+        if (m.ok()) {
+          FillModelInfo(**m, models.Versions(call->request.name()),
+                        &call->response);
+        }
+        call->Finish(m.status());
+      });
+}
+
+grpc::ServerUnaryReactor* LstmServeService::Predict(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  using Call = UnaryCall<v1::PredictRequest, v1::PredictResponse>;
+  return Unary<v1::PredictRequest, v1::PredictResponse>(
+      ctx, request, response, [this, ctx](Call* call) {
+        const v1::PredictRequest& r = call->request;
+        Caller caller;
+        caller.owner = OwnerOf(ctx);
+        caller.deadline = DeadlineOf(ctx);
+        caller.cancelled = [ctx] { return ctx->IsCancelled(); };
+        if (r.session_id().empty()) {
+          caller.stateless_sender = StatelessSender(ctx->peer());
+        }
+        ChunkRequest chunk;
+        chunk.session_id = r.session_id();
+        chunk.model = r.model();
+        chunk.version = r.version();
+        chunk.shape = ShapeOf(r.inputs());
+        chunk.values = ValuesOf(r.inputs());
+        if (r.has_first_step()) chunk.first_step = r.first_step();
+        core_.SubmitChunk(
+            caller, chunk, [call](absl::StatusOr<ChunkResult> result) {
+              if (result.ok()) {
+                v1::PredictResponse& out = call->response;
+                FillTensor(result->outputs, result->steps, result->output_size,
+                           out.mutable_outputs());
+                out.set_session_id(call->request.session_id());
+                out.set_next_step(result->next_step);
+                out.set_replayed(result->replayed);
+                out.set_model(result->model->name);
+                out.set_version(result->model->version);
+              }
+              call->Finish(result.status());
+            });
+      });
+}
+
+grpc::ServerUnaryReactor* LstmServeService::CreateSession(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  using Call = UnaryCall<v1::CreateSessionRequest, v1::SessionInfo>;
+  return Unary<v1::CreateSessionRequest, v1::SessionInfo>(
+      ctx, request, response, [this, ctx](Call* call) {
+        const v1::CreateSessionRequest& r = call->request;
+        absl::StatusOr<SessionInfo> info = core_.CreateSession(
+            OwnerOf(ctx), r.session_id(), r.model(), r.version(),
+            std::vector<float>(r.initial_state().begin(),
+                               r.initial_state().end()));
+        if (info.ok()) {
+          FillSessionInfo(*info, &call->response);
+          spdlog::debug("session={} created model={} version={}", info->id,
+                        info->model, info->version);
+        }
+        call->Finish(info.status());
+      });
+}
+
+grpc::ServerUnaryReactor* LstmServeService::GetSession(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  using Call = UnaryCall<v1::GetSessionRequest, v1::SessionInfo>;
+  return Unary<v1::GetSessionRequest, v1::SessionInfo>(
+      ctx, request, response, [this, ctx](Call* call) {
+        absl::StatusOr<SessionInfo> info =
+            core_.GetSession(OwnerOf(ctx), call->request.session_id());
+        if (info.ok()) FillSessionInfo(*info, &call->response);
+        call->Finish(info.status());
+      });
+}
+
+grpc::ServerUnaryReactor* LstmServeService::ResetSession(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  using Call = UnaryCall<v1::ResetSessionRequest, v1::SessionInfo>;
+  return Unary<v1::ResetSessionRequest, v1::SessionInfo>(
+      ctx, request, response, [this, ctx](Call* call) {
+        core_.ResetSession(OwnerOf(ctx), call->request.session_id(),
+                           [call](absl::StatusOr<SessionInfo> info) {
+                             if (info.ok()) {
+                               FillSessionInfo(*info, &call->response);
+                             }
+                             call->Finish(info.status());
+                           });
+      });
+}
+
+grpc::ServerUnaryReactor* LstmServeService::CloseSession(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  using Call = UnaryCall<v1::CloseSessionRequest, v1::CloseSessionResponse>;
+  return Unary<v1::CloseSessionRequest, v1::CloseSessionResponse>(
+      ctx, request, response, [this, ctx](Call* call) {
+        core_.CloseSession(OwnerOf(ctx), call->request.session_id(),
+                           [call](absl::Status s) { call->Finish(s); });
+      });
+}
+
+grpc::ServerUnaryReactor* LstmServeService::ListSessions(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  using Call = UnaryCall<v1::ListSessionsRequest, v1::ListSessionsResponse>;
+  return Unary<v1::ListSessionsRequest, v1::ListSessionsResponse>(
+      ctx, request, response, [this, ctx](Call* call) {
+        const int size = call->request.page_size();
+        if (size < 0) {
+          return call->Finish(absl::InvalidArgumentError(absl::StrCat(
+              "page_size is ", size, "; expected 0 (default 100) to 1000")));
+        }
+        const int page_size = size == 0 ? 100 : std::min(size, 1000);
+        SessionManager::Page page = core_.ListSessions(
+            OwnerOf(ctx), page_size, call->request.page_token());
+        for (const SessionInfo& s : page.sessions) {
+          FillSessionInfo(s, call->response.add_sessions());
+        }
+        call->response.set_next_page_token(page.next_page_token);
+        call->Finish(absl::OkStatus());
+      });
+}
+
+grpc::ServerUnaryReactor* LstmServeService::ExportSession(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  using Call = UnaryCall<v1::ExportSessionRequest, v1::SessionSnapshot>;
+  return Unary<v1::ExportSessionRequest, v1::SessionSnapshot>(
+      ctx, request, response, [this, ctx](Call* call) {
+        core_.ExportSession(OwnerOf(ctx), call->request.session_id(),
+                            [this, call](absl::StatusOr<SessionSnapshot> snap) {
+                              if (snap.ok()) {
+                                auto m = core_.models().Get(snap->model,
+                                                            snap->version);
+                                ToProto(*snap, *(*m)->model, &call->response);
+                              }
+                              call->Finish(snap.status());
+                            });
+      });
+}
+
+grpc::ServerUnaryReactor* LstmServeService::ImportSession(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  using Call = UnaryCall<v1::ImportSessionRequest, v1::SessionInfo>;
+  return Unary<v1::ImportSessionRequest, v1::SessionInfo>(
+      ctx, request, response, [this, ctx](Call* call) {
+        absl::StatusOr<SessionSnapshot> snap =
+            FromProto(call->request.snapshot());
+        if (!snap.ok()) return call->Finish(snap.status());
+        absl::StatusOr<SessionInfo> info =
+            core_.ImportSession(OwnerOf(ctx), *std::move(snap));
+        if (info.ok()) FillSessionInfo(*info, &call->response);
+        call->Finish(info.status());
+      });
 }
 
 grpc::ServerUnaryReactor* LstmServeService::GetServerStats(
-    grpc::CallbackServerContext* ctx, const v1::GetServerStatsRequest*,
-    v1::ServerStats* response) {
-  for (const ModelStats& m : scheduler_.Stats()) {
-    v1::ModelStats* out = response->add_models();
-    out->set_model(m.model);
-    out->set_version(m.version);
-    out->set_requests(m.requests);
-    out->set_steps(m.steps);
-    out->set_batches(m.batches);
-    out->mutable_batch_size_histogram()->Assign(m.batch_size_histogram.begin(),
-                                                m.batch_size_histogram.end());
-    out->mutable_queue_wait_us_histogram()->Assign(
-        m.queue_wait_histogram.begin(), m.queue_wait_histogram.end());
-    out->set_queue_wait_us_total(m.queue_wait_us_total);
-    out->set_compute_us_total(m.compute_us_total);
-    out->set_rejected(m.rejected);
-    out->set_expired(m.expired);
-  }
-  response->set_sessions(sessions_.size());
-  response->set_queued_steps(scheduler_.queued_steps());
-  response->set_uptime_ms(absl::ToInt64Milliseconds(absl::Now() - started_));
-  return Reply(ctx, absl::OkStatus());
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  using Call = UnaryCall<v1::GetServerStatsRequest, v1::ServerStats>;
+  return Unary<v1::GetServerStatsRequest, v1::ServerStats>(
+      ctx, request, response, [this](Call* call) {
+        v1::ServerStats& r = call->response;
+        for (const ModelStats& m : core_.Stats()) {
+          v1::ModelStats* out = r.add_models();
+          out->set_model(m.model);
+          out->set_version(m.version);
+          out->set_requests(m.requests);
+          out->set_steps(m.steps);
+          out->set_batches(m.batches);
+          out->mutable_batch_size_histogram()->Assign(
+              m.batch_size_histogram.begin(), m.batch_size_histogram.end());
+          out->mutable_queue_wait_us_histogram()->Assign(
+              m.queue_wait_histogram.begin(), m.queue_wait_histogram.end());
+          out->set_queue_wait_us_total(m.queue_wait_us_total);
+          out->set_compute_us_total(m.compute_us_total);
+          out->set_rejected(m.rejected);
+          out->set_expired(m.expired);
+        }
+        r.set_sessions(core_.sessions());
+        r.set_queued_steps(core_.queued_steps());
+        r.set_uptime_ms(absl::ToInt64Milliseconds(absl::Now() - started_));
+        call->Finish(absl::OkStatus());
+      });
 }
 
-// One bidirectional stream. Reads one request at a time; each valid request
-// goes to the scheduler and its response is queued for writing when the
-// worker finishes, so several sessions' chunks are in flight at once. Writes
-// go out one at a time, in completion order. The stream finishes once the
-// client has half-closed and every response is written.
+// One bidirectional stream.
+//
+// Reads one request at a time and posts it to the core; the core's callback
+// queues the response, and writes go out one at a time in completion order.
+// Every counter and flag is under mu_, changed and checked in one critical
+// section:
+// - inflight_: requests read whose response has not been written yet.
+//   Reading pauses while it is at --max-stream-inflight, or while the
+//   queued responses hold --max-stream-buffered-bytes; the write that
+//   brings it under both resumes reading. A client that never reads thus
+//   holds at most that much of the server's memory.
+// - pending_: core callbacks not yet run, plus pins taken by shutdown. The
+//   reactor is deleted when gRPC is done with it (OnDone) and pending_ is
+//   zero, whichever comes last.
+// The stream is finished (once) when the client has half-closed and nothing
+// is in flight, when it is cancelled, when a message does not parse, or at
+// shutdown once idle.
 class LstmServeService::StreamReactor final
-    : public grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   StreamReactor(LstmServeService* service, grpc::CallbackServerContext* ctx)
-      : service_(service), ctx_(ctx), owner_(OwnerOf(ctx)) {
-    StartRead(&request_);
+      : service_(service), ctx_(ctx) {
+    caller_.owner = OwnerOf(ctx);
+    caller_.cancelled = [ctx] { return ctx->IsCancelled(); };
+    bool shutting_down;
+    {
+      absl::MutexLock lock(&service_->streams_mu_);
+      service_->streams_.insert(this);
+      shutting_down = service_->shutting_down_;
+    }
+    if (shutting_down) {
+      absl::MutexLock lock(&mu_);
+      shutting_down_ = true;
+    }
+    StartRead(&read_buffer_);
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {  // client half-closed, or the call is gone
+    if (!ok) {  // the client half-closed, or the call is gone
+      std::optional<grpc::Status> finish;
       {
         absl::MutexLock lock(&mu_);
         reads_done_ = true;
+        finish = FinishIfIdleLocked();
       }
-      MaybeFinish();
+      if (finish) Finish(*finish);
       return;
     }
-    Handle(request_);
+    ++messages_read_;
+    if (!Parse(read_buffer_, &request_)) {
+      std::optional<grpc::Status> finish;
+      {
+        absl::MutexLock lock(&mu_);
+        reads_done_ = true;
+        finish = FinishLocked(grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("stream message ", messages_read_,
+                         " is not a valid lstmserve.v1.StreamRequest")));
+      }
+      if (finish) Finish(*finish);
+      return;
+    }
+    Handle();
     bool read_more;
     {
       absl::MutexLock lock(&mu_);
-      // Back-pressure: stop reading while too many requests are in flight;
-      // the completion that brings the count down resumes reading.
-      read_more = inflight_ < service_->options_.max_stream_inflight;
-      read_paused_ = !read_more;
+      read_more = !finished_ && UnderLimitsLocked();
+      read_paused_ = !read_more && !finished_;
     }
-    if (read_more) StartRead(&request_);
+    if (read_more) StartRead(&read_buffer_);
   }
 
   void OnWriteDone(bool ok) override {
-    const v1::StreamResponse* next = nullptr;
+    const grpc::ByteBuffer* next = nullptr;
+    bool resume_read = false;
+    std::optional<grpc::Status> finish;
     {
       absl::MutexLock lock(&mu_);
+      buffered_bytes_ -= writes_.front().Length();
       writes_.pop_front();
-      if (!ok) {
-        write_failed_ = true;  // the client is gone; drop what is left
+      --inflight_;
+      if (!ok) {  // the client is gone
+        inflight_ -= static_cast<int>(writes_.size());
         writes_.clear();
+        buffered_bytes_ = 0;
+        writing_ = false;
+        finish = FinishLocked(
+            grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
+      } else {
+        writing_ = !writes_.empty() && !finished_;
+        if (writing_) next = &writes_.front();
+        if (read_paused_ && !reads_done_ && !finished_ && UnderLimitsLocked()) {
+          read_paused_ = false;
+          resume_read = true;
+        }
+        if (!writing_) finish = FinishIfIdleLocked();
       }
-      writing_ = !writes_.empty();
-      if (writing_) next = &writes_.front();
     }
-    if (next) {
-      StartWrite(next);
-    } else {
-      MaybeFinish();
-    }
+    if (next) StartWrite(next);
+    if (resume_read) StartRead(&read_buffer_);
+    if (finish) Finish(*finish);
   }
 
-  void OnDone() override { delete this; }
+  void OnCancel() override {
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      finish = FinishLocked(
+          grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"));
+    }
+    if (finish) Finish(*finish);
+  }
+
+  void OnDone() override {
+    {
+      absl::MutexLock lock(&service_->streams_mu_);
+      service_->streams_.erase(this);
+    }
+    bool last;
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+      last = pending_ == 0;
+    }
+    if (last) delete this;
+  }
+
+  // Shutdown: keeps the reactor alive until Unpin.
+  void Pin() {
+    absl::MutexLock lock(&mu_);
+    ++pending_;
+  }
+  // Shutdown has begun: finish now if idle, else when idle; then Unpin.
+  void ShutdownAndUnpin() {
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      shutting_down_ = true;
+      finish = FinishIfIdleLocked();
+    }
+    if (finish) Finish(*finish);
+    Unpin();
+  }
 
  private:
-  void Handle(const v1::StreamRequest& request) {
-    v1::StreamResponse error_response;
-    error_response.set_request_id(request.request_id());
-    error_response.set_session_id(request.session_id());
-    auto fail = [&](const absl::Status& status) {
-      error_response.mutable_error()->set_code(static_cast<int>(status.code()));
-      error_response.mutable_error()->set_message(
-          std::string(status.message()));
-      Enqueue(std::move(error_response));
-    };
-    absl::StatusOr<std::shared_ptr<Session>> session =
-        service_->FindSession(request.session_id(), owner_,
-                              request.create_model(), request.create_version());
-    if (!session.ok()) return fail(session.status());
-    absl::StatusOr<Chunk> chunk =
-        service_->MakeChunk(request.inputs(), (*session)->model());
-    if (!chunk.ok()) return fail(chunk.status());
-    if (request.has_first_step()) chunk->first_step = request.first_step();
-    (*session)->Touch(service_->sessions_.Now());
+  void Unpin() {
+    bool last;
     {
       absl::MutexLock lock(&mu_);
-      ++inflight_;
+      last = --pending_ == 0 && done_;
     }
-    const uint64_t request_id = request.request_id();
-    const std::string session_id = request.session_id();
-    Task task;
-    task.chunk = *std::move(chunk);
-    // Queued messages of a cancelled stream are dropped, not run.
-    task.cancelled = [ctx = ctx_] { return ctx->IsCancelled(); };
-    task.done = [this, request_id, session_id](absl::StatusOr<ChunkResult> r) {
-      v1::StreamResponse response;
-      response.set_request_id(request_id);
-      response.set_session_id(session_id);
-      if (r.ok()) {
-        FillTensor(r->outputs, r->steps, r->output_size,
-                   response.mutable_outputs());
-        response.set_next_step(r->next_step);
-        response.set_replayed(r->replayed);
-      } else {
-        response.mutable_error()->set_code(static_cast<int>(r.status().code()));
-        response.mutable_error()->set_message(
-            std::string(r.status().message()));
-      }
-      Complete(std::move(response));
-    };
-    service_->scheduler_.Submit(*session, std::move(task));
+    if (last) delete this;
   }
 
-  // A scheduled request finished (on a worker thread): queue its response
-  // and resume reading if back-pressure had paused it. This request still
-  // counts in inflight_ until the very end, which keeps the stream from
-  // finishing (and the reactor from being deleted) while this thread still
-  // uses it; the decrement is its last touch, and finishes the stream if
-  // that was all that held it open.
-  void Complete(v1::StreamResponse response) {
-    bool resume_read = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (read_paused_ && !reads_done_ &&
-          inflight_ - 1 < service_->options_.max_stream_inflight) {
-        read_paused_ = false;
-        resume_read = true;
-      }
-    }
-    if (resume_read) StartRead(&request_);
-    Enqueue(std::move(response));
-    {
-      absl::MutexLock lock(&mu_);
-      --inflight_;
-      if (!ReadyToFinishLocked()) return;
-      finished_ = true;
-    }
-    Finish(grpc::Status::OK);
+  bool UnderLimitsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return inflight_ < service_->options_.max_stream_inflight &&
+           buffered_bytes_ < service_->options_.max_stream_buffered_bytes;
   }
 
-  void Enqueue(v1::StreamResponse response) {
-    const v1::StreamResponse* to_write = nullptr;
+  // The status to Finish with, once; nullopt if already finished.
+  std::optional<grpc::Status> FinishLocked(grpc::Status status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return std::nullopt;
+    finished_ = true;
+    return status;
+  }
+
+  // Finishes an idle stream: the client half-closed, or the server is
+  // shutting down.
+  std::optional<grpc::Status> FinishIfIdleLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (inflight_ > 0 || writing_) return std::nullopt;
+    if (reads_done_) return FinishLocked(grpc::Status::OK);
+    if (shutting_down_) {
+      return FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                       "the server is shutting down"));
+    }
+    return std::nullopt;
+  }
+
+  // Queues a response for writing (any thread). Dropped once finished.
+  void Enqueue(const v1::StreamResponse& response) {
+    grpc::ByteBuffer raw = Serialize(response);
+    const grpc::ByteBuffer* to_write = nullptr;
     {
       absl::MutexLock lock(&mu_);
-      if (write_failed_ || finished_) return;
-      writes_.push_back(std::move(response));
+      if (finished_) {
+        --inflight_;
+        return;
+      }
+      buffered_bytes_ += raw.Length();
+      writes_.push_back(std::move(raw));
       if (!writing_) {
         writing_ = true;
         to_write = &writes_.front();
@@ -520,42 +619,111 @@ class LstmServeService::StreamReactor final
     if (to_write) StartWrite(to_write);
   }
 
-  // Finishes the stream once the client has half-closed, no request is in
-  // flight and every response is written. Call only as a thread's last use
-  // of the reactor: after Finish it may be deleted at any moment.
-  void MaybeFinish() {
+  void Handle() {
+    const v1::StreamRequest& r = request_;
+    const uint64_t request_id = r.request_id();
+    v1::StreamResponse error;
+    error.set_request_id(request_id);
+    error.set_session_id(r.session_id());
     {
       absl::MutexLock lock(&mu_);
-      if (!ReadyToFinishLocked()) return;
-      finished_ = true;
+      ++inflight_;
+      if (!inflight_ids_.insert(request_id).second) {
+        SetError(absl::InvalidArgumentError(absl::StrCat(
+                     "request_id ", request_id,
+                     " is already in flight on this stream; request ids "
+                     "must be unique among unanswered requests")),
+                 &error);
+      } else {
+        ++pending_;
+      }
     }
-    Finish(grpc::Status::OK);
+    if (error.has_error()) return Enqueue(error);
+
+    ChunkRequest chunk;
+    chunk.session_id = r.session_id();
+    chunk.model = r.create_model();
+    chunk.version = r.create_version();
+    chunk.create_if_missing = !r.create_model().empty();
+    chunk.shape = ShapeOf(r.inputs());
+    chunk.values = ValuesOf(r.inputs());
+    if (r.has_first_step()) chunk.first_step = r.first_step();
+    if (r.session_id().empty()) {
+      Complete(request_id, r.session_id(),
+               absl::InvalidArgumentError(
+                   "session_id is empty; every stream message names its "
+                   "session"));
+      return;
+    }
+    service_->core_.SubmitChunk(
+        caller_, chunk,
+        [this, request_id,
+         session_id = r.session_id()](absl::StatusOr<ChunkResult> result) {
+          Complete(request_id, session_id, std::move(result));
+        });
   }
 
-  bool ReadyToFinishLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !finished_ && reads_done_ && inflight_ == 0 && !writing_;
+  // A posted request finished (on a worker thread, or inline when refused).
+  void Complete(uint64_t request_id, const std::string& session_id,
+                absl::StatusOr<ChunkResult> result) {
+    v1::StreamResponse response;
+    response.set_request_id(request_id);
+    response.set_session_id(session_id);
+    if (result.ok()) {
+      FillTensor(result->outputs, result->steps, result->output_size,
+                 response.mutable_outputs());
+      response.set_next_step(result->next_step);
+      response.set_replayed(result->replayed);
+    } else {
+      SetError(result.status(), &response);
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      inflight_ids_.erase(request_id);
+    }
+    Enqueue(response);
+    Unpin();
   }
 
   LstmServeService* const service_;
-  grpc::CallbackServerContext* const ctx_;  // outlives the reactor's work
-  const std::string owner_;
-  v1::StreamRequest
-      request_;  // written by gRPC between StartRead and OnReadDone
+  grpc::CallbackServerContext* const ctx_;
+  Caller caller_;
+  // Written by gRPC between StartRead and OnReadDone; parsed into request_.
+  grpc::ByteBuffer read_buffer_;
+  v1::StreamRequest request_;
+  int64_t messages_read_ = 0;  // only OnReadDone touches it
 
   absl::Mutex mu_;
-  std::deque<v1::StreamResponse> writes_
-      ABSL_GUARDED_BY(mu_);  // front: in flight
+  std::deque<grpc::ByteBuffer> writes_ ABSL_GUARDED_BY(mu_);  // front: writing
+  int64_t buffered_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int inflight_ ABSL_GUARDED_BY(mu_) = 0;
+  int pending_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_set<uint64_t> inflight_ids_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  int inflight_ ABSL_GUARDED_BY(mu_) = 0;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 LstmServeService::Stream(grpc::CallbackServerContext* ctx) {
   return new StreamReactor(this, ctx);
+}
+
+void LstmServeService::BeginShutdown() {
+  core_.BeginShutdown();
+  std::vector<StreamReactor*> open;
+  {
+    absl::MutexLock lock(&streams_mu_);
+    shutting_down_ = true;
+    for (StreamReactor* r : streams_) {
+      r->Pin();
+      open.push_back(r);
+    }
+  }
+  for (StreamReactor* r : open) r->ShutdownAndUnpin();
 }
 
 }  // namespace lstmserve::server

@@ -1,86 +1,116 @@
-// The LstmServe gRPC service on the callback API. Handlers do I/O and cheap
-// bookkeeping only (lookups, input checks, session management); every chunk
-// of steps is handed to the Scheduler and the call completes from the worker
-// that ran it. One StreamReactor per bidirectional stream.
+// The LstmServe gRPC service on the callback API. It only converts messages
+// and runs reactors: every decision (validation, sessions, exactly-once,
+// limits) is the core's (server/core/session_manager.h), and every chunk of
+// steps runs on the core's workers; a call completes from the worker that
+// ran it.
 //
-// Thread-safety: thread-safe, as gRPC requires. Borrows the registry, store
-// and scheduler, which must outlive it.
+// Methods are registered raw (grpc::ByteBuffer) so that the service parses
+// requests itself: a message that does not parse is INVALID_ARGUMENT, on a
+// unary call and on a stream (where gRPC's own parsing would end the stream
+// as if the client had half-closed it).
+//
+// Streams are bounded: a request counts against --max-stream-inflight until
+// its response has been written, and responses waiting to be written are
+// held to --max-stream-buffered-bytes; past either, the stream stops reading
+// from its client until the client reads. On shutdown, messages on open
+// streams get an in-band UNAVAILABLE and each stream is finished as soon as
+// it is idle.
+//
+// Thread-safety: thread-safe, as gRPC requires. Borrows the core, which must
+// outlive it.
 #pragma once
 
-#include <string>
+#include <cstdint>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
 #include "lstmserve/v1/lstmserve.grpc.pb.h"
-#include "server/model_registry.h"
-#include "server/scheduler.h"
-#include "server/session_store.h"
+#include "server/core/session_manager.h"
 
 namespace lstmserve::server {
 
 struct ServiceOptions {
-  int max_steps_per_request = 4096;
+  // Requests of one stream read and not yet answered (response written).
   int max_stream_inflight = 256;
-  bool allow_non_finite = false;
+  // Bytes of responses of one stream waiting to be written.
+  int64_t max_stream_buffered_bytes = 4 << 20;
 };
 
-class LstmServeService final : public v1::LstmServe::CallbackService {
- public:
-  LstmServeService(const ModelRegistry& models, SessionStore& sessions,
-                   Scheduler& scheduler, ServiceOptions options);
+namespace internal {
+using v1::LstmServe;
+// Every method raw: the service parses and serializes its messages itself.
+using RawLstmServeService = LstmServe::WithRawCallbackMethod_ListModels<
+    LstmServe::WithRawCallbackMethod_GetModel<LstmServe::WithRawCallbackMethod_Predict<
+        LstmServe::WithRawCallbackMethod_Stream<
+            LstmServe::WithRawCallbackMethod_CreateSession<
+                LstmServe::WithRawCallbackMethod_GetSession<
+                    LstmServe::WithRawCallbackMethod_ResetSession<
+                        LstmServe::WithRawCallbackMethod_CloseSession<
+                            LstmServe::WithRawCallbackMethod_ListSessions<
+                                LstmServe::WithRawCallbackMethod_ExportSession<
+                                    LstmServe::WithRawCallbackMethod_ImportSession<
+                                        LstmServe::
+                                            WithRawCallbackMethod_GetServerStats<
+                                                LstmServe::Service>>>>>>>>>>>>;
+}  // namespace internal
 
-  grpc::ServerUnaryReactor* ListModels(
-      grpc::CallbackServerContext* ctx, const v1::ListModelsRequest* request,
-      v1::ListModelsResponse* response) override;
+class LstmServeService final : public internal::RawLstmServeService {
+ public:
+  LstmServeService(SessionManager& core, ServiceOptions options);
+  ~LstmServeService() override;
+
+  // No new chunks (the core answers them UNAVAILABLE); finishes every open
+  // stream that is idle now, and each other one when it becomes idle.
+  void BeginShutdown();
+
+  using Raw = grpc::ByteBuffer;
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* ctx,
+                                       const Raw* request,
+                                       Raw* response) override;
   grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* ctx,
-                                     const v1::GetModelRequest* request,
-                                     v1::ModelInfo* response) override;
+                                     const Raw* request,
+                                     Raw* response) override;
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* ctx,
-                                    const v1::PredictRequest* request,
-                                    v1::PredictResponse* response) override;
-  grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* Stream(
+                                    const Raw* request, Raw* response) override;
+  grpc::ServerBidiReactor<Raw, Raw>* Stream(
       grpc::CallbackServerContext* ctx) override;
-  grpc::ServerUnaryReactor* CreateSession(
-      grpc::CallbackServerContext* ctx, const v1::CreateSessionRequest* request,
-      v1::SessionInfo* response) override;
+  grpc::ServerUnaryReactor* CreateSession(grpc::CallbackServerContext* ctx,
+                                          const Raw* request,
+                                          Raw* response) override;
   grpc::ServerUnaryReactor* GetSession(grpc::CallbackServerContext* ctx,
-                                       const v1::GetSessionRequest* request,
-                                       v1::SessionInfo* response) override;
+                                       const Raw* request,
+                                       Raw* response) override;
   grpc::ServerUnaryReactor* ResetSession(grpc::CallbackServerContext* ctx,
-                                         const v1::ResetSessionRequest* request,
-                                         v1::SessionInfo* response) override;
-  grpc::ServerUnaryReactor* CloseSession(
-      grpc::CallbackServerContext* ctx, const v1::CloseSessionRequest* request,
-      v1::CloseSessionResponse* response) override;
-  grpc::ServerUnaryReactor* ListSessions(
-      grpc::CallbackServerContext* ctx, const v1::ListSessionsRequest* request,
-      v1::ListSessionsResponse* response) override;
-  grpc::ServerUnaryReactor* ExportSession(
-      grpc::CallbackServerContext* ctx, const v1::ExportSessionRequest* request,
-      v1::SessionSnapshot* response) override;
-  grpc::ServerUnaryReactor* ImportSession(
-      grpc::CallbackServerContext* ctx, const v1::ImportSessionRequest* request,
-      v1::SessionInfo* response) override;
-  grpc::ServerUnaryReactor* GetServerStats(
-      grpc::CallbackServerContext* ctx,
-      const v1::GetServerStatsRequest* request,
-      v1::ServerStats* response) override;
+                                         const Raw* request,
+                                         Raw* response) override;
+  grpc::ServerUnaryReactor* CloseSession(grpc::CallbackServerContext* ctx,
+                                         const Raw* request,
+                                         Raw* response) override;
+  grpc::ServerUnaryReactor* ListSessions(grpc::CallbackServerContext* ctx,
+                                         const Raw* request,
+                                         Raw* response) override;
+  grpc::ServerUnaryReactor* ExportSession(grpc::CallbackServerContext* ctx,
+                                          const Raw* request,
+                                          Raw* response) override;
+  grpc::ServerUnaryReactor* ImportSession(grpc::CallbackServerContext* ctx,
+                                          const Raw* request,
+                                          Raw* response) override;
+  grpc::ServerUnaryReactor* GetServerStats(grpc::CallbackServerContext* ctx,
+                                           const Raw* request,
+                                           Raw* response) override;
 
  private:
   class StreamReactor;
 
-  // The session a stream message or Predict addresses, created first when
-  // the message asks for it (create_model).
-  absl::StatusOr<std::shared_ptr<Session>> FindSession(
-      const std::string& id, const std::string& owner,
-      const std::string& create_model, int64_t create_version);
-  // Checks a chunk's shape and values against the model and the limits.
-  absl::StatusOr<Chunk> MakeChunk(const v1::Tensor& inputs,
-                                  const LoadedModel& model) const;
-
-  const ModelRegistry& models_;
-  SessionStore& sessions_;
-  Scheduler& scheduler_;
+  SessionManager& core_;
   const ServiceOptions options_;
   const absl::Time started_ = absl::Now();
+
+  absl::Mutex streams_mu_;
+  // Open streams, for shutdown. A reactor removes itself in OnDone.
+  absl::flat_hash_set<StreamReactor*> streams_ ABSL_GUARDED_BY(streams_mu_);
+  bool shutting_down_ ABSL_GUARDED_BY(streams_mu_) = false;
 };
 
 }  // namespace lstmserve::server

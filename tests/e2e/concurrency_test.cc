@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "e2e_fixture.h"
-#include "server/session_store.h"
+#include "server/core/session_manager.h"
 
 namespace lstmserve::e2e {
 namespace {
@@ -113,7 +113,7 @@ TEST(ConcurrencyTest, TwoHundredSessionsFromEightThreadsEachMatchItsReference) {
     }
   }
   EXPECT_EQ(checked, 200);
-  EXPECT_EQ(server->sessions().size(), 200);
+  EXPECT_EQ(server->core().sessions(), 200);
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 #include "e2e_fixture.h"
 #include "gmock/gmock.h"
 #include "model/csv.h"
-#include "server/session_store.h"
+#include "server/core/session_manager.h"
 
 namespace lstmserve::e2e {
 namespace {
@@ -259,9 +259,9 @@ TEST_F(ServiceTest, ResetCloseListAndIdleExpiryOnTheInjectedClock) {
 
   // Idle expiry: 10 minutes by default, on the fake clock.
   clock_->Advance(absl::Minutes(9));
-  EXPECT_EQ(server_->sessions().ExpireIdle(), 0);
+  EXPECT_EQ(server_->core().ExpireIdle(), 0);
   clock_->Advance(absl::Minutes(2));
-  EXPECT_EQ(server_->sessions().ExpireIdle(), 1);
+  EXPECT_EQ(server_->core().ExpireIdle(), 1);
   v1::GetSessionRequest get;
   get.set_session_id(made);
   grpc::Status s = stub_->GetSession(Ctx().get(), get, &info);

@@ -1,285 +1,247 @@
 // The batching rules, driven with explicit times: no threads, no sleeping.
-#include "server/batch_queue.h"
+#include "server/core/batch_queue.h"
 
-#include "absl/strings/str_cat.h"
+#include <memory>
+
 #include "gtest/gtest.h"
-#include "server/test_models.h"
 
 namespace lstmserve::server {
 namespace {
 
 const absl::Time kT0 = absl::FromUnixSeconds(1000);
 
+// Sessions as the queue sees them: entries, each with a sender serial.
 struct Fixture {
-  std::shared_ptr<const LoadedModel> model_a = TinyLstm("a");
-  std::shared_ptr<const LoadedModel> model_b = TinyLstm("b");
-  std::vector<std::shared_ptr<Session>> sessions;
+  std::atomic<int64_t> queued_steps{0};
+  std::vector<std::unique_ptr<QueueEntry>> entries;
+  std::vector<uint64_t> senders;
 
-  std::shared_ptr<Session> NewSession(
-      const std::shared_ptr<const LoadedModel>& m) {
-    sessions.push_back(
-        *Session::Create(absl::StrCat("s", sessions.size()), "", m, {}, kT0));
-    return sessions.back();
+  QueueEntry* NewSession() {
+    entries.push_back(std::make_unique<QueueEntry>());
+    senders.push_back(entries.size());
+    return entries.back().get();
+  }
+  uint64_t SenderOf(const QueueEntry* e) const {
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (entries[i].get() == e) return senders[i];
+    }
+    return 0;
+  }
+  Task MakeTask(const QueueEntry* e, int steps, int tag) {
+    Task t;
+    t.chunk.steps = steps;
+    t.chunk.inputs.assign(static_cast<size_t>(steps) * 2,
+                          static_cast<float>(tag));
+    t.sender = SenderOf(e);
+    queued_steps += steps;  // the executor counts a task when it admits it
+    return t;
+  }
+  void Push(BatchQueue& q, QueueEntry* e, int steps, int tag, absl::Time at) {
+    q.Push(e, MakeTask(e, steps, tag), at);
   }
 };
-
-Task MakeTask(int steps, int tag, std::vector<int>* completed = nullptr) {
-  Task t;
-  t.chunk.steps = steps;
-  t.chunk.inputs.assign(static_cast<size_t>(steps) * 2,
-                        static_cast<float>(tag));
-  t.done = [completed, tag](absl::StatusOr<ChunkResult>) {
-    if (completed) completed->push_back(tag);
-  };
-  return t;
-}
 
 int Tag(const Task& t) { return static_cast<int>(t.chunk.inputs[0]); }
 
 // Unless a test is about the peer window, partial batches always wait, so
 // that what they check does not depend on who sent lately.
 BatchQueue::Options Opts(
-    int max_batch, absl::Duration delay, int64_t max_steps = 1000,
+    int max_batch, absl::Duration delay,
     absl::Duration peer_window = absl::InfiniteDuration()) {
   BatchQueue::Options o;
   o.max_batch = max_batch;
   o.max_queue_delay = delay;
-  o.max_queued_steps = max_steps;
   o.peer_window = peer_window;
   return o;
 }
 
+struct Taken {
+  absl::Time wake;
+  Batch batch;
+  std::vector<Task> expired;
+};
+Taken Take(BatchQueue& q, absl::Time now, bool flush = false) {
+  Taken t;
+  t.wake = q.TakeBatch(now, flush, t.batch, t.expired);
+  return t;
+}
+
 // Runs one chunk of `session` through the queue at `at`, so that the queue
 // has seen it send.
-void RunOne(BatchQueue& q, const std::shared_ptr<Session>& session,
-            absl::Time at) {
-  Task t = MakeTask(1, 0);
-  ASSERT_TRUE(q.Push(session, t, at).ok());
-  auto next = q.TakeBatch(at + absl::Seconds(10));  // past any delay
-  ASSERT_TRUE(next.batch);
-  q.Finish(*next.batch, at);
+void RunOne(Fixture& f, BatchQueue& q, QueueEntry* session, absl::Time at) {
+  f.Push(q, session, 1, 0, at);
+  Taken t = Take(q, at + absl::Seconds(10));  // past any delay
+  ASSERT_EQ(t.batch.tasks.size(), 1u);
+  q.Finish(t.batch, at);
 }
 
 TEST(BatchQueueTest, PartialBatchWaitsAtMostTheQueueDelay) {
   Fixture f;
-  BatchQueue q(Opts(4, absl::Microseconds(100)));
-  Task t = MakeTask(1, 1);
-  ASSERT_TRUE(q.Push(f.NewSession(f.model_a), t, kT0).ok());
-  auto next = q.TakeBatch(kT0 + absl::Microseconds(40));
-  EXPECT_FALSE(next.batch);
-  EXPECT_EQ(next.wake_at, kT0 + absl::Microseconds(100));
-  next = q.TakeBatch(kT0 + absl::Microseconds(100));
-  ASSERT_TRUE(next.batch);
-  EXPECT_EQ(next.batch->tasks.size(), 1u);
+  BatchQueue q(Opts(4, absl::Microseconds(100)), &f.queued_steps);
+  f.Push(q, f.NewSession(), 1, 1, kT0);
+  Taken t = Take(q, kT0 + absl::Microseconds(40));
+  EXPECT_TRUE(t.batch.tasks.empty());
+  EXPECT_EQ(t.wake, kT0 + absl::Microseconds(100));
+  t = Take(q, kT0 + absl::Microseconds(100));
+  EXPECT_EQ(t.batch.tasks.size(), 1u);
+}
+
+TEST(BatchQueueTest, FlushRunsAPartialBatchAtOnce) {
+  Fixture f;
+  BatchQueue q(Opts(4, absl::Seconds(1)), &f.queued_steps);
+  f.Push(q, f.NewSession(), 1, 1, kT0);
+  EXPECT_EQ(Take(q, kT0, /*flush=*/true).batch.tasks.size(), 1u);
 }
 
 TEST(BatchQueueTest, LoneSessionNeverWaits) {
   Fixture f;
-  BatchQueue q(Opts(4, absl::Microseconds(100), 1000, absl::Milliseconds(1)));
-  auto lone = f.NewSession(f.model_a);
-  // Its own earlier chunks do not count as partners...
-  RunOne(q, lone, kT0 - absl::Microseconds(300));
-  // ...nor do other models' sessions.
-  RunOne(q, f.NewSession(f.model_b), kT0 - absl::Microseconds(200));
-  Task t = MakeTask(1, 1);
-  ASSERT_TRUE(q.Push(lone, t, kT0).ok());
-  auto next = q.TakeBatch(kT0);
-  ASSERT_TRUE(next.batch);
-  EXPECT_EQ(Tag(next.batch->tasks[0]), 1);
+  BatchQueue q(Opts(4, absl::Microseconds(100), absl::Milliseconds(1)),
+               &f.queued_steps);
+  QueueEntry* lone = f.NewSession();
+  // Its own earlier chunks do not count as partners.
+  RunOne(f, q, lone, kT0 - absl::Microseconds(300));
+  f.Push(q, lone, 1, 1, kT0);
+  Taken t = Take(q, kT0);
+  ASSERT_EQ(t.batch.tasks.size(), 1u);
+  EXPECT_EQ(Tag(t.batch.tasks[0]), 1);
 }
 
 TEST(BatchQueueTest, PartialBatchWaitsWhileAnotherSessionSends) {
   Fixture f;
-  BatchQueue q(Opts(4, absl::Microseconds(100), 1000, absl::Milliseconds(1)));
-  auto a = f.NewSession(f.model_a), b = f.NewSession(f.model_a);
-  RunOne(q, b, kT0 - absl::Microseconds(900));  // b sent within the window
-  Task t = MakeTask(1, 1);
-  ASSERT_TRUE(q.Push(a, t, kT0).ok());
-  auto next = q.TakeBatch(kT0 + absl::Microseconds(40));
-  EXPECT_FALSE(next.batch);
-  EXPECT_EQ(next.wake_at, kT0 + absl::Microseconds(100));
+  BatchQueue q(Opts(4, absl::Microseconds(100), absl::Milliseconds(1)),
+               &f.queued_steps);
+  QueueEntry *a = f.NewSession(), *b = f.NewSession();
+  RunOne(f, q, b, kT0 - absl::Microseconds(900));  // b sent within the window
+  f.Push(q, a, 1, 1, kT0);
+  Taken t = Take(q, kT0 + absl::Microseconds(40));
+  EXPECT_TRUE(t.batch.tasks.empty());
+  EXPECT_EQ(t.wake, kT0 + absl::Microseconds(100));
   // b's next chunk arrives in time and shares the batch.
-  Task u = MakeTask(1, 2);
-  ASSERT_TRUE(q.Push(b, u, kT0 + absl::Microseconds(60)).ok());
-  next = q.TakeBatch(kT0 + absl::Microseconds(100));
-  ASSERT_TRUE(next.batch);
-  ASSERT_EQ(next.batch->tasks.size(), 2u);
-  EXPECT_EQ(Tag(next.batch->tasks[0]), 1);
-  EXPECT_EQ(Tag(next.batch->tasks[1]), 2);
+  f.Push(q, b, 1, 2, kT0 + absl::Microseconds(60));
+  t = Take(q, kT0 + absl::Microseconds(100));
+  ASSERT_EQ(t.batch.tasks.size(), 2u);
+  EXPECT_EQ(Tag(t.batch.tasks[0]), 1);
+  EXPECT_EQ(Tag(t.batch.tasks[1]), 2);
 }
 
 TEST(BatchQueueTest, StatelessCallsOverOneConnectionAreOneSender) {
   Fixture f;
-  BatchQueue q(Opts(4, absl::Microseconds(100), 1000, absl::Milliseconds(1)));
+  BatchQueue q(Opts(4, absl::Microseconds(100), absl::Milliseconds(1)),
+               &f.queued_steps);
   // Each stateless call runs on a new ephemeral session.
   const uint64_t conn = StatelessSender("ipv4:127.0.0.1:40000");
-  Task first = MakeTask(1, 1);
-  first.sender = conn;
-  ASSERT_TRUE(
-      q.Push(f.NewSession(f.model_a), first, kT0 - absl::Microseconds(200))
-          .ok());
-  auto next = q.TakeBatch(kT0 - absl::Microseconds(200));
-  ASSERT_TRUE(next.batch);  // nobody else has sent: runs at once
-  q.Finish(*next.batch, kT0 - absl::Microseconds(100));
+  auto push_stateless = [&](uint64_t sender, int tag, absl::Time at) {
+    QueueEntry* e = f.NewSession();
+    Task t = f.MakeTask(e, 1, tag);
+    t.sender = sender;
+    q.Push(e, std::move(t), at);
+  };
+  push_stateless(conn, 1, kT0 - absl::Microseconds(200));
+  Taken t = Take(q, kT0 - absl::Microseconds(200));
+  ASSERT_EQ(t.batch.tasks.size(), 1u);  // nobody else has sent: runs at once
+  q.Finish(t.batch, kT0 - absl::Microseconds(100));
   // The same connection's next call, on another ephemeral session, does not
   // wait for it either...
-  Task second = MakeTask(1, 2);
-  second.sender = conn;
-  ASSERT_TRUE(q.Push(f.NewSession(f.model_a), second, kT0).ok());
-  next = q.TakeBatch(kT0);
-  ASSERT_TRUE(next.batch);
-  q.Finish(*next.batch, kT0);
+  push_stateless(conn, 2, kT0);
+  t = Take(q, kT0);
+  ASSERT_EQ(t.batch.tasks.size(), 1u);
+  q.Finish(t.batch, kT0);
   // ...but another connection's call does.
-  Task other = MakeTask(1, 3);
-  other.sender = StatelessSender("ipv4:127.0.0.1:40001");
-  ASSERT_TRUE(
-      q.Push(f.NewSession(f.model_a), other, kT0 + absl::Microseconds(10))
-          .ok());
-  EXPECT_FALSE(q.TakeBatch(kT0 + absl::Microseconds(10)).batch);
-  EXPECT_NE(conn, StatelessSender("ipv4:127.0.0.1:40001"));
+  const uint64_t other = StatelessSender("ipv4:127.0.0.1:40001");
+  EXPECT_NE(conn, other);
+  push_stateless(other, 3, kT0 + absl::Microseconds(10));
+  EXPECT_TRUE(Take(q, kT0 + absl::Microseconds(10)).batch.tasks.empty());
 }
 
 TEST(BatchQueueTest, PartnersThatWentQuietAreNotWaitedFor) {
   Fixture f;
-  BatchQueue q(Opts(4, absl::Microseconds(100), 1000, absl::Milliseconds(1)));
-  auto a = f.NewSession(f.model_a), b = f.NewSession(f.model_a);
-  RunOne(q, b, kT0 - absl::Microseconds(1001));  // just outside the window
-  Task t = MakeTask(1, 1);
-  ASSERT_TRUE(q.Push(a, t, kT0).ok());
-  auto next = q.TakeBatch(kT0);
-  ASSERT_TRUE(next.batch);
-  EXPECT_EQ(next.batch->tasks.size(), 1u);
+  BatchQueue q(Opts(4, absl::Microseconds(100), absl::Milliseconds(1)),
+               &f.queued_steps);
+  QueueEntry *a = f.NewSession(), *b = f.NewSession();
+  RunOne(f, q, b, kT0 - absl::Microseconds(1001));  // just outside the window
+  f.Push(q, a, 1, 1, kT0);
+  EXPECT_EQ(Take(q, kT0).batch.tasks.size(), 1u);
 }
 
 TEST(BatchQueueTest, FullBatchRunsAtOnceAndTakesAtMostMaxBatch) {
   Fixture f;
-  BatchQueue q(Opts(3, absl::Seconds(1)));
-  for (int i = 0; i < 5; ++i) {
-    Task t = MakeTask(1, i);
-    ASSERT_TRUE(q.Push(f.NewSession(f.model_a), t, kT0).ok());
-  }
-  auto next = q.TakeBatch(kT0);
-  ASSERT_TRUE(next.batch);
-  ASSERT_EQ(next.batch->tasks.size(), 3u);
-  EXPECT_EQ(Tag(next.batch->tasks[0]), 0);  // FIFO across sessions
-  EXPECT_EQ(Tag(next.batch->tasks[2]), 2);
-  EXPECT_EQ(q.queued_steps(), 2);
+  BatchQueue q(Opts(3, absl::Seconds(1)), &f.queued_steps);
+  for (int i = 0; i < 5; ++i) f.Push(q, f.NewSession(), 1, i, kT0);
+  Taken t = Take(q, kT0);
+  ASSERT_EQ(t.batch.tasks.size(), 3u);
+  EXPECT_EQ(Tag(t.batch.tasks[0]), 0);  // FIFO across sessions
+  EXPECT_EQ(Tag(t.batch.tasks[2]), 2);
+  EXPECT_EQ(f.queued_steps.load(), 2);  // taken tasks leave the count
 }
 
 TEST(BatchQueueTest, ZeroDelayNeverWaits) {
   Fixture f;
-  BatchQueue q(Opts(64, absl::ZeroDuration()));
-  Task t = MakeTask(1, 7);
-  ASSERT_TRUE(q.Push(f.NewSession(f.model_a), t, kT0).ok());
-  auto next = q.TakeBatch(kT0);
-  ASSERT_TRUE(next.batch);
-  EXPECT_EQ(next.batch->tasks.size(), 1u);
+  BatchQueue q(Opts(64, absl::ZeroDuration()), &f.queued_steps);
+  f.Push(q, f.NewSession(), 1, 7, kT0);
+  EXPECT_EQ(Take(q, kT0).batch.tasks.size(), 1u);
 }
 
 TEST(BatchQueueTest, OneChunkPerSessionPerBatchInArrivalOrder) {
   Fixture f;
-  BatchQueue q(Opts(8, absl::ZeroDuration()));
-  auto s = f.NewSession(f.model_a);
+  BatchQueue q(Opts(8, absl::ZeroDuration()), &f.queued_steps);
+  QueueEntry* s = f.NewSession();
+  for (int i = 0; i < 3; ++i) f.Push(q, s, 1, i, kT0);
   for (int i = 0; i < 3; ++i) {
-    Task t = MakeTask(1, i);
-    ASSERT_TRUE(q.Push(s, t, kT0).ok());
-  }
-  for (int i = 0; i < 3; ++i) {
-    auto next = q.TakeBatch(kT0);
-    ASSERT_TRUE(next.batch);
-    ASSERT_EQ(next.batch->tasks.size(), 1u);
-    EXPECT_EQ(Tag(next.batch->tasks[0]), i);
+    Taken t = Take(q, kT0);
+    ASSERT_EQ(t.batch.tasks.size(), 1u);
+    EXPECT_EQ(Tag(t.batch.tasks[0]), i);
     // While its chunk runs, the session is not offered again.
-    EXPECT_FALSE(q.TakeBatch(kT0).batch);
-    q.Finish(*next.batch, kT0);
+    EXPECT_TRUE(Take(q, kT0).batch.tasks.empty());
+    EXPECT_FALSE(BatchQueue::Idle(*s));
+    q.Finish(t.batch, kT0);
   }
   EXPECT_TRUE(q.empty());
+  EXPECT_TRUE(BatchQueue::Idle(*s));
 }
 
 TEST(BatchQueueTest, ChunksOfDifferentLengthsShareABatch) {
   Fixture f;
-  BatchQueue q(Opts(8, absl::ZeroDuration()));
-  Task a = MakeTask(1, 1), b = MakeTask(10, 2);
-  ASSERT_TRUE(q.Push(f.NewSession(f.model_a), a, kT0).ok());
-  ASSERT_TRUE(q.Push(f.NewSession(f.model_a), b, kT0).ok());
-  auto next = q.TakeBatch(kT0);
-  ASSERT_TRUE(next.batch);
-  EXPECT_EQ(next.batch->tasks.size(), 2u);
-}
-
-TEST(BatchQueueTest, BatchesHoldOneModelAndTheLongestWaitingGoesFirst) {
-  Fixture f;
-  BatchQueue q(Opts(8, absl::ZeroDuration()));
-  Task b = MakeTask(1, 1), a1 = MakeTask(1, 2), a2 = MakeTask(1, 3);
-  ASSERT_TRUE(q.Push(f.NewSession(f.model_b), b, kT0).ok());
-  ASSERT_TRUE(
-      q.Push(f.NewSession(f.model_a), a1, kT0 + absl::Microseconds(1)).ok());
-  ASSERT_TRUE(
-      q.Push(f.NewSession(f.model_a), a2, kT0 + absl::Microseconds(2)).ok());
-  auto first = q.TakeBatch(kT0 + absl::Microseconds(5));
-  ASSERT_TRUE(first.batch);
-  EXPECT_EQ(first.batch->model, f.model_b.get());
-  EXPECT_EQ(first.batch->tasks.size(), 1u);
-  auto second = q.TakeBatch(kT0 + absl::Microseconds(5));
-  ASSERT_TRUE(second.batch);
-  EXPECT_EQ(second.batch->model, f.model_a.get());
-  EXPECT_EQ(second.batch->tasks.size(), 2u);
+  BatchQueue q(Opts(8, absl::ZeroDuration()), &f.queued_steps);
+  f.Push(q, f.NewSession(), 1, 1, kT0);
+  f.Push(q, f.NewSession(), 10, 2, kT0);
+  EXPECT_EQ(Take(q, kT0).batch.tasks.size(), 2u);
 }
 
 TEST(BatchQueueTest, BusySessionDoesNotStarveOthers) {
   Fixture f;
-  BatchQueue q(Opts(1, absl::ZeroDuration()));
-  auto busy = f.NewSession(f.model_a), quiet = f.NewSession(f.model_a);
-  for (int i = 0; i < 5; ++i) {
-    Task t = MakeTask(1, 100 + i);
-    ASSERT_TRUE(q.Push(busy, t, kT0).ok());
-  }
-  auto next = q.TakeBatch(kT0);  // busy's first chunk
-  Task t = MakeTask(1, 1);
-  ASSERT_TRUE(q.Push(quiet, t, kT0).ok());
-  q.Finish(*next.batch, kT0);  // busy goes to the back, behind quiet
-  next = q.TakeBatch(kT0);
-  ASSERT_TRUE(next.batch);
-  EXPECT_EQ(Tag(next.batch->tasks[0]), 1);
-}
-
-TEST(BatchQueueTest, FullQueueRefusesFastWithResourceExhausted) {
-  Fixture f;
-  BatchQueue q(Opts(8, absl::Seconds(1), /*max_steps=*/10));
-  Task a = MakeTask(8, 1);
-  ASSERT_TRUE(q.Push(f.NewSession(f.model_a), a, kT0).ok());
-  Task b = MakeTask(3, 2);
-  absl::Status s = q.Push(f.NewSession(f.model_a), b, kT0);
-  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_NE(std::string(s.message()).find("--max-queued-steps"),
-            std::string::npos);
-  EXPECT_EQ(Tag(b), 2);  // the refused task is left to the caller
-  Task c = MakeTask(2, 3);
-  EXPECT_TRUE(q.Push(f.NewSession(f.model_a), c, kT0).ok());
+  BatchQueue q(Opts(1, absl::ZeroDuration()), &f.queued_steps);
+  QueueEntry *busy = f.NewSession(), *quiet = f.NewSession();
+  for (int i = 0; i < 5; ++i) f.Push(q, busy, 1, 100 + i, kT0);
+  Taken t = Take(q, kT0);  // busy's first chunk
+  f.Push(q, quiet, 1, 1, kT0);
+  q.Finish(t.batch, kT0);  // busy goes to the back, behind quiet
+  t = Take(q, kT0);
+  ASSERT_EQ(t.batch.tasks.size(), 1u);
+  EXPECT_EQ(Tag(t.batch.tasks[0]), 1);
 }
 
 TEST(BatchQueueTest, CancelledAndLateTasksLeaveTheQueue) {
   Fixture f;
-  BatchQueue q(Opts(8, absl::Seconds(1)));
+  BatchQueue q(Opts(8, absl::Seconds(1)), &f.queued_steps);
   bool cancelled = false;
-  Task c = MakeTask(1, 1);
+  QueueEntry *e1 = f.NewSession(), *e2 = f.NewSession(), *e3 = f.NewSession();
+  Task c = f.MakeTask(e1, 1, 1);
   c.cancelled = [&cancelled] { return cancelled; };
-  Task late = MakeTask(2, 2);
+  Task late = f.MakeTask(e2, 2, 2);
   late.deadline = kT0 + absl::Milliseconds(5);
-  Task fine = MakeTask(1, 3);
-  ASSERT_TRUE(q.Push(f.NewSession(f.model_a), c, kT0).ok());
-  ASSERT_TRUE(q.Push(f.NewSession(f.model_a), late, kT0).ok());
-  ASSERT_TRUE(q.Push(f.NewSession(f.model_a), fine, kT0).ok());
+  q.Push(e1, std::move(c), kT0);
+  q.Push(e2, std::move(late), kT0);
+  f.Push(q, e3, 1, 3, kT0);
   // The worker is told to look again when the late task must leave.
-  EXPECT_EQ(q.TakeBatch(kT0).wake_at, kT0 + absl::Milliseconds(5));
+  EXPECT_EQ(Take(q, kT0).wake, kT0 + absl::Milliseconds(5));
   cancelled = true;
-  auto next = q.TakeBatch(kT0 + absl::Milliseconds(10));
-  ASSERT_EQ(next.expired.size(), 2u);
-  EXPECT_EQ(q.queued_steps(), 1);
-  EXPECT_FALSE(next.batch);  // "fine" alone still waits for the delay
-  next = q.TakeBatch(kT0 + absl::Seconds(2));
-  ASSERT_TRUE(next.batch);
-  EXPECT_EQ(Tag(next.batch->tasks[0]), 3);
+  Taken t = Take(q, kT0 + absl::Milliseconds(10));
+  ASSERT_EQ(t.expired.size(), 2u);
+  EXPECT_EQ(f.queued_steps.load(), 1);
+  EXPECT_TRUE(t.batch.tasks.empty());  // "fine" alone still waits
+  t = Take(q, kT0 + absl::Seconds(2));
+  ASSERT_EQ(t.batch.tasks.size(), 1u);
+  EXPECT_EQ(Tag(t.batch.tasks[0]), 3);
 }
 
 }  // namespace

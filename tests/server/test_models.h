@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "server/model_registry.h"
+#include "server/core/model_registry.h"
 #include "testutil/testutil.h"
 
 namespace lstmserve::server {

@@ -1,9 +1,10 @@
-#include "server/model_registry.h"
+#include "server/core/model_registry.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model/repository.h"
 #include "model/status_macros.h"
+#include "server/core/validation.h"
 
 namespace lstmserve::server {
 
@@ -19,25 +20,58 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(
   for (const model::ModelEntry& entry : entries) {
     for (int64_t version : entry.versions) {
       const std::string dir = absl::StrCat(entry.path, "/", version);
-      ASSIGN_OR_RETURN(std::unique_ptr<model::Model> m,
-                       model::Model::Load(dir));
+      absl::StatusOr<std::unique_ptr<model::Model>> m = model::Model::Load(dir);
+      if (!m.ok()) {
+        registry->load_errors_.push_back({dir, m.status()});
+        continue;
+      }
       auto loaded = std::make_shared<LoadedModel>();
       loaded->name = entry.name;
       loaded->version = version;
-      loaded->model = std::move(m);
+      loaded->model = *std::move(m);
       registry->models_[entry.name][version] = std::move(loaded);
     }
+  }
+  if (registry->models_.empty()) {
+    std::string why;
+    for (const LoadError& e : registry->load_errors_) {
+      absl::StrAppend(&why, "; ", e.status.message());
+    }
+    return absl::NotFoundError(
+        absl::StrCat(repo, ": no model version loads", why));
   }
   return registry;
 }
 
+absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::FromModels(
+    std::vector<std::shared_ptr<const LoadedModel>> models) {
+  auto registry = std::unique_ptr<ModelRegistry>(new ModelRegistry());
+  for (std::shared_ptr<const LoadedModel>& m : models) {
+    auto& slot = registry->models_[m->name][m->version];
+    if (slot) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model ", Quote(m->name), " version ", m->version, " given twice"));
+    }
+    slot = std::move(m);
+  }
+  return registry;
+}
+
+std::vector<std::shared_ptr<const LoadedModel>> ModelRegistry::All() const {
+  std::vector<std::shared_ptr<const LoadedModel>> all;
+  for (const auto& [name, versions] : models_) {
+    for (const auto& [v, m] : versions) all.push_back(m);
+  }
+  return all;
+}
+
 absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelRegistry::Get(
-    const std::string& name, int64_t version) const {
+    absl::string_view name, int64_t version) const {
   auto it = models_.find(name);
   if (it == models_.end()) {
     return absl::NotFoundError(
-        absl::StrCat("model \"", name,
-                     "\" not found; models: ", absl::StrJoin(Names(), ", ")));
+        absl::StrCat("model ", Quote(name),
+                     " not found; models: ", absl::StrJoin(Names(), ", ")));
   }
   if (version < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -47,7 +81,7 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelRegistry::Get(
   auto v = it->second.find(version);
   if (v == it->second.end()) {
     return absl::NotFoundError(
-        absl::StrCat("model \"", name, "\" has no version ", version,
+        absl::StrCat("model ", Quote(name), " has no version ", version,
                      "; versions: ", absl::StrJoin(Versions(name), ", ")));
   }
   return v->second;
@@ -59,7 +93,7 @@ std::vector<std::string> ModelRegistry::Names() const {
   return names;
 }
 
-std::vector<int64_t> ModelRegistry::Versions(const std::string& name) const {
+std::vector<int64_t> ModelRegistry::Versions(absl::string_view name) const {
   std::vector<int64_t> versions;
   auto it = models_.find(name);
   if (it == models_.end()) return versions;

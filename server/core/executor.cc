@@ -1,0 +1,555 @@
+#include "server/core/executor.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "model/model.h"
+#include "server/core/validation.h"
+
+namespace lstmserve::server {
+namespace {
+
+// Bucket k holds values in (2^(k-1), 2^k]; bucket 0 holds values <= 1.
+size_t Log2Bucket(int64_t v) {
+  size_t k = 0;
+  while (v > (int64_t{1} << k) && k < 40) ++k;
+  return k;
+}
+
+void Count(std::vector<int64_t>& histogram, int64_t value) {
+  const size_t k = Log2Bucket(value);
+  if (histogram.size() <= k) histogram.resize(k + 1, 0);
+  ++histogram[k];
+}
+
+absl::Status SessionGone(const SessionHandle& s) {
+  // The same words as a lookup that finds nothing (session_manager.cc).
+  return absl::NotFoundError(
+      absl::StrCat("session ", Quote(s.id),
+                   " not found (closed, expired, or never created)"));
+}
+
+}  // namespace
+
+SessionInfo SessionHandle::Info() const {
+  SessionInfo info;
+  info.id = id;
+  info.model = model->name;
+  info.version = model->version;
+  info.next_step = next_step.load(std::memory_order_acquire);
+  info.created = created;
+  info.last_used =
+      absl::FromUnixMicros(last_used_unix_us.load(std::memory_order_relaxed));
+  info.state_size = model->model->state_size();
+  return info;
+}
+
+// One operation posted to a shard.
+struct Op {
+  enum class Kind { kInstall, kChunk, kStateless, kReset, kClose, kExport };
+  Kind kind = Kind::kChunk;
+  std::shared_ptr<SessionHandle> session;  // null for kStateless
+  Task task;                               // kChunk, kStateless
+  // kInstall
+  std::vector<float> initial_state;
+  std::vector<float> state;
+  int64_t next_step = 0;
+  std::vector<ReplayChunk> replay;
+  ModelExecutor::StatusDone status_done;      // kReset, kClose
+  ModelExecutor::SnapshotDone snapshot_done;  // kExport
+};
+
+// A session's state, owned by its shard. A Slot is also the session's entry
+// in the shard's BatchQueue.
+struct Slot : QueueEntry {
+  std::shared_ptr<SessionHandle> session;  // null: a stateless call's
+  std::vector<float> state;                // the engine updates it in place
+  std::vector<float> initial_state;        // empty: zeros
+  int64_t next_step = 0;
+  std::vector<ReplayChunk> replay;  // oldest first, ends at next_step
+  // Operations that must wait for the chunks queued ahead of them: a
+  // control operation, and everything posted after it.
+  std::vector<Op> deferred;
+};
+
+class ModelExecutor::Shard final : public Strand {
+ public:
+  Shard(ModelExecutor& executor)
+      : executor_(executor),
+        queue_(executor.options_.batching, executor.queued_steps_) {}
+
+  ~Shard() override {
+    // The pool has stopped: nothing is queued or running. Ephemeral slots
+    // are freed when their batch finishes.
+  }
+
+  void Post(Op op) {
+    bool schedule;
+    {
+      absl::MutexLock lock(&mu_);
+      inbox_.push_back(std::move(op));
+      schedule = !scheduled_;
+      scheduled_ = true;
+    }
+    if (schedule) executor_.pool_.Schedule(this);
+  }
+
+  void Wake() override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (scheduled_) return;
+      scheduled_ = true;
+    }
+    executor_.pool_.Schedule(this);
+  }
+
+  void Run(model::Workspace& workspace) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ops_.swap(inbox_);
+    }
+    for (Op& op : ops_) Accept(std::move(op));
+    ops_.clear();
+
+    const absl::Time wake = RunOneBatch(workspace);
+    const absl::Time now = absl::Now();
+    bool again;
+    {
+      absl::MutexLock lock(&mu_);
+      again = !inbox_.empty() || wake <= now;
+      if (!again) scheduled_ = false;
+    }
+    if (again) {
+      executor_.pool_.Schedule(this);  // to the back: other strands go first
+    } else if (wake != absl::InfiniteFuture()) {
+      executor_.pool_.WakeAt(this, wake);
+    }
+  }
+
+ private:
+  absl::Time Now() const { return executor_.options_.clock->Now(); }
+
+  // Makes the slot's step index readable without posting; a use (a chunk
+  // or a reset) also moves its last-used time, which idle expiry reads.
+  void Publish(const Slot& slot, bool used) {
+    slot.session->next_step.store(slot.next_step, std::memory_order_release);
+    if (used) {
+      slot.session->last_used_unix_us.store(absl::ToUnixMicros(Now()),
+                                            std::memory_order_relaxed);
+    }
+  }
+
+  void Accept(Op op) {
+    if (op.kind == Op::Kind::kInstall) return Install(std::move(op));
+    if (op.kind == Op::Kind::kStateless) {
+      auto slot = std::make_unique<Slot>();
+      slot->state.assign(executor_.model_->model->state_size(), 0.0f);
+      Slot* raw = slot.release();  // freed when its batch finishes
+      queue_.Push(raw, std::move(op.task), absl::Now());
+      return;
+    }
+    auto it = slots_.find(op.session->serial);
+    if (it == slots_.end()) return Fail(op, SessionGone(*op.session));
+    Slot* slot = it->second.get();
+    if (!slot->deferred.empty()) {
+      slot->deferred.push_back(std::move(op));
+    } else if (op.kind == Op::Kind::kChunk) {
+      queue_.Push(slot, std::move(op.task), absl::Now());
+    } else if (BatchQueue::Idle(*slot)) {
+      Execute(slot, std::move(op));
+    } else {
+      slot->deferred.push_back(std::move(op));
+    }
+  }
+
+  void Install(Op op) {
+    auto slot = std::make_unique<Slot>();
+    const int size = executor_.model_->model->state_size();
+    slot->session = std::move(op.session);
+    slot->initial_state = std::move(op.initial_state);
+    if (!op.state.empty()) {
+      slot->state = std::move(op.state);
+    } else if (!slot->initial_state.empty()) {
+      slot->state = slot->initial_state;
+    } else {
+      slot->state.assign(size, 0.0f);
+    }
+    slot->next_step = op.next_step;
+    slot->replay = std::move(op.replay);
+    Publish(*slot, /*used=*/false);
+    const uint64_t serial = slot->session->serial;
+    slots_[serial] = std::move(slot);
+  }
+
+  // Completes an operation that will not run.
+  void Fail(Op& op, const absl::Status& status) {
+    switch (op.kind) {
+      case Op::Kind::kChunk:
+      case Op::Kind::kStateless:
+        executor_.queued_steps_->fetch_sub(op.task.chunk.steps);
+        op.task.done(status);
+        break;
+      case Op::Kind::kReset:
+      case Op::Kind::kClose:
+        op.status_done(status);
+        break;
+      case Op::Kind::kExport:
+        op.snapshot_done(status);
+        break;
+      case Op::Kind::kInstall:
+        break;
+    }
+  }
+
+  // Runs a control operation; the session has no chunk queued or running.
+  // Returns false if it closed the session (the slot is gone).
+  bool Execute(Slot* slot, Op op) {
+    switch (op.kind) {
+      case Op::Kind::kReset:
+        if (slot->initial_state.empty()) {
+          std::fill(slot->state.begin(), slot->state.end(), 0.0f);
+        } else {
+          slot->state = slot->initial_state;
+        }
+        slot->next_step = 0;
+        slot->replay.clear();
+        slot->replay.shrink_to_fit();
+        Publish(*slot, /*used=*/true);
+        op.status_done(absl::OkStatus());
+        return true;
+      case Op::Kind::kExport: {
+        SessionSnapshot snap;
+        snap.id = slot->session->id;
+        snap.model = executor_.model_->name;
+        snap.version = executor_.model_->version;
+        snap.next_step = slot->next_step;
+        snap.state = slot->state;
+        snap.replay = slot->replay;
+        op.snapshot_done(std::move(snap));
+        return true;
+      }
+      case Op::Kind::kClose: {
+        std::vector<Op> after = std::move(slot->deferred);
+        const std::shared_ptr<SessionHandle> session = slot->session;
+        slots_.erase(session->serial);
+        op.status_done(absl::OkStatus());
+        for (Op& rest : after) Fail(rest, SessionGone(*session));
+        return false;
+      }
+      default:
+        return true;
+    }
+  }
+
+  // The session's chunks ahead have run: run what waited behind them, in
+  // order, up to the next control operation that must wait again.
+  void DrainDeferred(Slot* slot) {
+    const std::shared_ptr<SessionHandle> session = slot->session;
+    std::vector<Op> ops = std::move(slot->deferred);
+    slot->deferred.clear();
+    for (size_t i = 0; i < ops.size(); ++i) {
+      Op& op = ops[i];
+      if (op.kind == Op::Kind::kChunk) {
+        queue_.Push(slot, std::move(op.task), absl::Now());
+        continue;
+      }
+      if (!BatchQueue::Idle(*slot)) {  // wait for the chunks just queued
+        for (size_t j = i; j < ops.size(); ++j) {
+          slot->deferred.push_back(std::move(ops[j]));
+        }
+        return;
+      }
+      if (!Execute(slot, std::move(op))) {  // closed: fail the rest
+        for (size_t j = i + 1; j < ops.size(); ++j) {
+          Fail(ops[j], SessionGone(*session));
+        }
+        return;
+      }
+    }
+  }
+
+  // The exactly-once decision for a queued chunk: the result to answer
+  // without running (a replay or an error), or nullopt to run it.
+  std::optional<absl::StatusOr<ChunkResult>> Decide(const Slot& slot,
+                                                    const Chunk& chunk) const {
+    const int out = executor_.model_->model->output_size();
+    if (slot.session == nullptr) return std::nullopt;  // stateless
+    if (!chunk.first_step || *chunk.first_step == slot.next_step) {
+      if (slot.next_step + chunk.steps > kMaxStepIndex) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "session ", Quote(slot.session->id), " is at step ", slot.next_step,
+            "; ", chunk.steps,
+            " more steps would pass the largest step index, 2^62"));
+      }
+      return std::nullopt;
+    }
+    for (const ReplayChunk& r : slot.replay) {
+      if (r.first_step != *chunk.first_step) continue;
+      if (r.steps == chunk.steps && r.inputs == chunk.inputs) {
+        ChunkResult result;
+        result.steps = chunk.steps;
+        result.output_size = out;
+        result.outputs = r.outputs;
+        result.next_step = slot.next_step;
+        result.replayed = true;
+        return result;
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "chunk starts at step ", *chunk.first_step, " but session ",
+          Quote(slot.session->id), " expects step ", slot.next_step,
+          " (a retry of an applied chunk must repeat its inputs exactly)"));
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "chunk starts at step ", *chunk.first_step, " but session ",
+        Quote(slot.session->id), " expects step ", slot.next_step));
+  }
+
+  void Commit(Slot& slot, Task& task, const std::vector<float>& outputs) {
+    const int64_t first = slot.next_step;
+    slot.next_step += task.chunk.steps;
+    const int keep = executor_.options_.max_replay_chunks;
+    if (task.chunk.first_step && keep > 0) {
+      if (static_cast<int>(slot.replay.size()) >= keep) {
+        slot.replay.erase(slot.replay.begin());
+      }
+      slot.replay.push_back(ReplayChunk{first, task.chunk.steps,
+                                        std::move(task.chunk.inputs), outputs});
+    } else if (!slot.replay.empty()) {
+      // Not retryable by index: a record before it would no longer end at
+      // next_step.
+      slot.replay.clear();
+      slot.replay.shrink_to_fit();
+    }
+    Publish(slot, /*used=*/true);
+  }
+
+  // Takes one batch and runs it. Returns when to run again: now if more may
+  // be ready, a partial batch's due time, or InfiniteFuture when idle.
+  absl::Time RunOneBatch(model::Workspace& workspace) {
+    const absl::Time taken_at = absl::Now();
+    const absl::Time wake = queue_.TakeBatch(
+        taken_at, executor_.pool_.stopping(), batch_, expired_);
+    for (Task& t : expired_) {
+      const bool cancelled = t.cancelled && t.cancelled();
+      executor_.CountExpired();
+      t.done(cancelled ? absl::CancelledError("the call was cancelled")
+                       : absl::DeadlineExceededError(
+                             "the call's deadline passed while it was queued"));
+    }
+    expired_.clear();
+    if (batch_.entries.empty()) return wake;
+
+    const model::Model& m = *executor_.model_->model;
+    const size_t n = batch_.entries.size();
+    results_.clear();
+    refs_.clear();
+    ran_.clear();
+    for (size_t i = 0; i < n; ++i) {
+      Slot& slot = *static_cast<Slot*>(batch_.entries[i]);
+      const Chunk& chunk = batch_.tasks[i].chunk;
+      if (auto decided = Decide(slot, chunk)) {
+        results_.push_back(*std::move(decided));
+        continue;
+      }
+      ChunkResult r;
+      r.steps = chunk.steps;
+      r.output_size = m.output_size();
+      r.outputs.resize(static_cast<size_t>(chunk.steps) * m.output_size());
+      results_.push_back(std::move(r));
+      ran_.push_back(i);
+    }
+    for (size_t i : ran_) {
+      Slot& slot = *static_cast<Slot*>(batch_.entries[i]);
+      refs_.push_back(model::SequenceRef{
+          batch_.tasks[i].chunk.inputs.data(), batch_.tasks[i].chunk.steps,
+          slot.state.data(), results_[i]->outputs.data()});
+    }
+    const absl::Time started = absl::Now();
+    // The state is updated in place: the shard is its only owner.
+    const absl::Status status =
+        refs_.empty() ? absl::OkStatus() : m.RunBatch(refs_, workspace);
+    const absl::Duration compute = absl::Now() - started;
+    int64_t steps_run = 0;
+    for (size_t i : ran_) {
+      Slot& slot = *static_cast<Slot*>(batch_.entries[i]);
+      if (!status.ok()) {
+        results_[i] = status;
+        continue;
+      }
+      steps_run += batch_.tasks[i].chunk.steps;
+      if (slot.session) {
+        Commit(slot, batch_.tasks[i], results_[i]->outputs);
+        results_[i]->next_step = slot.next_step;
+      }
+    }
+    executor_.RecordBatch(batch_, started, compute, steps_run);
+    for (size_t i = 0; i < n; ++i) {
+      if (results_[i].ok()) results_[i]->model = executor_.model_.get();
+      batch_.tasks[i].done(std::move(results_[i]));
+    }
+    const absl::Time finished = absl::Now();
+    queue_.Finish(batch_, finished);
+    for (QueueEntry* e : batch_.entries) {
+      Slot* slot = static_cast<Slot*>(e);
+      if (slot->session == nullptr) {
+        delete slot;  // a stateless call's
+      } else if (BatchQueue::Idle(*slot) && !slot->deferred.empty()) {
+        DrainDeferred(slot);
+      }
+    }
+    batch_.clear();
+    return queue_.empty() ? absl::InfiniteFuture() : finished;
+  }
+
+  ModelExecutor& executor_;
+
+  absl::Mutex mu_;
+  std::vector<Op> inbox_ ABSL_GUARDED_BY(mu_);
+  // In the pool's run queue or running; cleared only by Run when idle.
+  bool scheduled_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Owned by the strand: touched only inside Run.
+  std::vector<Op> ops_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Slot>> slots_;
+  BatchQueue queue_;
+  Batch batch_;
+  std::vector<Task> expired_;
+  std::vector<absl::StatusOr<ChunkResult>> results_;
+  std::vector<model::SequenceRef> refs_;
+  std::vector<size_t> ran_;
+};
+
+ModelExecutor::ModelExecutor(std::shared_ptr<const LoadedModel> model,
+                             WorkerPool& pool, ExecutorOptions options,
+                             std::atomic<int64_t>* queued_steps)
+    : model_(std::move(model)),
+      pool_(pool),
+      options_(std::move(options)),
+      queued_steps_(queued_steps) {
+  for (int i = 0; i < pool_.shards(); ++i) {
+    shards_.push_back(std::make_unique<Shard>(*this));
+  }
+  stats_.model = model_->name;
+  stats_.version = model_->version;
+}
+
+ModelExecutor::~ModelExecutor() = default;
+
+ModelExecutor::Shard& ModelExecutor::ShardOf(uint64_t serial) {
+  return *shards_[serial % shards_.size()];
+}
+
+absl::Status ModelExecutor::Admit(const Task& task) {
+  const int64_t steps = task.chunk.steps;
+  const int64_t before = queued_steps_->fetch_add(steps);
+  if (before + steps <= options_.max_queued_steps) return absl::OkStatus();
+  queued_steps_->fetch_sub(steps);
+  RecordRejected();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("the server's queue holds ", before, " steps; ", steps,
+                   " more would pass its limit of ", options_.max_queued_steps,
+                   " (--max-queued-steps); retry later"));
+}
+
+void ModelExecutor::Install(std::shared_ptr<SessionHandle> session,
+                            std::vector<float> initial_state,
+                            std::vector<float> state, int64_t next_step,
+                            std::vector<ReplayChunk> replay) {
+  Op op;
+  op.kind = Op::Kind::kInstall;
+  const uint64_t serial = session->serial;
+  op.session = std::move(session);
+  op.initial_state = std::move(initial_state);
+  op.state = std::move(state);
+  op.next_step = next_step;
+  op.replay = std::move(replay);
+  ShardOf(serial).Post(std::move(op));
+}
+
+void ModelExecutor::RunChunk(std::shared_ptr<SessionHandle> session,
+                             Task task) {
+  if (absl::Status s = Admit(task); !s.ok()) return task.done(s);
+  if (task.sender == 0) task.sender = session->serial;
+  Op op;
+  op.kind = Op::Kind::kChunk;
+  const uint64_t serial = session->serial;
+  op.session = std::move(session);
+  op.task = std::move(task);
+  ShardOf(serial).Post(std::move(op));
+}
+
+void ModelExecutor::RunStateless(Task task) {
+  if (absl::Status s = Admit(task); !s.ok()) return task.done(s);
+  Op op;
+  op.kind = Op::Kind::kStateless;
+  op.task = std::move(task);
+  // Spread stateless calls over the shards; they share no state.
+  ShardOf(stateless_counter_.fetch_add(1, std::memory_order_relaxed))
+      .Post(std::move(op));
+}
+
+void ModelExecutor::Reset(std::shared_ptr<SessionHandle> session,
+                          StatusDone done) {
+  Op op;
+  op.kind = Op::Kind::kReset;
+  const uint64_t serial = session->serial;
+  op.session = std::move(session);
+  op.status_done = std::move(done);
+  ShardOf(serial).Post(std::move(op));
+}
+
+void ModelExecutor::Close(std::shared_ptr<SessionHandle> session,
+                          StatusDone done) {
+  Op op;
+  op.kind = Op::Kind::kClose;
+  const uint64_t serial = session->serial;
+  op.session = std::move(session);
+  op.status_done = std::move(done);
+  ShardOf(serial).Post(std::move(op));
+}
+
+void ModelExecutor::Export(std::shared_ptr<SessionHandle> session,
+                           SnapshotDone done) {
+  Op op;
+  op.kind = Op::Kind::kExport;
+  const uint64_t serial = session->serial;
+  op.session = std::move(session);
+  op.snapshot_done = std::move(done);
+  ShardOf(serial).Post(std::move(op));
+}
+
+void ModelExecutor::RecordRejected() {
+  absl::MutexLock lock(&stats_mu_);
+  ++stats_.rejected;
+}
+
+void ModelExecutor::CountExpired() {
+  absl::MutexLock lock(&stats_mu_);
+  ++stats_.requests;
+  ++stats_.expired;
+}
+
+void ModelExecutor::RecordBatch(const Batch& batch, absl::Time started,
+                                absl::Duration compute, int64_t steps_run) {
+  absl::MutexLock lock(&stats_mu_);
+  stats_.requests += batch.tasks.size();
+  stats_.steps += steps_run;
+  ++stats_.batches;
+  Count(stats_.batch_size_histogram, static_cast<int64_t>(batch.tasks.size()));
+  for (const Task& t : batch.tasks) {
+    const int64_t wait_us = absl::ToInt64Microseconds(started - t.enqueued);
+    Count(stats_.queue_wait_histogram, wait_us);
+    stats_.queue_wait_us_total += wait_us;
+  }
+  stats_.compute_us_total += absl::ToInt64Microseconds(compute);
+}
+
+ModelStats ModelExecutor::Stats() const {
+  absl::MutexLock lock(&stats_mu_);
+  return stats_;
+}
+
+}  // namespace lstmserve::server

@@ -1,0 +1,154 @@
+// A model version's executor: the one owner of its sessions' state.
+//
+// Each loaded model version has one ModelExecutor with K shards (K = worker
+// threads, so one model still uses every core). A session lives in one shard,
+// chosen by its serial; the shard is a strand on the WorkerPool, so every
+// operation on a session (install, chunk, reset, close, export) runs there,
+// one at a time and in the order it was posted. That is why session state
+// needs no lock and why the engine reads and writes it in place: nothing
+// else can touch it. A reset posted behind a chunk simply runs after it.
+//
+// Chunks of different sessions of one shard are batched into one engine call
+// by the shard's BatchQueue (max batch, queue delay, peer window, FIFO,
+// deadlines); control operations (reset, close, export) run as soon as the
+// session has no chunk ahead of them.
+//
+// Thread-safety: the posting methods are thread-safe and never block on the
+// engine; `done` callbacks run on a worker thread (or at once on the calling
+// thread when the operation is refused) and must not block. The executor
+// must outlive every operation posted to it (stop the pool first).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/core/batch_queue.h"
+#include "server/core/clock.h"
+#include "server/core/model_registry.h"
+#include "server/core/types.h"
+#include "server/core/worker_pool.h"
+
+namespace lstmserve::server {
+
+class ModelExecutor;
+
+// A session's identity, shared by the session directory and the operations in
+// flight. Immutable but for the published counters, which only the owning
+// shard writes (after each operation, before completing it), so that
+// GetSession, ListSessions and idle expiry read them without posting.
+struct SessionHandle {
+  std::string id;
+  std::string owner;
+  // Unique among all sessions this process ever made (ids come back after
+  // close; a shard keys its slots by serial, so a stale handle finds none).
+  uint64_t serial = 0;
+  std::shared_ptr<const LoadedModel> model;  // the exact version, pinned
+  ModelExecutor* executor = nullptr;
+  absl::Time created;
+
+  std::atomic<int64_t> next_step{0};
+  std::atomic<int64_t> last_used_unix_us{0};
+
+  SessionInfo Info() const;
+};
+
+// Counters for one model version since the server started.
+struct ModelStats {
+  std::string model;
+  int64_t version = 0;
+  int64_t requests = 0;  // chunks completed (run, replayed or failed)
+  int64_t steps = 0;     // steps run by the engine
+  int64_t batches = 0;   // engine calls
+  // batch_size_histogram[k]: batches of size in (2^(k-1), 2^k]; [0]: size 1.
+  std::vector<int64_t> batch_size_histogram;
+  // queue_wait_histogram[k]: chunks that waited in (2^(k-1), 2^k] us
+  // between arrival and the engine; [0]: at most 1 us.
+  std::vector<int64_t> queue_wait_histogram;
+  int64_t queue_wait_us_total = 0;
+  int64_t compute_us_total = 0;  // engine time
+  int64_t rejected = 0;          // refused because the queue was full
+  int64_t expired = 0;           // dropped as cancelled or past deadline
+};
+
+struct ExecutorOptions {
+  BatchQueue::Options batching;
+  // Steps queued in all executors together, at most (--max-queued-steps).
+  int64_t max_queued_steps = 1 << 20;
+  // Applied chunks sent with first_step that a session keeps for exact
+  // retries (--max-replay-chunks); 0 keeps none.
+  int max_replay_chunks = 8;
+  // Session timestamps (last use); batching delays use the real clock.
+  std::shared_ptr<Clock> clock = std::make_shared<RealClock>();
+};
+
+class ModelExecutor {
+ public:
+  using StatusDone = absl::AnyInvocable<void(absl::Status)>;
+  using SnapshotDone =
+      absl::AnyInvocable<void(absl::StatusOr<SessionSnapshot>)>;
+
+  // `queued_steps` is the server-wide count of queued steps; it and `pool`
+  // must outlive the executor.
+  ModelExecutor(std::shared_ptr<const LoadedModel> model, WorkerPool& pool,
+                ExecutorOptions options, std::atomic<int64_t>* queued_steps);
+  ~ModelExecutor();
+
+  const std::shared_ptr<const LoadedModel>& model() const { return model_; }
+
+  // Creates the session's slot: `state` (empty: the initial state),
+  // `initial_state` (empty: zeros; what a reset returns to), its step index
+  // and replay record. Checked by the caller; cannot fail.
+  void Install(std::shared_ptr<SessionHandle> session,
+               std::vector<float> initial_state, std::vector<float> state,
+               int64_t next_step, std::vector<ReplayChunk> replay);
+
+  // Applies a chunk under the exactly-once rules: with first_step unset, or
+  // equal to the next expected step, the chunk runs; an exact retry of a
+  // chunk in the replay record (same first_step and inputs) returns its
+  // outputs again without running; anything else is FAILED_PRECONDITION
+  // naming the expected step. A chunk that would take the session past step
+  // 2^62 is INVALID_ARGUMENT; a closed session NOT_FOUND. Fails at once with
+  // RESOURCE_EXHAUSTED when the server's queue is full.
+  void RunChunk(std::shared_ptr<SessionHandle> session, Task task);
+  // A stateless chunk: from the zero state, nothing kept.
+  void RunStateless(Task task);
+
+  // Back to the initial state and step 0; forgets the replay record.
+  void Reset(std::shared_ptr<SessionHandle> session, StatusDone done);
+  // Removes the session's slot once the chunks ahead of it have run.
+  void Close(std::shared_ptr<SessionHandle> session, StatusDone done);
+  void Export(std::shared_ptr<SessionHandle> session, SnapshotDone done);
+
+  ModelStats Stats() const;
+
+ private:
+  class Shard;
+  friend class Shard;
+  Shard& ShardOf(uint64_t serial);
+  // Counts the task's steps in the server-wide queue, or refuses it.
+  absl::Status Admit(const Task& task);
+  void RecordRejected();
+  void CountExpired();
+  void RecordBatch(const Batch& batch, absl::Time started,
+                   absl::Duration compute, int64_t steps_run);
+
+  const std::shared_ptr<const LoadedModel> model_;
+  WorkerPool& pool_;
+  const ExecutorOptions options_;
+  std::atomic<int64_t>* const queued_steps_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<uint64_t> stateless_counter_{0};
+
+  mutable absl::Mutex stats_mu_;
+  ModelStats stats_ ABSL_GUARDED_BY(stats_mu_);
+};
+
+}  // namespace lstmserve::server

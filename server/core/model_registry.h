@@ -1,0 +1,71 @@
+// Every model version of a repository that loads, loaded once at start and
+// shared. A version that does not load is logged with its error and skipped:
+// the server serves the rest.
+//
+// Thread-safety: immutable after Create; safe to use from any thread. The
+// models are handed out as shared_ptr, so a session keeps the exact version
+// it started on alive for as long as it lives.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "model/model.h"
+
+namespace lstmserve::server {
+
+// One loaded model version.
+struct LoadedModel {
+  std::string name;
+  int64_t version = 0;
+  std::shared_ptr<const model::Model> model;
+};
+
+class ModelRegistry {
+ public:
+  struct LoadError {
+    std::string dir;  // the version directory
+    absl::Status status;
+  };
+
+  // Loads every version of every model under `repo`. Versions that fail to
+  // load are skipped and listed in load_errors(). NOT_FOUND if the
+  // repository is missing or no version of any model loads.
+  static absl::StatusOr<std::unique_ptr<ModelRegistry>> Create(
+      const std::string& repo);
+
+  // A registry of the given versions (tests, and models built in memory).
+  // INVALID_ARGUMENT for a duplicate name and version.
+  static absl::StatusOr<std::unique_ptr<ModelRegistry>> FromModels(
+      std::vector<std::shared_ptr<const LoadedModel>> models);
+
+  // Every loaded version, by name then version.
+  std::vector<std::shared_ptr<const LoadedModel>> All() const;
+  const std::vector<LoadError>& load_errors() const { return load_errors_; }
+
+  // version 0: the highest. NOT_FOUND naming the model or version (and the
+  // versions there are).
+  absl::StatusOr<std::shared_ptr<const LoadedModel>> Get(
+      absl::string_view name, int64_t version = 0) const;
+
+  // Model names, sorted.
+  std::vector<std::string> Names() const;
+  // Versions of a model, ascending (empty if unknown).
+  std::vector<int64_t> Versions(absl::string_view name) const;
+  int num_versions() const;
+
+ private:
+  // name -> version -> model
+  std::map<std::string, std::map<int64_t, std::shared_ptr<const LoadedModel>>,
+           std::less<>>
+      models_;
+  std::vector<LoadError> load_errors_;
+};
+
+}  // namespace lstmserve::server

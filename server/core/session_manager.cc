@@ -1,0 +1,359 @@
+#include "server/core/session_manager.h"
+
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace lstmserve::server {
+namespace {
+
+uint64_t NextSerial() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+absl::Status NotFound(absl::string_view id) {
+  // The same words for a missing session and another owner's, so that ids
+  // cannot be probed (and the same as the executor's for a closed one).
+  return absl::NotFoundError(absl::StrCat(
+      "session ", Quote(id), " not found (closed, expired, or never created)"));
+}
+
+absl::Status ShuttingDown() {
+  return absl::UnavailableError("the server is shutting down");
+}
+
+}  // namespace
+
+SessionManager::SessionManager(const ModelRegistry& models, CoreOptions options)
+    : models_(models), options_(std::move(options)) {
+  std::random_device rd;
+  id_salt_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(
+    const ModelRegistry& models, CoreOptions options) {
+  if (options.max_sessions < 1 || options.threads < 0 ||
+      options.limits.max_steps_per_request < 1 ||
+      options.limits.max_replay_chunks < 0 || options.max_queued_steps < 1 ||
+      options.batching.max_batch < 1 ||
+      options.idle_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "core options: threads at least 0; max_sessions, "
+        "max_steps_per_request, "
+        "max_batch and max_queued_steps must be at least 1, "
+        "max_replay_chunks at least 0, idle_timeout positive");
+  }
+  auto manager = std::unique_ptr<SessionManager>(
+      new SessionManager(models, std::move(options)));
+  SessionManager& m = *manager;
+  m.pool_ = std::make_unique<WorkerPool>(m.options_.threads);
+  ExecutorOptions exec;
+  exec.batching = m.options_.batching;
+  exec.max_queued_steps = m.options_.max_queued_steps;
+  exec.max_replay_chunks = m.options_.limits.max_replay_chunks;
+  exec.clock = m.options_.clock;
+  for (const std::shared_ptr<const LoadedModel>& model : models.All()) {
+    m.executors_[model.get()] = std::make_unique<ModelExecutor>(
+        model, *m.pool_, exec, &m.queued_steps_);
+  }
+  return manager;
+}
+
+SessionManager::~SessionManager() { Stop(); }
+
+void SessionManager::BeginShutdown() { shutting_down_.store(true); }
+
+void SessionManager::Stop() {
+  shutting_down_.store(true);
+  if (pool_) pool_->Stop();
+}
+
+ModelExecutor& SessionManager::ExecutorFor(const LoadedModel& model) const {
+  return *executors_.at(&model);
+}
+
+absl::StatusOr<std::shared_ptr<SessionHandle>> SessionManager::Find(
+    const std::string& owner, absl::string_view id) const {
+  if (id.empty()) return absl::InvalidArgumentError("session_id is empty");
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end() || it->second->owner != owner) return NotFound(id);
+  return it->second;
+}
+
+absl::Status SessionManager::CheckCapacityLocked() const {
+  if (static_cast<int>(sessions_.size()) >= options_.max_sessions) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the server holds ", sessions_.size(),
+        " sessions, its limit (--max-sessions); close sessions or retry "
+        "later"));
+  }
+  return absl::OkStatus();
+}
+
+std::string SessionManager::NewIdLocked() {
+  // Unique within this process, and unlikely to collide with other servers'
+  // ids (sessions move between servers by export/import).
+  std::string id;
+  do {
+    id = absl::StrFormat("s-%016x-%x", id_salt_, ++id_counter_);
+  } while (sessions_.count(id));
+  return id;
+}
+
+absl::StatusOr<std::shared_ptr<SessionHandle>> SessionManager::CreateLocked(
+    const std::string& owner, absl::string_view id,
+    const std::shared_ptr<const LoadedModel>& model,
+    std::vector<float> initial_state) {
+  if (sessions_.count(id)) {
+    // Another owner's id is "already exists" too: create cannot take it.
+    return absl::AlreadyExistsError(
+        absl::StrCat("session ", Quote(id), " already exists"));
+  }
+  if (absl::Status s = CheckCapacityLocked(); !s.ok()) return s;
+  auto handle = std::make_shared<SessionHandle>();
+  handle->id = id.empty() ? NewIdLocked() : std::string(id);
+  handle->owner = owner;
+  handle->serial = NextSerial();
+  handle->model = model;
+  handle->executor = &ExecutorFor(*model);
+  handle->created = Now();
+  handle->last_used_unix_us.store(absl::ToUnixMicros(handle->created));
+  sessions_[handle->id] = handle;
+  handle->executor->Install(handle, std::move(initial_state), {}, 0, {});
+  return handle;
+}
+
+void SessionManager::SubmitChunk(const Caller& caller,
+                                 const ChunkRequest& request, ChunkDone done) {
+  if (shutting_down()) return done(ShuttingDown());
+  Task task;
+  task.cancelled = caller.cancelled;
+  task.deadline = caller.deadline;
+
+  if (request.session_id.empty()) {  // stateless
+    if (request.first_step) {
+      return done(absl::InvalidArgumentError(
+          "first_step is set on a stateless call (no session_id); "
+          "exactly-once steps need a session"));
+    }
+    absl::StatusOr<std::shared_ptr<const LoadedModel>> model =
+        models_.Get(request.model, request.version);
+    if (!model.ok()) return done(model.status());
+    absl::StatusOr<Chunk> chunk = MakeChunk(
+        request.shape, request.values, std::nullopt, **model, options_.limits);
+    if (!chunk.ok()) return done(chunk.status());
+    task.chunk = *std::move(chunk);
+    task.sender = caller.stateless_sender;
+    task.done = std::move(done);
+    return ExecutorFor(**model).RunStateless(std::move(task));
+  }
+
+  std::shared_ptr<SessionHandle> session;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(request.session_id);
+    if (it != sessions_.end() && it->second->owner == caller.owner) {
+      session = it->second;
+    } else if (it == sessions_.end() && request.create_if_missing) {
+      if (absl::Status s = ValidateSessionId(request.session_id); !s.ok()) {
+        return done(s);
+      }
+      absl::StatusOr<std::shared_ptr<const LoadedModel>> model =
+          models_.Get(request.model, request.version);
+      if (!model.ok()) return done(model.status());
+      absl::StatusOr<std::shared_ptr<SessionHandle>> created =
+          CreateLocked(caller.owner, request.session_id, *model, {});
+      if (!created.ok()) return done(created.status());
+      session = *std::move(created);
+    } else {
+      return done(NotFound(request.session_id));
+    }
+  }
+  const LoadedModel& m = *session->model;
+  if ((!request.model.empty() && request.model != m.name) ||
+      (request.version != 0 && request.version != m.version)) {
+    return done(absl::InvalidArgumentError(absl::StrCat(
+        "session ", Quote(session->id), " runs model ", Quote(m.name),
+        " version ", m.version, "; the request names ", Quote(request.model),
+        " version ", request.version)));
+  }
+  absl::StatusOr<Chunk> chunk = MakeChunk(
+      request.shape, request.values, request.first_step, m, options_.limits);
+  if (!chunk.ok()) return done(chunk.status());
+  session->last_used_unix_us.store(absl::ToUnixMicros(Now()),
+                                   std::memory_order_relaxed);
+  task.chunk = *std::move(chunk);
+  task.done = std::move(done);
+  ModelExecutor* executor = session->executor;
+  executor->RunChunk(std::move(session), std::move(task));
+}
+
+absl::StatusOr<SessionInfo> SessionManager::CreateSession(
+    const std::string& owner, absl::string_view id,
+    absl::string_view model_name, int64_t version,
+    std::vector<float> initial_state) {
+  if (shutting_down()) return ShuttingDown();
+  if (!id.empty()) {
+    if (absl::Status s = ValidateSessionId(id); !s.ok()) return s;
+  }
+  absl::StatusOr<std::shared_ptr<const LoadedModel>> model =
+      models_.Get(model_name, version);
+  if (!model.ok()) return model.status();
+  if (!initial_state.empty()) {
+    if (absl::Status s = ValidateState(
+            initial_state, (*model)->model->state_size(), "initial_state");
+        !s.ok()) {
+      return s;
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<std::shared_ptr<SessionHandle>> session =
+      CreateLocked(owner, id, *model, std::move(initial_state));
+  if (!session.ok()) return session.status();
+  return (*session)->Info();
+}
+
+absl::StatusOr<SessionInfo> SessionManager::GetSession(
+    const std::string& owner, absl::string_view id) const {
+  absl::StatusOr<std::shared_ptr<SessionHandle>> s = Find(owner, id);
+  if (!s.ok()) return s.status();
+  return (*s)->Info();
+}
+
+void SessionManager::ResetSession(const std::string& owner,
+                                  absl::string_view id, InfoDone done) {
+  absl::StatusOr<std::shared_ptr<SessionHandle>> s = Find(owner, id);
+  if (!s.ok()) return done(s.status());
+  std::shared_ptr<SessionHandle> session = *s;
+  ModelExecutor* executor = session->executor;
+  executor->Reset(
+      session, [session, done = std::move(done)](absl::Status status) mutable {
+        if (!status.ok()) return done(status);
+        done(session->Info());
+      });
+}
+
+void SessionManager::CloseSession(const std::string& owner,
+                                  absl::string_view id, StatusDone done) {
+  std::shared_ptr<SessionHandle> session;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end() || it->second->owner != owner) {
+      return done(NotFound(id));
+    }
+    session = std::move(it->second);
+    sessions_.erase(it);
+  }
+  ModelExecutor* executor = session->executor;
+  executor->Close(std::move(session), std::move(done));
+}
+
+void SessionManager::ExportSession(const std::string& owner,
+                                   absl::string_view id, SnapshotDone done) {
+  absl::StatusOr<std::shared_ptr<SessionHandle>> s = Find(owner, id);
+  if (!s.ok()) return done(s.status());
+  ModelExecutor* executor = (*s)->executor;
+  executor->Export(*std::move(s), std::move(done));
+}
+
+absl::StatusOr<SessionInfo> SessionManager::ImportSession(
+    const std::string& owner, SessionSnapshot snap) {
+  if (shutting_down()) return ShuttingDown();
+  if (absl::Status s = ValidateSessionId(snap.id); !s.ok()) return s;
+  if (snap.version <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("snapshot.version is ", snap.version,
+                     "; a snapshot names the exact version it ran on"));
+  }
+  absl::StatusOr<std::shared_ptr<const LoadedModel>> model =
+      models_.Get(snap.model, snap.version);
+  if (!model.ok()) return model.status();
+  if (absl::Status s = ValidateSnapshot(snap, **model, options_.limits);
+      !s.ok()) {
+    return s;
+  }
+  absl::MutexLock lock(&mu_);
+  if (sessions_.count(snap.id)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("session ", Quote(snap.id), " already exists"));
+  }
+  if (absl::Status s = CheckCapacityLocked(); !s.ok()) return s;
+  auto handle = std::make_shared<SessionHandle>();
+  handle->id = snap.id;
+  handle->owner = owner;
+  handle->serial = NextSerial();
+  handle->model = *model;
+  handle->executor = &ExecutorFor(**model);
+  handle->created = Now();
+  handle->next_step.store(snap.next_step);
+  handle->last_used_unix_us.store(absl::ToUnixMicros(handle->created));
+  sessions_[handle->id] = handle;
+  // A reset returns to the zero state: the snapshot's origin is unknown.
+  handle->executor->Install(handle, {}, std::move(snap.state), snap.next_step,
+                            std::move(snap.replay));
+  return handle->Info();
+}
+
+SessionManager::Page SessionManager::ListSessions(
+    const std::string& owner, int page_size,
+    absl::string_view page_token) const {
+  Page page;
+  absl::MutexLock lock(&mu_);
+  auto it = page_token.empty() ? sessions_.begin()
+                               : sessions_.upper_bound(page_token);
+  for (; it != sessions_.end(); ++it) {
+    if (it->second->owner != owner) continue;
+    if (static_cast<int>(page.sessions.size()) == page_size) {
+      page.next_page_token = page.sessions.back().id;
+      break;
+    }
+    page.sessions.push_back(it->second->Info());
+  }
+  return page;
+}
+
+int SessionManager::ExpireIdle() {
+  const int64_t cutoff_us = absl::ToUnixMicros(Now() - options_.idle_timeout);
+  std::vector<std::shared_ptr<SessionHandle>> expired;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if (it->second->last_used_unix_us.load(std::memory_order_relaxed) <=
+          cutoff_us) {
+        expired.push_back(std::move(it->second));
+        it = sessions_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (std::shared_ptr<SessionHandle>& s : expired) {
+    ModelExecutor* executor = s->executor;
+    executor->Close(std::move(s), [](absl::Status) {});
+  }
+  return static_cast<int>(expired.size());
+}
+
+std::vector<ModelStats> SessionManager::Stats() const {
+  std::vector<ModelStats> out;
+  for (const auto& [model, executor] : executors_) {
+    ModelStats s = executor->Stats();
+    if (s.requests > 0 || s.rejected > 0) out.push_back(std::move(s));
+  }
+  std::sort(
+      out.begin(), out.end(), [](const ModelStats& a, const ModelStats& b) {
+        return std::tie(a.model, a.version) < std::tie(b.model, b.version);
+      });
+  return out;
+}
+
+int SessionManager::sessions() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(sessions_.size());
+}
+
+}  // namespace lstmserve::server

@@ -1,0 +1,70 @@
+// Plain values that cross the core's boundary: a chunk of steps to run, its
+// result, a session's public description and its snapshot. No gRPC, no
+// protobuf: the service converts messages to and from these.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace lstmserve::server {
+
+struct LoadedModel;
+
+// A chunk of steps to apply to a session, already checked against its
+// model's input width and the server's limits.
+struct Chunk {
+  std::vector<float> inputs;  // steps x input_size, row-major
+  int steps = 0;
+  // Exactly-once: the index of the chunk's first step, if the client sent it.
+  std::optional<int64_t> first_step;
+};
+
+struct ChunkResult {
+  std::vector<float> outputs;  // steps x output_size
+  int steps = 0;
+  int output_size = 0;
+  int64_t next_step = 0;  // the session's next expected step after this one
+  bool replayed = false;  // an exact retry answered from the replay record
+  const LoadedModel* model = nullptr;  // the exact version that ran
+};
+
+struct SessionInfo {
+  std::string id;
+  std::string model;
+  int64_t version = 0;
+  int64_t next_step = 0;
+  absl::Time created;
+  absl::Time last_used;
+  int state_size = 0;
+};
+
+// One applied chunk kept for exact retries: its first step, inputs and
+// outputs.
+struct ReplayChunk {
+  int64_t first_step = 0;
+  int steps = 0;
+  std::vector<float> inputs;
+  std::vector<float> outputs;
+};
+
+// Everything needed to continue the session elsewhere, exactly once.
+struct SessionSnapshot {
+  std::string id;
+  std::string model;
+  int64_t version = 0;
+  int64_t next_step = 0;
+  std::vector<float> state;
+  // The most recently applied chunks that a client may still retry, oldest
+  // first, contiguous and ending at next_step (empty: none).
+  std::vector<ReplayChunk> replay;
+};
+
+// The largest step index a session may reach. Far beyond any real sequence,
+// and far from int64 overflow in any sum of a step index and a chunk length.
+inline constexpr int64_t kMaxStepIndex = int64_t{1} << 62;
+
+}  // namespace lstmserve::server

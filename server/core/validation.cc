@@ -1,0 +1,175 @@
+#include "server/core/validation.h"
+
+#include <cmath>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace lstmserve::server {
+namespace {
+
+std::string ShapeString(std::span<const int64_t> shape) {
+  // A hostile shape may have thousands of dimensions; show the first few.
+  constexpr size_t kMaxDims = 8;
+  std::string s = absl::StrCat(
+      "[", absl::StrJoin(shape.first(std::min(shape.size(), kMaxDims)), ", "));
+  if (shape.size() > kMaxDims) {
+    absl::StrAppend(&s, ", ... (", shape.size(), " dimensions)");
+  }
+  return s + "]";
+}
+
+absl::Status CheckFinite(std::span<const float> values, int width,
+                         absl::string_view what) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, "[", i / width, ", ", i % width, "] is ", values[i], "; ", what,
+          " must be finite (one NaN would poison the session's state)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string Quote(absl::string_view s) {
+  if (s.size() <= kMaxQuotedChars) {
+    return absl::StrCat("\"", absl::CHexEscape(s), "\"");
+  }
+  return absl::StrCat("\"", absl::CHexEscape(s.substr(0, kMaxQuotedChars)),
+                      "...\" (", s.size(), " bytes)");
+}
+
+absl::Status ValidateSessionId(absl::string_view id) {
+  if (id.empty() || id.size() > kMaxSessionIdChars) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("session id has ", id.size(),
+                     " characters; expected 1 to ", kMaxSessionIdChars));
+  }
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                    c == ':' || c == '-';
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("session id ", Quote(id),
+                       " has a character outside [A-Za-z0-9._:-]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Chunk> MakeChunk(std::span<const int64_t> shape,
+                                std::span<const float> values,
+                                std::optional<int64_t> first_step,
+                                const LoadedModel& model,
+                                const RequestLimits& limits) {
+  const int width = model.model->input_size();
+  if (shape.size() != 2 || shape[1] != width || shape[0] < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("inputs has shape ", ShapeString(shape), "; model ",
+                     Quote(model.name), " expects [T, ", width, "]"));
+  }
+  const int64_t steps = shape[0];
+  if (steps == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("inputs has no steps (shape ", ShapeString(shape),
+                     "); expected at least one"));
+  }
+  if (steps > limits.max_steps_per_request) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "inputs has ", steps, " steps; at most ", limits.max_steps_per_request,
+        " per request (--max-steps-per-request)"));
+  }
+  if (static_cast<int64_t>(values.size()) != steps * width) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("inputs has shape ", ShapeString(shape), " but ",
+                     values.size(), " values; expected ", steps * width));
+  }
+  if (first_step && (*first_step < 0 || *first_step > kMaxStepIndex)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("first_step is ", *first_step, "; expected 0 to 2^62"));
+  }
+  if (!limits.allow_non_finite) {
+    if (absl::Status s = CheckFinite(values, width, "inputs"); !s.ok()) {
+      return s;
+    }
+  }
+  Chunk chunk;
+  chunk.steps = static_cast<int>(steps);
+  chunk.inputs.assign(values.begin(), values.end());
+  chunk.first_step = first_step;
+  return chunk;
+}
+
+absl::Status ValidateState(std::span<const float> state, int expected,
+                           absl::string_view what) {
+  if (static_cast<int64_t>(state.size()) != expected) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has ", state.size(),
+                     " floats; the model's state has ", expected));
+  }
+  for (size_t i = 0; i < state.size(); ++i) {
+    if (!std::isfinite(state[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, "[", i, "] is not finite; a state must be finite"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSnapshot(const SessionSnapshot& snap,
+                              const LoadedModel& model,
+                              const RequestLimits& limits) {
+  const model::Model& m = *model.model;
+  if (absl::Status s =
+          ValidateState(snap.state, m.state_size(), "snapshot state");
+      !s.ok()) {
+    return s;
+  }
+  if (snap.next_step < 0 || snap.next_step > kMaxStepIndex) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "snapshot next_step is ", snap.next_step, "; expected 0 to 2^62"));
+  }
+  if (static_cast<int64_t>(snap.replay.size()) > limits.max_replay_chunks) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("snapshot holds ", snap.replay.size(),
+                     " replayable chunks; this server keeps at most ",
+                     limits.max_replay_chunks, " (--max-replay-chunks)"));
+  }
+  // Walk back from next_step: the chunks must tile the steps before it.
+  int64_t end = snap.next_step;
+  for (size_t k = snap.replay.size(); k-- > 0;) {
+    const ReplayChunk& c = snap.replay[k];
+    const auto bad = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "snapshot replay chunk ", k, " (", c.steps, " steps from step ",
+          c.first_step, ", ", c.inputs.size(), " input and ", c.outputs.size(),
+          " output floats) is inconsistent: ", why));
+    };
+    if (c.steps < 1 || c.steps > limits.max_steps_per_request) {
+      return bad(absl::StrCat("expected 1 to ", limits.max_steps_per_request,
+                              " steps"));
+    }
+    if (c.inputs.size() != static_cast<size_t>(c.steps) * m.input_size() ||
+        c.outputs.size() != static_cast<size_t>(c.steps) * m.output_size()) {
+      return bad(absl::StrCat("expected ", m.input_size(), " inputs and ",
+                              m.output_size(), " outputs per step"));
+    }
+    if (c.first_step != end - c.steps || c.first_step < 0) {
+      return bad(absl::StrCat("expected it to end at step ", end,
+                              " (the chunks end at next_step, in order)"));
+    }
+    if (absl::Status s =
+            CheckFinite(c.inputs, m.input_size(), "snapshot replay inputs");
+        !s.ok() && !limits.allow_non_finite) {
+      return s;
+    }
+    end = c.first_step;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace lstmserve::server

@@ -1,0 +1,122 @@
+#include "server/core/worker_pool.h"
+
+#include "absl/time/clock.h"
+
+namespace lstmserve::server {
+
+WorkerPool::WorkerPool(int threads) : threads_(threads > 0 ? threads : 0) {
+  workers_.reserve(threads_);
+  for (int i = 0; i < threads_; ++i) {
+    workers_.emplace_back([this] { WorkerLoop(); });
+  }
+}
+
+WorkerPool::~WorkerPool() { Stop(); }
+
+void WorkerPool::Schedule(Strand* strand) {
+  absl::MutexLock lock(&mu_);
+  runnable_.push_back(strand);
+  work_.Signal();
+}
+
+void WorkerPool::WakeAt(Strand* strand, absl::Time when) {
+  absl::MutexLock lock(&mu_);
+  const bool earliest = timers_.empty() || when < timers_.top().first;
+  timers_.emplace(when, strand);
+  // A waiting worker sleeps until the previous earliest timer; wake one so
+  // it sleeps until this one instead.
+  if (earliest) work_.Signal();
+}
+
+bool WorkerPool::stopping() const {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
+}
+
+void WorkerPool::WorkerLoop() {
+  // One workspace per worker, reused across models and calls.
+  model::Workspace workspace;
+  std::vector<Strand*> due;
+  while (true) {
+    Strand* strand = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      while (true) {
+        const absl::Time now = absl::Now();
+        while (!timers_.empty() && (timers_.top().first <= now || stopping_)) {
+          due.push_back(timers_.top().second);
+          timers_.pop();
+        }
+        if (!due.empty()) break;
+        if (!runnable_.empty()) {
+          strand = runnable_.front();
+          runnable_.pop_front();
+          ++running_;
+          break;
+        }
+        if (stopping_ && running_ == 0 && timers_.empty()) {
+          work_.SignalAll();  // the others see it too
+          return;
+        }
+        if (timers_.empty()) {
+          work_.Wait(&mu_);
+        } else {
+          work_.WaitWithDeadline(&mu_, timers_.top().first);
+        }
+      }
+    }
+    // Wake may schedule the strand, which takes mu_: call it unlocked.
+    for (Strand* s : due) s->Wake();
+    due.clear();
+    if (strand) {
+      strand->Run(workspace);
+      absl::MutexLock lock(&mu_);
+      --running_;
+      if (stopping_) work_.SignalAll();
+    }
+  }
+}
+
+int WorkerPool::RunUntilIdle(bool fire_timers) {
+  model::Workspace workspace;
+  int runs = 0;
+  while (true) {
+    std::vector<Strand*> due;
+    Strand* strand = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time now = absl::Now();
+      while (!timers_.empty() &&
+             (fire_timers || stopping_ || timers_.top().first <= now)) {
+        due.push_back(timers_.top().second);
+        timers_.pop();
+      }
+      if (due.empty() && runnable_.empty()) return runs;
+      if (!runnable_.empty()) {
+        strand = runnable_.front();
+        runnable_.pop_front();
+      }
+    }
+    for (Strand* s : due) s->Wake();
+    if (strand) {
+      strand->Run(workspace);
+      ++runs;
+    }
+  }
+}
+
+void WorkerPool::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ && workers_.empty()) return;
+    stopping_ = true;
+    work_.SignalAll();
+  }
+  for (std::thread& t : workers_) {
+    if (t.joinable()) t.join();
+  }
+  workers_.clear();
+  if (threads_ == 0) RunUntilIdle(/*fire_timers=*/true);
+}
+
+}  // namespace lstmserve::server

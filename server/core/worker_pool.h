@@ -1,0 +1,80 @@
+// The threads that run the engine. Work comes in as strands: a Strand is
+// scheduled when it has something to do and is run by one worker at a time,
+// so whatever a strand owns needs no lock. Strands are run in the order they
+// became runnable (FIFO across models and shards), and a strand may ask to be
+// woken at a time (a partial batch waiting for partners).
+//
+// Thread-safety: thread-safe. Strand::Run is never called concurrently for
+// one strand: the strand itself decides, under its own lock, when it asks to
+// be scheduled (see Shard in executor.cc).
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <queue>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "model/model.h"
+
+namespace lstmserve::server {
+
+class Strand {
+ public:
+  virtual ~Strand() = default;
+  // Does some of the strand's work on a worker thread, with that worker's
+  // workspace.
+  virtual void Run(model::Workspace& workspace) = 0;
+  // The timer the strand asked for has come (it may no longer want it).
+  virtual void Wake() = 0;
+};
+
+class WorkerPool {
+ public:
+  // `threads` workers; 0: none, and the caller runs the strands itself with
+  // RunUntilIdle (deterministic tests, no threads).
+  explicit WorkerPool(int threads);
+  ~WorkerPool();  // Stop()
+
+  // Runs `strand` on the next free worker. The caller guarantees that a
+  // strand is scheduled at most once at a time.
+  void Schedule(Strand* strand);
+  // Calls strand->Wake() from a worker at `when` (or soon after).
+  void WakeAt(Strand* strand, absl::Time when);
+
+  // True once Stop() began: strands stop waiting for partners and run what
+  // they have at once.
+  bool stopping() const;
+  // Runs what is scheduled, then joins the workers. Strands must not be
+  // scheduled afterwards (they would not run).
+  void Stop();
+
+  // Strands to shard a model's sessions over: one per worker.
+  int shards() const { return threads_ > 0 ? threads_ : 1; }
+
+  // Without workers: runs scheduled strands, and timers that are due (or
+  // all of them with `fire_timers`), on this thread until nothing is
+  // scheduled. Returns how many strand runs it made.
+  int RunUntilIdle(bool fire_timers = false);
+
+ private:
+  void WorkerLoop();
+
+  const int threads_;
+  mutable absl::Mutex mu_;
+  absl::CondVar work_;
+  std::deque<Strand*> runnable_ ABSL_GUARDED_BY(mu_);
+  using Timer = std::pair<absl::Time, Strand*>;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_
+      ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int running_ ABSL_GUARDED_BY(mu_) = 0;  // strands being run now
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace lstmserve::server
