@@ -287,6 +287,39 @@ class ConfigParser {
   const ConfigLimits& limits_;
 };
 
+// The deepest nesting of arrays and objects in `text`, stopping as soon as
+// it passes `limit` (strings are skipped, so brackets inside them do not
+// count). Iterative: this is what guards the recursive parser.
+int NestingDepth(std::string_view text, int limit, size_t& where) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > deepest) deepest = depth;
+      if (deepest > limit) {
+        where = i;
+        return deepest;
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 absl::StatusOr<ModelConfig> ParseImpl(std::string_view json_text,
                                       absl::string_view file_name,
                                       const ConfigLimits& limits) {
@@ -301,6 +334,14 @@ absl::StatusOr<ModelConfig> ParseImpl(std::string_view json_text,
   if (const size_t nul = json_text.find('\0'); nul != json_text.npos) {
     return absl::InvalidArgumentError(absl::StrCat(
         file_name, ": not valid JSON (at byte ", nul, "): NUL byte"));
+  }
+  if (size_t where = 0;
+      NestingDepth(json_text, limits.max_json_depth, where) >
+      limits.max_json_depth) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        file_name, ": arrays and objects are nested more than ",
+        limits.max_json_depth, " deep (at byte ", where,
+        "); a config.json needs a few levels"));
   }
   // Duplicate keys are an error (nlohmann would silently keep the last one):
   // a config with two "hidden_size" entries is ambiguous.

@@ -65,6 +65,9 @@ struct ConfigLimits {
   int max_layers = 64;
   int max_output_size = 1 << 16;
   uint64_t max_config_bytes = 16u << 20;
+  // Arrays and objects nested deeper than this are refused before parsing:
+  // the JSON parser and what walks its result recurse per level.
+  int max_json_depth = 64;
 };
 
 // Parses and validates config.json text. `file_name` is used in error

@@ -183,10 +183,31 @@ TEST(ModelConfigTest, SizesAtTheLimitsAreAccepted) {
   EXPECT_EQ(config->hidden_size, 16384);
 }
 
-TEST(ModelConfigTest, UnknownKeysAreIgnoredEvenDeeplyNested) {
-  const std::string deep = std::string(20000, '[') + std::string(20000, ']');
+TEST(ModelConfigTest, UnknownKeysAreIgnoredNestedAsDeepAsTheLimit) {
+  const std::string deep = std::string(60, '[') + std::string(60, ']');
   auto config = Parse(ConfigText().Set("future", deep).Set("x", "null"));
   ASSERT_TRUE(config.ok()) << config.status();
+}
+
+TEST(ModelConfigTest, AMegabyteOfNestedBracketsIsAClearErrorNotACrash) {
+  // The parser recurses per level: half a million levels overflowed the
+  // stack before the depth was checked first.
+  const std::string deep =
+      std::string(500000, '[') + std::string(500000, ']');
+  for (const std::string& text :
+       {deep, ConfigText().Set("future", deep).str(),
+        ConfigText().Set("description", "\"[[[[\"").str()}) {
+    auto config = Parse(text);
+    if (text.size() < 1000) {  // brackets inside a string do not count
+      EXPECT_TRUE(config.ok()) << config.status();
+      continue;
+    }
+    ASSERT_FALSE(config.ok());
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(config.status().message().find("nested more than 64 deep"),
+              std::string::npos)
+        << config.status();
+  }
 }
 
 TEST(ModelConfigTest, Names) {
