@@ -300,12 +300,14 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
   if (options.deadline.count() <= 0 || options.max_retries < 0 ||
       options.initial_backoff.count() <= 0 ||
       options.max_backoff < options.initial_backoff ||
-      options.max_message_bytes <= 0) {
+      options.max_message_bytes <= 0 || options.streams < 1 ||
+      options.max_inflight_chunks < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "invalid client options: deadline ", options.deadline.count(),
         " ms, max_retries ", options.max_retries, ", backoff ",
         options.initial_backoff.count(), "..", options.max_backoff.count(),
-        " ms, max_message_bytes ", options.max_message_bytes,
+        " ms, max_message_bytes ", options.max_message_bytes, ", streams ",
+        options.streams, ", max_inflight_chunks ", options.max_inflight_chunks,
         "; expected positive values and initial_backoff <= max_backoff"));
   }
   auto shared = std::make_shared<Shared>();

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "lstmserve/client.h"
 #include "lstmserve/v1/lstmserve.grpc.pb.h"
@@ -20,12 +21,22 @@ namespace lstmserve::client {
 
 namespace pb = ::lstmserve::v1;
 
+class StreamMux;
+
 // Owned jointly by a Client and the sessions it opened.
-// Thread-safety: immutable after construction; the stub is thread-safe.
+// Thread-safety: immutable after construction but for the stream
+// multiplexer, made on first use under mux_mu; the stub is thread-safe.
 struct Client::Shared {
+  Shared();
+  ~Shared();  // stops the multiplexer's streams and thread
   ClientOptions options;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<pb::LstmServe::Stub> stub;
+
+  // The streams every StreamingSession of this client shares.
+  StreamMux& Mux();
+  absl::Mutex mux_mu;
+  std::unique_ptr<StreamMux> mux ABSL_GUARDED_BY(mux_mu);
 };
 
 namespace internal {

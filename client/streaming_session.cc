@@ -1,32 +1,41 @@
-// StreamingSession: one session's chunks over a bidirectional Stream call
-// (gRPC callback API), one chunk on the wire at a time, with reconnection
-// and exactly-once resends.
+// StreamingSession: many sessions' chunks multiplexed over a few Stream
+// calls (gRPC callback API), pipelined, with reconnection and exactly-once
+// resends. No thread per session: one StreamMux per Client owns the calls
+// and one worker thread, which opens calls, enforces per-chunk deadlines and
+// decides what a call's end means.
 //
-// Moving parts, all guarded by Core::mu:
-//   queue    chunks not yet answered, in send order; when `awaiting`, the
-//            front one has been written on the current call.
-//   outbox   answered chunks whose callbacks have not run yet. Whoever finds
-//            nobody delivering drains it (Drain), outside the lock, so
-//            callbacks run one at a time and in order.
-//   call     the current StreamCall, kept alive by a hold that only the
-//            worker thread removes (after the call's read side has ended),
-//            so any thread may start a write on it while holding mu.
-//   worker   a thread that opens calls when there is work, removes the hold
-//            of a finished call and decides what its status means (resend
-//            after a backoff, or fail the pending chunks), enforces the
-//            per-chunk deadline, and half-closes the stream on Close.
+// Moving parts, all guarded by StreamMux::mu:
+//   Conn       one Stream call slot: the current StreamCall, its write
+//              queue (one write on the wire at a time), the request ids it
+//              awaits and their deadlines, and the sessions it carries.
+//   Core       one session: its unanswered chunks in send order, of which
+//              the first `inflight` are on the wire; the step index the
+//              next unsent chunk starts at; its outbox of results whose
+//              callbacks have not run. Whoever finds nobody delivering a
+//              session's outbox drains it outside the lock, so one
+//              session's callbacks run one at a time and in order.
+// Each chunk carries its first_step. A session pipelines up to
+// ClientOptions::max_inflight_chunks chunks; the server keeps that many in
+// its replay record (--max-replay-chunks), so when a call breaks, every
+// chunk that was on the wire is resent with the same first_step and is
+// either applied or answered from the record: no step lost or doubled.
+// When a chunk fails on the server (say INVALID_ARGUMENT), the chunks sent
+// behind it were numbered as if it had run; they are taken back and resent
+// with corrected first_steps, so one bad chunk fails alone.
+//
 // gRPC runs no reaction inline (Start* only schedule them), so starting
 // operations while holding mu cannot deadlock.
 //
-// Lifetimes: the StreamingSession owns the Core, the Core owns a reference
-// to the channel. A StreamCall points to the Core; the worker waits for each
-// call's OnDone before starting another or exiting, so once Close() has
-// joined the worker no gRPC thread touches the Core again.
+// Lifetimes: Client::Shared owns the StreamMux; every StreamingSession
+// holds the Shared. A call's reactions touch the mux only; the worker waits
+// for each call's OnDone before starting another on its Conn or exiting.
 #include <deque>
 #include <optional>
 #include <thread>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -35,17 +44,20 @@
 #include "lstmserve/client.h"
 
 namespace lstmserve::client {
-namespace {
 
 class StreamCall;
 
+namespace {
+
 struct Chunk {
-  uint64_t request_id = 0;
   std::vector<float> inputs;
   int steps = 0;
   std::optional<int64_t> first_step;  // fixed when first written
-  absl::Status local_error;           // refused before sending
   StreamingSession::Callback callback;
+  uint64_t request_id = 0;  // of the attempt on the wire; 0: none
+  // Set when answered (or refused here); delivered once it is the front.
+  std::optional<absl::StatusOr<StepResult>> result;
+  bool on_wire() const { return request_id != 0; }
 };
 
 struct Delivery {
@@ -71,215 +83,297 @@ bool Retryable(const grpc::Status& status) {
 
 }  // namespace
 
+// One session's state in the multiplexer. Guarded by the mux's mu.
 struct StreamingSession::Core {
-  Core(std::shared_ptr<Client::Shared> shared_in, std::string session_id_in,
-       std::string create_model_in, int64_t create_version_in,
-       int64_t next_step_in)
-      : shared(std::move(shared_in)),
-        session_id(std::move(session_id_in)),
-        create_model(std::move(create_model_in)),
-        create_version(create_version_in),
-        next_step(next_step_in) {}
+  std::string session_id;
+  std::string create_model;  // empty: never create
+  int64_t create_version = 0;
+  int conn = 0;  // index of the Conn that carries it
 
-  ~Core() {
-    absl::MutexLock lock(&join_mu);
-    if (worker.joinable()) worker.join();  // Close() normally joined it
-  }
+  // Undelivered chunks in send order: answered, on the wire or waiting.
+  // Only the first few (about the window) are other than waiting.
+  std::deque<Chunk> chunks;
+  int inflight = 0;             // chunks on the wire
+  int64_t next_first_step = 0;  // of the next chunk to number
+  int64_t next_step = 0;        // from the last response
+  std::deque<Delivery> outbox;
+  bool delivering = false;
+  uint64_t sent = 0;       // chunks accepted by Send
+  uint64_t delivered = 0;  // callbacks returned
+  bool closed = false;
+  // Threads about to deliver this session's outbox (Close waits for none).
+  int drain_refs = 0;
 
-  void Start() {
-    absl::MutexLock lock(&join_mu);
-    worker = std::thread([this] { Run(); });
-  }
-
-  void Send(std::vector<float> inputs, int steps, Callback callback);
-  void Flush();
-  absl::Status Close();
-
-  // Reactions of the current call.
-  void OnReadDone(StreamCall* c, bool ok);
-  void OnWriteDone(StreamCall* c, bool ok);
-  void OnCallDone(const grpc::Status& status);
-
-  void Run();
-  void StartCallLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  void HandleCallEndLocked(const grpc::Status& status)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  void FailAllLocked(const absl::Status& status)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  void WakeWorkerLocked(absl::Time needed_by) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  void Drain() ABSL_LOCKS_EXCLUDED(mu);
-
-  const std::shared_ptr<Client::Shared> shared;
-  const std::string session_id;
-  const std::string create_model;  // empty: never create
-  const int64_t create_version;
-
-  mutable absl::Mutex mu;
-  absl::CondVar worker_cv;  // the worker waits on it
-  absl::CondVar flush_cv;   // Flush waits on it
-  absl::Time worker_wake_at ABSL_GUARDED_BY(mu) = absl::InfinitePast();
-
-  std::deque<Chunk> queue ABSL_GUARDED_BY(mu);
-  std::deque<Delivery> outbox ABSL_GUARDED_BY(mu);
-  bool delivering ABSL_GUARDED_BY(mu) = false;
-  uint64_t next_request_id ABSL_GUARDED_BY(mu) = 1;
-  int64_t next_step ABSL_GUARDED_BY(mu);
-  uint64_t sent ABSL_GUARDED_BY(mu) = 0;       // chunks accepted by Send
-  uint64_t delivered ABSL_GUARDED_BY(mu) = 0;  // callbacks returned
-
-  // The current call and its state.
-  StreamCall* call ABSL_GUARDED_BY(mu) = nullptr;
-  bool call_ending ABSL_GUARDED_BY(mu) = false;  // its reads have ended
-  bool write_pending ABSL_GUARDED_BY(mu) = false;
-  bool awaiting ABSL_GUARDED_BY(mu) = false;  // front chunk on the wire
-  bool writes_done ABSL_GUARDED_BY(mu) = false;
-  bool cancelled_for_deadline ABSL_GUARDED_BY(mu) = false;
-  absl::Time response_deadline ABSL_GUARDED_BY(mu) = absl::InfiniteFuture();
-
-  // A call whose hold was removed, until its OnDone.
-  bool call_done ABSL_GUARDED_BY(mu) = false;
-  grpc::Status call_status ABSL_GUARDED_BY(mu);
-
-  int failures ABSL_GUARDED_BY(mu) = 0;  // consecutive failed attempts
-  absl::Time reconnect_at ABSL_GUARDED_BY(mu) = absl::InfinitePast();
-
-  bool close_requested ABSL_GUARDED_BY(mu) = false;
-  bool closed ABSL_GUARDED_BY(mu) = false;  // the worker has exited
-  absl::Status final_status ABSL_GUARDED_BY(mu);
-
-  absl::Mutex join_mu;
-  std::thread worker ABSL_GUARDED_BY(join_mu);
+  std::shared_ptr<Client::Shared> shared;  // keeps the mux alive
+  StreamMux* mux = nullptr;                // shared->Mux()
 };
 
-namespace {
+class StreamMux {
+ public:
+  explicit StreamMux(Client::Shared* shared);
+  ~StreamMux();  // ends the calls (half-close, bounded by the deadline)
 
-// One attempt of the Stream call; deletes itself in OnDone. The Core
-// outlives it: the worker (and so Close) waits for OnCallDone, the last
-// thing a call does.
+  void Register(StreamingSession::Core* core);
+  void Send(StreamingSession::Core* core, std::vector<float> inputs, int steps,
+            StreamingSession::Callback callback);
+  void Flush(StreamingSession::Core* core);
+  void Close(StreamingSession::Core* core);
+  int64_t NextStep(const StreamingSession::Core* core) const;
+
+  // Reactions of a call on conn `c`.
+  void OnReadDone(int c, StreamCall* call, bool ok);
+  void OnWriteDone(int c, StreamCall* call, bool ok);
+  void OnCallDone(int c, const grpc::Status& status);
+
+ private:
+  struct Awaited {
+    StreamingSession::Core* core;
+    absl::Time deadline;
+  };
+  struct Conn {
+    StreamCall* call = nullptr;
+    bool call_ending = false;  // its reads have ended
+    bool call_done = false;    // OnDone ran (after the hold was removed)
+    grpc::Status call_status;
+    bool cancelled_for_deadline = false;
+    bool writes_done = false;  // half-closed (the client is shutting down)
+    absl::Time close_deadline = absl::InfiniteFuture();
+    std::deque<pb::StreamRequest> writes;  // front: on the wire if pending
+    bool write_pending = false;
+    absl::flat_hash_map<uint64_t, Awaited> awaiting;  // by request id
+    std::deque<uint64_t> sent_order;  // request ids, oldest first
+    absl::flat_hash_set<StreamingSession::Core*> sessions;
+    int failures = 0;  // consecutive failed attempts
+    absl::Time reconnect_at = absl::InfinitePast();
+    bool has_work() const {
+      for (StreamingSession::Core* s : sessions) {
+        if (!s->chunks.empty()) return true;
+      }
+      return false;
+    }
+  };
+
+  void Run();
+  void StartCallLocked(int c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Puts the session's next chunks on the wire, up to its window.
+  void PumpLocked(StreamingSession::Core* core)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeWriteLocked(Conn& conn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes back the session's chunks on the wire (not answered), keeping or
+  // clearing their first_steps.
+  // Takes back the session's chunks on the wire from index `from` on (their
+  // answers, if any come, are ignored); `renumber` also forgets their
+  // first_steps and any error answers they had.
+  void TakeBackLocked(Conn& conn, StreamingSession::Core* core, size_t from,
+                      bool renumber) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void HandleCallEndLocked(int c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FailAllLocked(StreamingSession::Core* core, const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Drain(StreamingSession::Core* core) ABSL_LOCKS_EXCLUDED(mu_);
+  // Delivery of `core`'s outbox by whoever takes to_drain_ next.
+  void ScheduleDrainLocked(StreamingSession::Core* core)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Delivers the outboxes of what was taken from to_drain_.
+  void RunDrains(std::vector<StreamingSession::Core*>& cores)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Time NextWakeLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Client::Shared* const shared_;
+  mutable absl::Mutex mu_;
+  absl::CondVar worker_cv_;
+  absl::CondVar flush_cv_;
+  std::vector<Conn> conns_ ABSL_GUARDED_BY(mu_);
+  std::vector<StreamingSession::Core*> to_drain_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
+  int next_conn_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread worker_;
+};
+
+// One attempt of the Stream call on one Conn; deletes itself in OnDone.
 class StreamCall final
     : public grpc::ClientBidiReactor<pb::StreamRequest, pb::StreamResponse> {
  public:
-  explicit StreamCall(StreamingSession::Core* core) : core_(core) {}
+  StreamCall(StreamMux* mux, int conn) : mux_(mux), conn_(conn) {}
 
-  void OnReadDone(bool ok) override { core_->OnReadDone(this, ok); }
-  void OnWriteDone(bool ok) override { core_->OnWriteDone(this, ok); }
+  void OnReadDone(bool ok) override { mux_->OnReadDone(conn_, this, ok); }
+  void OnWriteDone(bool ok) override { mux_->OnWriteDone(conn_, this, ok); }
   void OnDone(const grpc::Status& status) override {
-    StreamingSession::Core* const core = core_;
-    // The context holds a reference to the channel: release it while the
-    // Core still holds another, so that the channel is never destroyed on
-    // a gRPC thread. After OnCallDone the session may be gone at once.
-    delete this;
-    core->OnCallDone(status);
+    StreamMux* const mux = mux_;
+    const int conn = conn_;
+    delete this;  // releases the context's reference to the channel
+    mux->OnCallDone(conn, status);
   }
 
   grpc::ClientContext context;
-  pb::StreamRequest request;    // the write in progress
   pb::StreamResponse response;  // the read in progress
 
  private:
-  StreamingSession::Core* const core_;
+  StreamMux* const mux_;
+  const int conn_;
 };
 
-}  // namespace
-
-void StreamingSession::Core::WakeWorkerLocked(absl::Time needed_by) {
-  if (needed_by < worker_wake_at) worker_cv.Signal();
+StreamMux::StreamMux(Client::Shared* shared) : shared_(shared) {
+  {
+    absl::MutexLock lock(&mu_);
+    conns_.resize(shared->options.streams);
+  }
+  worker_ = std::thread([this] { Run(); });
 }
 
-void StreamingSession::Core::Send(std::vector<float> inputs, int steps,
-                                  Callback callback) {
+StreamMux::~StreamMux() {
   {
-    absl::MutexLock lock(&mu);
-    if (!close_requested) {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    worker_cv_.Signal();
+  }
+  worker_.join();
+}
+
+void StreamMux::Register(StreamingSession::Core* core) {
+  absl::MutexLock lock(&mu_);
+  core->conn = next_conn_;
+  next_conn_ = (next_conn_ + 1) % static_cast<int>(conns_.size());
+  conns_[core->conn].sessions.insert(core);
+}
+
+void StreamMux::Send(StreamingSession::Core* core, std::vector<float> inputs,
+                     int steps, StreamingSession::Callback callback) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!core->closed) {
       Chunk chunk;
-      chunk.request_id = next_request_id++;
-      chunk.local_error = internal::CheckChunk(inputs, steps);
+      if (absl::Status s = internal::CheckChunk(inputs, steps); !s.ok()) {
+        chunk.result = s;  // refused here; answered in its turn
+      }
       chunk.inputs = std::move(inputs);
       chunk.steps = steps;
       chunk.callback = std::move(callback);
-      queue.push_back(std::move(chunk));
-      ++sent;
-      MaybeWriteLocked();
-      if (call == nullptr) WakeWorkerLocked(absl::Now());
+      core->chunks.push_back(std::move(chunk));
+      ++core->sent;
+      PumpLocked(core);
+      if (conns_[core->conn].call == nullptr) worker_cv_.Signal();
+      PumpLocked(core);  // a chunk refused here may be the front
       callback = nullptr;
     }
   }
   if (callback) {
-    callback(absl::FailedPreconditionError(
-        absl::StrCat("the stream of session \"", session_id, "\" is closed")));
+    callback(absl::FailedPreconditionError(absl::StrCat(
+        "the stream of session \"", core->session_id, "\" is closed")));
     return;
   }
-  Drain();
+  Drain(core);
 }
 
-// Writes the front chunk if the call is idle; moves chunks refused locally
-// to the outbox when they reach the front.
-void StreamingSession::Core::MaybeWriteLocked() {
-  while (!awaiting && !queue.empty() && !queue.front().local_error.ok()) {
-    Chunk& chunk = queue.front();
-    outbox.push_back({std::move(chunk.callback), chunk.local_error});
-    queue.pop_front();
+void StreamMux::PumpLocked(StreamingSession::Core* core) {
+  Conn& conn = conns_[core->conn];
+  // Answers leave in send order, whatever order they came in.
+  while (!core->chunks.empty() && core->chunks.front().result) {
+    Chunk& chunk = core->chunks.front();
+    core->outbox.push_back(
+        {std::move(chunk.callback), *std::move(chunk.result)});
+    core->chunks.pop_front();
+    ScheduleDrainLocked(core);
   }
-  if (call == nullptr || call_ending || writes_done || awaiting ||
-      write_pending || queue.empty()) {
+  if (conn.call == nullptr || conn.call_ending || stopping_) return;
+  const int window = shared_->options.max_inflight_chunks;
+  for (size_t i = 0; core->inflight < window && i < core->chunks.size(); ++i) {
+    Chunk& chunk = core->chunks[i];
+    if (chunk.result || chunk.on_wire()) continue;
+    if (!chunk.first_step) {
+      chunk.first_step = core->next_first_step;
+      core->next_first_step += chunk.steps;
+    }
+    chunk.request_id = next_request_id_++;
+    pb::StreamRequest& request = conn.writes.emplace_back();
+    request.set_request_id(chunk.request_id);
+    request.set_session_id(core->session_id);
+    internal::ToProto(chunk.inputs, chunk.steps, request.mutable_inputs());
+    request.set_first_step(*chunk.first_step);
+    if (!core->create_model.empty()) {
+      request.set_create_model(core->create_model);
+      request.set_create_version(core->create_version);
+    }
+    const absl::Time deadline =
+        absl::Now() + absl::FromChrono(shared_->options.deadline);
+    conn.awaiting[chunk.request_id] = Awaited{core, deadline};
+    conn.sent_order.push_back(chunk.request_id);
+    ++core->inflight;
+  }
+  MaybeWriteLocked(conn);
+}
+
+void StreamMux::MaybeWriteLocked(Conn& conn) {
+  if (conn.call == nullptr || conn.call_ending || conn.write_pending ||
+      conn.writes.empty()) {
     return;
   }
-  Chunk& chunk = queue.front();
-  if (!chunk.first_step.has_value()) chunk.first_step = next_step;
-  pb::StreamRequest& request = call->request;
-  request.Clear();
-  request.set_request_id(chunk.request_id);
-  request.set_session_id(session_id);
-  internal::ToProto(chunk.inputs, chunk.steps, request.mutable_inputs());
-  request.set_first_step(*chunk.first_step);
-  if (!create_model.empty()) {
-    request.set_create_model(create_model);
-    request.set_create_version(create_version);
-  }
-  write_pending = true;
-  awaiting = true;
-  response_deadline = absl::Now() + absl::FromChrono(shared->options.deadline);
-  call->StartWrite(&request);
-  WakeWorkerLocked(response_deadline);
+  conn.write_pending = true;
+  conn.call->StartWrite(&conn.writes.front());
 }
 
-void StreamingSession::Core::OnWriteDone(StreamCall* c, bool ok) {
-  {
-    absl::MutexLock lock(&mu);
-    if (c != call) return;  // a call the worker has already let go
-    write_pending = false;
-    // !ok: the stream is broken; the read side ends too and the worker
-    // resends. Otherwise a response that beat this reaction may have left
-    // the next chunk waiting for this write to complete.
-    if (ok) MaybeWriteLocked();
-    if (close_requested) worker_cv.Signal();
-  }
-  Drain();
+void StreamMux::OnWriteDone(int c, StreamCall* call, bool ok) {
+  absl::MutexLock lock(&mu_);
+  Conn& conn = conns_[c];
+  if (call != conn.call) return;  // a call the worker has let go
+  conn.write_pending = false;
+  if (!conn.writes.empty()) conn.writes.pop_front();
+  // !ok: the stream is broken; its read side ends too and the worker
+  // resends what was on the wire.
+  if (ok) MaybeWriteLocked(conn);
+  // A stopping worker half-closes once no write is pending.
+  if (stopping_) worker_cv_.Signal();
 }
 
-void StreamingSession::Core::OnReadDone(StreamCall* c, bool ok) {
+void StreamMux::TakeBackLocked(Conn& conn, StreamingSession::Core* core,
+                               size_t from, bool renumber) {
+  for (size_t i = from; i < core->chunks.size(); ++i) {
+    Chunk& chunk = core->chunks[i];
+    if (chunk.on_wire()) {
+      conn.awaiting.erase(chunk.request_id);  // a late answer is ignored
+      chunk.request_id = 0;
+      --core->inflight;
+    }
+    if (renumber && chunk.first_step && !(chunk.result && chunk.result->ok())) {
+      // Numbered as if an earlier chunk had run; an error here may only be
+      // that numbering (FAILED_PRECONDITION), so it is asked again.
+      chunk.first_step.reset();
+      chunk.result.reset();
+    }
+  }
+}
+
+void StreamMux::OnReadDone(int c, StreamCall* call, bool ok) {
+  std::vector<StreamingSession::Core*> drain;
   {
-    absl::MutexLock lock(&mu);
+    absl::MutexLock lock(&mu_);
+    Conn& conn = conns_[c];
     if (!ok) {
-      call_ending = true;  // the worker finishes the call
-      worker_cv.Signal();
+      conn.call_ending = true;  // the worker finishes the call
+      worker_cv_.Signal();
       return;
     }
-    pb::StreamResponse& response = c->response;
-    if (awaiting && !queue.empty() &&
-        response.request_id() == queue.front().request_id) {
-      Chunk chunk = std::move(queue.front());
-      queue.pop_front();
-      awaiting = false;
-      failures = 0;
-      absl::StatusOr<StepResult> result;
+    pb::StreamResponse& response = call->response;
+    auto it = conn.awaiting.find(response.request_id());
+    if (it != conn.awaiting.end()) {
+      StreamingSession::Core* core = it->second.core;
+      conn.awaiting.erase(it);
+      conn.failures = 0;
+      size_t k = 0;
+      while (core->chunks[k].request_id != response.request_id()) ++k;
+      Chunk& chunk = core->chunks[k];
+      chunk.request_id = 0;
+      --core->inflight;
       if (response.has_error() && response.error().code() != 0) {
-        result =
+        chunk.result =
             absl::Status(static_cast<absl::StatusCode>(response.error().code()),
                          response.error().message());
+        // It did not run, so the chunks behind it were numbered one chunk
+        // too far: take them back and number them from where it started.
+        TakeBackLocked(conn, core, k + 1, /*renumber=*/true);
+        core->next_first_step = *chunk.first_step;
       } else {
-        next_step = response.next_step();
+        core->next_step = response.next_step();
         StepResult step;
         step.steps = chunk.steps;
         step.first_step = *chunk.first_step;
@@ -289,212 +383,249 @@ void StreamingSession::Core::OnReadDone(StreamCall* c, bool ok) {
             internal::OutputsFromProto(response.mutable_outputs(), chunk.steps,
                                        &step.outputs, &step.output_size);
         if (shape.ok()) {
-          result = std::move(step);
+          chunk.result = std::move(step);
         } else {
-          result = shape;
+          chunk.result = shape;
         }
       }
-      outbox.push_back({std::move(chunk.callback), std::move(result)});
-      MaybeWriteLocked();
-      if (close_requested) worker_cv.Signal();
+      PumpLocked(core);
     }
-    // Any other response answers nothing we are waiting for; ignore it.
+    // Any other response answers nothing we wait for (a chunk taken back).
+    drain.swap(to_drain_);
   }
-  Drain();
-  c->StartRead(&c->response);
+  RunDrains(drain);
+  call->StartRead(&call->response);
 }
 
-// The last access of a call to the Core.
-void StreamingSession::Core::OnCallDone(const grpc::Status& status) {
-  absl::MutexLock lock(&mu);
-  call_done = true;
-  call_status = status;
-  worker_cv.Signal();
+void StreamMux::OnCallDone(int c, const grpc::Status& status) {
+  absl::MutexLock lock(&mu_);
+  conns_[c].call_done = true;
+  conns_[c].call_status = status;
+  worker_cv_.Signal();
 }
 
-void StreamingSession::Core::Drain() {
-  mu.Lock();
-  if (delivering) {  // another thread is delivering; it will see ours too
-    mu.Unlock();
+void StreamMux::ScheduleDrainLocked(StreamingSession::Core* core) {
+  ++core->drain_refs;
+  to_drain_.push_back(core);
+}
+
+void StreamMux::RunDrains(std::vector<StreamingSession::Core*>& cores) {
+  for (StreamingSession::Core* core : cores) Drain(core);
+  absl::MutexLock lock(&mu_);
+  for (StreamingSession::Core* core : cores) --core->drain_refs;
+  flush_cv_.SignalAll();
+  cores.clear();
+}
+
+void StreamMux::Drain(StreamingSession::Core* core) {
+  mu_.Lock();
+  if (core->delivering) {  // another thread delivers; it sees ours too
+    mu_.Unlock();
     return;
   }
-  delivering = true;
-  while (!outbox.empty()) {
-    Delivery d = std::move(outbox.front());
-    outbox.pop_front();
-    mu.Unlock();
+  core->delivering = true;
+  while (!core->outbox.empty()) {
+    Delivery d = std::move(core->outbox.front());
+    core->outbox.pop_front();
+    mu_.Unlock();
     if (d.callback) d.callback(std::move(d.result));
-    mu.Lock();
-    ++delivered;
-    flush_cv.SignalAll();
+    mu_.Lock();
+    ++core->delivered;
+    flush_cv_.SignalAll();
   }
-  delivering = false;
-  mu.Unlock();
+  core->delivering = false;
+  mu_.Unlock();
 }
 
-void StreamingSession::Core::StartCallLocked() {
-  auto* c = new StreamCall(this);
-  shared->stub->async()->Stream(&c->context, c);
+void StreamMux::StartCallLocked(int c) {
+  Conn& conn = conns_[c];
+  auto* call = new StreamCall(this, c);
+  shared_->stub->async()->Stream(&call->context, call);
   // The worker's hold: keeps the call alive (no OnDone) while other threads
   // may start writes on it; removed once its reads have ended.
-  c->AddHold();
-  c->StartRead(&c->response);
-  call = c;
-  call_ending = false;
-  write_pending = false;
-  awaiting = false;
-  writes_done = false;
-  cancelled_for_deadline = false;
-  call_done = false;
-  MaybeWriteLocked();
-  c->StartCall();
+  call->AddHold();
+  call->StartRead(&call->response);
+  conn.call = call;
+  conn.call_ending = false;
+  conn.call_done = false;
+  conn.write_pending = false;
+  conn.cancelled_for_deadline = false;
+  conn.writes_done = false;
+  conn.close_deadline = absl::InfiniteFuture();
+  for (StreamingSession::Core* core : conn.sessions) PumpLocked(core);
+  call->StartCall();
 }
 
-void StreamingSession::Core::FailAllLocked(const absl::Status& status) {
-  for (Chunk& chunk : queue) {
-    outbox.push_back({std::move(chunk.callback),
-                      chunk.local_error.ok() ? status : chunk.local_error});
+void StreamMux::FailAllLocked(StreamingSession::Core* core,
+                              const absl::Status& status) {
+  for (Chunk& chunk : core->chunks) {
+    core->outbox.push_back({std::move(chunk.callback),
+                            chunk.result ? *std::move(chunk.result)
+                                         : absl::StatusOr<StepResult>(status)});
   }
-  queue.clear();
+  core->chunks.clear();
+  core->inflight = 0;
+  ScheduleDrainLocked(core);
 }
 
-// Decides what the end of a call means for the chunks still pending.
-void StreamingSession::Core::HandleCallEndLocked(const grpc::Status& status) {
-  const bool deadline_hit = cancelled_for_deadline;
-  awaiting = false;
-  write_pending = false;
-  writes_done = false;
-  cancelled_for_deadline = false;
-  if (queue.empty()) {
-    // Nothing lost. A stream that ends while idle is simply reopened when
-    // there is work again; only the end of a Close is reported.
-    if (close_requested && deadline_hit) {
-      final_status = absl::DeadlineExceededError(absl::StrCat(
-          "the server did not end the stream of session \"", session_id,
-          "\" within ", shared->options.deadline.count(), " ms"));
-    } else if (close_requested && !status.ok()) {
-      final_status = internal::FromGrpc(status);
-    }
-    return;
+// Decides what the end of a call means for its sessions' unanswered chunks.
+void StreamMux::HandleCallEndLocked(int c) {
+  Conn& conn = conns_[c];
+  const grpc::Status status = conn.call_status;
+  const bool deadline_hit = conn.cancelled_for_deadline;
+  conn.writes.clear();
+  conn.write_pending = false;
+  conn.cancelled_for_deadline = false;
+  conn.sent_order.clear();
+  for (StreamingSession::Core* core : conn.sessions) {
+    TakeBackLocked(conn, core, 0, /*renumber=*/false);  // resent as they were
   }
+  conn.awaiting.clear();
+  if (!conn.has_work() || stopping_) return;  // reopened when needed
   absl::Status error;
   if (deadline_hit) {
     error = absl::DeadlineExceededError(
-        absl::StrCat("no response from the server for session \"", session_id,
-                     "\" within ", shared->options.deadline.count(), " ms"));
+        absl::StrCat("no response from the server within ",
+                     shared_->options.deadline.count(), " ms"));
   } else if (status.ok()) {
     error = absl::UnavailableError(
-        absl::StrCat("the server ended the stream of session \"", session_id,
-                     "\" before answering"));
+        "the server ended the stream before "
+        "answering");
   } else {
     error = internal::FromGrpc(status);
   }
   if (deadline_hit || status.ok() || Retryable(status)) {
-    ++failures;
-    if (failures <= shared->options.max_retries) {
-      reconnect_at = absl::Now() + absl::FromChrono(internal::Backoff(
-                                       shared->options, failures));
-      return;  // the front chunk is resent with its first_step
+    ++conn.failures;
+    if (conn.failures <= shared_->options.max_retries) {
+      conn.reconnect_at = absl::Now() + absl::FromChrono(internal::Backoff(
+                                            shared_->options, conn.failures));
+      return;  // the chunks are resent with their first_steps
     }
   }
-  FailAllLocked(error);
-  failures = 0;
-  reconnect_at = absl::InfinitePast();
+  for (StreamingSession::Core* core : conn.sessions) FailAllLocked(core, error);
+  conn.failures = 0;
+  conn.reconnect_at = absl::InfinitePast();
 }
 
-void StreamingSession::Core::Run() {
-  mu.Lock();
+absl::Time StreamMux::NextWakeLocked() const {
+  absl::Time wake = absl::InfiniteFuture();
+  for (const Conn& conn : conns_) {
+    if (conn.call == nullptr) {
+      if (conn.has_work()) wake = std::min(wake, conn.reconnect_at);
+    } else if (!conn.cancelled_for_deadline) {
+      wake = std::min(wake, conn.close_deadline);
+      if (!conn.sent_order.empty()) {
+        auto it = conn.awaiting.find(conn.sent_order.front());
+        if (it != conn.awaiting.end()) {
+          wake = std::min(wake, it->second.deadline);
+        }
+      }
+    }
+  }
+  return wake;
+}
+
+void StreamMux::Run() {
+  mu_.Lock();
   while (true) {
-    if (call == nullptr) MaybeWriteLocked();  // refused chunks to the outbox
-    if (!outbox.empty() && !delivering) {
-      mu.Unlock();
-      Drain();
-      mu.Lock();
-      continue;
-    }
-    if (call == nullptr) {
-      if (queue.empty()) {
-        if (close_requested) break;
-        worker_wake_at = absl::InfiniteFuture();
-        worker_cv.Wait(&mu);
-        worker_wake_at = absl::InfinitePast();
+    bool acted = false;
+    for (int c = 0; c < static_cast<int>(conns_.size()); ++c) {
+      Conn& conn = conns_[c];
+      if (conn.call != nullptr && conn.call_ending) {
+        StreamCall* call = conn.call;
+        conn.call = nullptr;
+        mu_.Unlock();
+        call->RemoveHold();  // OnDone follows once its last reaction ran
+        mu_.Lock();
+        while (!conn.call_done) worker_cv_.Wait(&mu_);
+        conn.call_done = false;
+        HandleCallEndLocked(c);
+        acted = true;
         continue;
       }
-      const absl::Time now = absl::Now();
-      if (now < reconnect_at) {
-        worker_wake_at = reconnect_at;
-        worker_cv.WaitWithDeadline(&mu, reconnect_at);
-        worker_wake_at = absl::InfinitePast();
+      if (conn.call != nullptr) {
+        if (stopping_ && !conn.writes_done && !conn.write_pending &&
+            conn.writes.empty()) {
+          // Half-close; the server ends the stream after it. One that does
+          // not within the deadline is cancelled below.
+          conn.writes_done = true;
+          conn.close_deadline =
+              absl::Now() + absl::FromChrono(shared_->options.deadline);
+          conn.call->StartWritesDone();
+        }
+        // The oldest unanswered request past its deadline: the stream is
+        // treated as broken and everything on it resent.
+        while (!conn.sent_order.empty() &&
+               !conn.awaiting.contains(conn.sent_order.front())) {
+          conn.sent_order.pop_front();
+        }
+        const absl::Time now = absl::Now();
+        if (!conn.cancelled_for_deadline &&
+            ((!conn.sent_order.empty() &&
+              now >= conn.awaiting[conn.sent_order.front()].deadline) ||
+             now >= conn.close_deadline)) {
+          conn.cancelled_for_deadline = true;
+          conn.call->context.TryCancel();
+        }
         continue;
       }
-      StartCallLocked();
+      if (!stopping_ && conn.has_work() && absl::Now() >= conn.reconnect_at) {
+        StartCallLocked(c);
+        acted = true;
+      }
+    }
+    if (!to_drain_.empty()) {
+      std::vector<StreamingSession::Core*> drain;
+      drain.swap(to_drain_);
+      mu_.Unlock();
+      RunDrains(drain);
+      mu_.Lock();
       continue;
     }
-
-    if (call_ending) {
-      StreamCall* c = call;
-      call = nullptr;
-      mu.Unlock();
-      c->RemoveHold();  // OnDone follows once its last reaction has run
-      mu.Lock();
-      while (!call_done) worker_cv.Wait(&mu);
-      call_done = false;
-      HandleCallEndLocked(call_status);
-      mu.Unlock();
-      Drain();
-      mu.Lock();
-      continue;
+    if (acted) continue;
+    if (stopping_) {
+      bool open = false;
+      for (const Conn& conn : conns_) open |= conn.call != nullptr;
+      if (!open) break;
     }
-
-    const absl::Time now = absl::Now();
-    if ((awaiting || writes_done) && !cancelled_for_deadline &&
-        now >= response_deadline) {
-      // No answer in time: treat the stream as broken and resend.
-      cancelled_for_deadline = true;
-      call->context.TryCancel();
-    }
-    if (close_requested && queue.empty() && !awaiting && !write_pending &&
-        !writes_done) {
-      writes_done = true;  // the server ends the stream after this
-      response_deadline =
-          absl::Now() + absl::FromChrono(shared->options.deadline);
-      call->StartWritesDone();
-    }
-    worker_wake_at = (awaiting || writes_done) && !cancelled_for_deadline
-                         ? response_deadline
-                         : absl::InfiniteFuture();
-    worker_cv.WaitWithDeadline(&mu, worker_wake_at);
-    worker_wake_at = absl::InfinitePast();
+    worker_cv_.WaitWithDeadline(&mu_, NextWakeLocked());
   }
-  closed = true;
-  flush_cv.SignalAll();
-  mu.Unlock();
+  mu_.Unlock();
 }
 
-void StreamingSession::Core::Flush() {
-  absl::MutexLock lock(&mu);
-  const uint64_t target = sent;
-  while (delivered < target) flush_cv.Wait(&mu);
+void StreamMux::Flush(StreamingSession::Core* core) {
+  absl::MutexLock lock(&mu_);
+  const uint64_t target = core->sent;
+  while (core->delivered < target) flush_cv_.Wait(&mu_);
 }
 
-absl::Status StreamingSession::Core::Close() {
-  Flush();
-  {
-    absl::MutexLock lock(&mu);
-    if (!close_requested) {
-      close_requested = true;
-      worker_cv.Signal();
-    }
-  }
-  {
-    absl::MutexLock lock(&join_mu);  // Close may race with Close
-    if (worker.joinable() && worker.get_id() != std::this_thread::get_id()) {
-      worker.join();
-    }
-  }
-  Flush();  // chunks sent while closing
-  absl::MutexLock lock(&mu);
-  return final_status;
+void StreamMux::Close(StreamingSession::Core* core) {
+  Flush(core);
+  absl::MutexLock lock(&mu_);
+  // Nobody may still hold the session to deliver its (empty) outbox once
+  // Close returns: the session may be destroyed then.
+  while (core->drain_refs > 0 || core->delivering) flush_cv_.Wait(&mu_);
+  if (core->closed) return;
+  core->closed = true;
+  conns_[core->conn].sessions.erase(core);
+}
+
+int64_t StreamMux::NextStep(const StreamingSession::Core* core) const {
+  absl::MutexLock lock(&mu_);
+  return core->next_step;
+}
+
+Client::Shared::Shared() = default;
+
+Client::Shared::~Shared() {
+  absl::MutexLock lock(&mux_mu);
+  mux.reset();
+}
+
+StreamMux& Client::Shared::Mux() {
+  absl::MutexLock lock(&mux_mu);
+  if (!mux) mux = std::make_unique<StreamMux>(this);
+  return *mux;
 }
 
 // ---------------------------------------------------------------------------
@@ -511,27 +642,28 @@ StreamingSession::~StreamingSession() { Close().IgnoreError(); }
 
 void StreamingSession::Send(std::vector<float> inputs, int steps,
                             Callback on_result) {
-  core_->Send(std::move(inputs), steps, std::move(on_result));
+  core_->mux->Send(core_.get(), std::move(inputs), steps, std::move(on_result));
 }
 
 std::future<absl::StatusOr<StepResult>> StreamingSession::Send(
     std::vector<float> inputs, int steps) {
   auto promise = std::make_shared<std::promise<absl::StatusOr<StepResult>>>();
   std::future<absl::StatusOr<StepResult>> future = promise->get_future();
-  core_->Send(std::move(inputs), steps,
-              [promise](absl::StatusOr<StepResult> result) {
-                promise->set_value(std::move(result));
-              });
+  Send(std::move(inputs), steps, [promise](absl::StatusOr<StepResult> result) {
+    promise->set_value(std::move(result));
+  });
   return future;
 }
 
-void StreamingSession::Flush() { core_->Flush(); }
+void StreamingSession::Flush() { core_->mux->Flush(core_.get()); }
 
-absl::Status StreamingSession::Close() { return core_->Close(); }
+absl::Status StreamingSession::Close() {
+  core_->mux->Close(core_.get());
+  return absl::OkStatus();
+}
 
 int64_t StreamingSession::next_step() const {
-  absl::MutexLock lock(&core_->mu);
-  return core_->next_step;
+  return core_->mux->NextStep(core_.get());
 }
 
 absl::StatusOr<std::unique_ptr<StreamingSession>> Client::OpenStream(
@@ -540,12 +672,17 @@ absl::StatusOr<std::unique_ptr<StreamingSession>> Client::OpenStream(
   absl::StatusOr<SessionInfo> info = internal::FindOrCreate(
       *this, options, /*create_lazily=*/true, &created_by_stream);
   if (!info.ok()) return info.status();
+  auto core = std::make_shared<StreamingSession::Core>();
+  core->session_id = info->session_id;
   // Only a session that is missing now is created by the stream: one that
   // existed and later vanished must not come back silently at step 0.
-  const std::string create_model = created_by_stream ? info->model : "";
-  auto core = std::make_shared<StreamingSession::Core>(
-      shared_, info->session_id, create_model, info->version, info->next_step);
-  core->Start();
+  if (created_by_stream) core->create_model = info->model;
+  core->create_version = info->version;
+  core->next_first_step = info->next_step;
+  core->next_step = info->next_step;
+  core->shared = shared_;
+  core->mux = &shared_->Mux();
+  core->mux->Register(core.get());
   return std::unique_ptr<StreamingSession>(new StreamingSession(
       std::move(core), info->session_id, info->model, info->version));
 }

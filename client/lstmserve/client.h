@@ -58,6 +58,15 @@ struct ClientOptions {
   std::chrono::milliseconds max_backoff{2000};
   // Largest message sent or received.
   int max_message_bytes = 16 << 20;
+  // Stream calls that all of this client's StreamingSessions share (each
+  // session is carried by one of them). No thread per session: the client
+  // runs one thread for all its streams.
+  int streams = 1;
+  // Chunks one StreamingSession may have on the wire, unanswered, at once
+  // (pipelining). Must not exceed the server's --max-replay-chunks (default
+  // 8), so that after a broken stream every resent chunk is still answered
+  // exactly once.
+  int max_inflight_chunks = 4;
 };
 
 // One model version's metadata (lstmserve.v1.ModelInfo).

@@ -49,7 +49,15 @@ SessionInfo SessionHandle::Info() const {
 
 // One operation posted to a shard.
 struct Op {
-  enum class Kind { kInstall, kChunk, kStateless, kReset, kClose, kExport };
+  enum class Kind {
+    kInstall,
+    kChunk,
+    kStateless,
+    kReset,
+    kClose,
+    kExport,
+    kFailChunk
+  };
   Kind kind = Kind::kChunk;
   std::shared_ptr<SessionHandle> session;  // null for kStateless
   Task task;                               // kChunk, kStateless
@@ -60,6 +68,7 @@ struct Op {
   std::vector<ReplayChunk> replay;
   ModelExecutor::StatusDone status_done;      // kReset, kClose
   ModelExecutor::SnapshotDone snapshot_done;  // kExport
+  absl::Status error;                         // kFailChunk
 };
 
 // A session's state, owned by its shard. A Slot is also the session's entry
@@ -192,6 +201,9 @@ class ModelExecutor::Shard final : public Strand {
         executor_.queued_steps_->fetch_sub(op.task.chunk.steps);
         op.task.done(status);
         break;
+      case Op::Kind::kFailChunk:
+        op.task.done(status);
+        break;
       case Op::Kind::kReset:
       case Op::Kind::kClose:
         op.status_done(status);
@@ -219,6 +231,9 @@ class ModelExecutor::Shard final : public Strand {
         slot->replay.shrink_to_fit();
         Publish(*slot, /*used=*/true);
         op.status_done(absl::OkStatus());
+        return true;
+      case Op::Kind::kFailChunk:
+        op.task.done(std::move(op.error));
         return true;
       case Op::Kind::kExport: {
         SessionSnapshot snap;
@@ -331,7 +346,7 @@ class ModelExecutor::Shard final : public Strand {
   absl::Time RunOneBatch(model::Workspace& workspace) {
     const absl::Time taken_at = absl::Now();
     const absl::Time wake = queue_.TakeBatch(
-        taken_at, executor_.pool_.stopping(), batch_, expired_);
+        taken_at, executor_.pool_.flushing(), batch_, expired_);
     for (Task& t : expired_) {
       const bool cancelled = t.cancelled && t.cancelled();
       executor_.CountExpired();
@@ -489,6 +504,17 @@ void ModelExecutor::RunStateless(Task task) {
   // Spread stateless calls over the shards; they share no state.
   ShardOf(stateless_counter_.fetch_add(1, std::memory_order_relaxed))
       .Post(std::move(op));
+}
+
+void ModelExecutor::FailChunk(std::shared_ptr<SessionHandle> session,
+                              Task::Done done, absl::Status error) {
+  Op op;
+  op.kind = Op::Kind::kFailChunk;
+  const uint64_t serial = session->serial;
+  op.session = std::move(session);
+  op.task.done = std::move(done);
+  op.error = std::move(error);
+  ShardOf(serial).Post(std::move(op));
 }
 
 void ModelExecutor::Reset(std::shared_ptr<SessionHandle> session,

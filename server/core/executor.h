@@ -118,6 +118,11 @@ class ModelExecutor {
   // 2^62 is INVALID_ARGUMENT; a closed session NOT_FOUND. Fails at once with
   // RESOURCE_EXHAUSTED when the server's queue is full.
   void RunChunk(std::shared_ptr<SessionHandle> session, Task task);
+  // Completes a chunk that was refused before it could run (a bad shape,
+  // say) with `error`, in order with the session's other operations, so
+  // that a session's answers keep the order of its requests.
+  void FailChunk(std::shared_ptr<SessionHandle> session, Task::Done done,
+                 absl::Status error);
   // A stateless chunk: from the zero state, nothing kept.
   void RunStateless(Task task);
 

@@ -63,7 +63,10 @@ absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(
 
 SessionManager::~SessionManager() { Stop(); }
 
-void SessionManager::BeginShutdown() { shutting_down_.store(true); }
+void SessionManager::BeginShutdown() {
+  shutting_down_.store(true);
+  if (pool_) pool_->Flush();  // queued chunks run now, without partners
+}
 
 void SessionManager::Stop() {
   shutting_down_.store(true);
@@ -173,21 +176,27 @@ void SessionManager::SubmitChunk(const Caller& caller,
     }
   }
   const LoadedModel& m = *session->model;
+  ModelExecutor* executor = session->executor;
+  // A refused chunk is answered in order with the session's other requests.
   if ((!request.model.empty() && request.model != m.name) ||
       (request.version != 0 && request.version != m.version)) {
-    return done(absl::InvalidArgumentError(absl::StrCat(
+    absl::Status mismatch = absl::InvalidArgumentError(absl::StrCat(
         "session ", Quote(session->id), " runs model ", Quote(m.name),
         " version ", m.version, "; the request names ", Quote(request.model),
-        " version ", request.version)));
+        " version ", request.version));
+    return executor->FailChunk(std::move(session), std::move(done),
+                               std::move(mismatch));
   }
   absl::StatusOr<Chunk> chunk = MakeChunk(
       request.shape, request.values, request.first_step, m, options_.limits);
-  if (!chunk.ok()) return done(chunk.status());
+  if (!chunk.ok()) {
+    return executor->FailChunk(std::move(session), std::move(done),
+                               chunk.status());
+  }
   session->last_used_unix_us.store(absl::ToUnixMicros(Now()),
                                    std::memory_order_relaxed);
   task.chunk = *std::move(chunk);
   task.done = std::move(done);
-  ModelExecutor* executor = session->executor;
   executor->RunChunk(std::move(session), std::move(task));
 }
 

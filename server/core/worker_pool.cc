@@ -28,9 +28,15 @@ void WorkerPool::WakeAt(Strand* strand, absl::Time when) {
   if (earliest) work_.Signal();
 }
 
-bool WorkerPool::stopping() const {
+void WorkerPool::Flush() {
   absl::MutexLock lock(&mu_);
-  return stopping_;
+  flushing_ = true;
+  work_.SignalAll();
+}
+
+bool WorkerPool::flushing() const {
+  absl::MutexLock lock(&mu_);
+  return flushing_ || stopping_;
 }
 
 void WorkerPool::WorkerLoop() {
@@ -43,7 +49,8 @@ void WorkerPool::WorkerLoop() {
       absl::MutexLock lock(&mu_);
       while (true) {
         const absl::Time now = absl::Now();
-        while (!timers_.empty() && (timers_.top().first <= now || stopping_)) {
+        while (!timers_.empty() &&
+               (timers_.top().first <= now || stopping_ || flushing_)) {
           due.push_back(timers_.top().second);
           timers_.pop();
         }
@@ -86,8 +93,8 @@ int WorkerPool::RunUntilIdle(bool fire_timers) {
     {
       absl::MutexLock lock(&mu_);
       const absl::Time now = absl::Now();
-      while (!timers_.empty() &&
-             (fire_timers || stopping_ || timers_.top().first <= now)) {
+      while (!timers_.empty() && (fire_timers || stopping_ || flushing_ ||
+                                  timers_.top().first <= now)) {
         due.push_back(timers_.top().second);
         timers_.pop();
       }

@@ -47,9 +47,11 @@ class WorkerPool {
   // Calls strand->Wake() from a worker at `when` (or soon after).
   void WakeAt(Strand* strand, absl::Time when);
 
-  // True once Stop() began: strands stop waiting for partners and run what
-  // they have at once.
-  bool stopping() const;
+  // From now on strands stop waiting for partners and run what they have
+  // at once; timers fire now (the server is shutting down).
+  void Flush();
+  // True once Flush() or Stop() began.
+  bool flushing() const;
   // Runs what is scheduled, then joins the workers. Strands must not be
   // scheduled afterwards (they would not run).
   void Stop();
@@ -73,6 +75,7 @@ class WorkerPool {
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_
       ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool flushing_ ABSL_GUARDED_BY(mu_) = false;
   int running_ ABSL_GUARDED_BY(mu_) = 0;  // strands being run now
   std::vector<std::thread> workers_;
 };

@@ -3,6 +3,7 @@
 // stream going, and broken streams are resent exactly once (FlakyProxy).
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <string>
 #include <vector>
@@ -259,6 +260,63 @@ TEST_F(StreamingTest, ACallbackMaySendTheNextChunk) {
   auto f = done.get_future();
   ASSERT_EQ(f.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   ExpectAllNear(f.get(), StatelessReference(*client_, "sunspots", inputs));
+}
+
+int ThreadCount() {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    (void)e;
+    ++n;
+  }
+  return n;
+}
+
+TEST_F(StreamingTest, AThousandSessionsShareOneStreamPipelinedAndNoThreads) {
+  constexpr int kSessions = 1000;
+  ClientOptions options = FastOptions(server_->address());
+  options.streams = 1;
+  options.max_inflight_chunks = 4;
+  auto client = ConnectTo(options);
+  const int threads_before = ThreadCount();
+  std::vector<std::vector<float>> inputs;
+  std::vector<std::unique_ptr<StreamingSession>> sessions;
+  for (int i = 0; i < kSessions; ++i) {
+    inputs.push_back(SequenceInputs(12, 100 + i));
+    auto s = client->OpenStream({.model = i % 2 ? "sunspots" : "elnino"});
+    ASSERT_TRUE(s.ok()) << s.status();
+    sessions.push_back(*std::move(s));
+  }
+  // Every session sends all its chunks at once: up to four on the wire.
+  std::vector<std::vector<std::future<absl::StatusOr<StepResult>>>> futures(
+      kSessions);
+  for (int i = 0; i < kSessions; ++i) {
+    size_t offset = 0;
+    for (int n : RandomChunks(12, 4, i)) {
+      futures[i].push_back(
+          sessions[i]->Send(std::vector<float>(inputs[i].begin() + offset,
+                                               inputs[i].begin() + offset + n),
+                            n));
+      offset += n;
+    }
+  }
+  // One client thread for all of them, however many sessions.
+  EXPECT_LE(ThreadCount() - threads_before, 4);
+  for (int i = 0; i < kSessions; ++i) {
+    std::vector<float> outputs;
+    int64_t expected_first = 0;
+    for (auto& f : futures[i]) {
+      auto r = Await(f);
+      ASSERT_TRUE(r.ok()) << "session " << i << ": " << r.status();
+      EXPECT_EQ(r->first_step, expected_first);
+      expected_first = r->next_step;
+      outputs.insert(outputs.end(), r->outputs.begin(), r->outputs.end());
+    }
+    ExpectAllNear(
+        outputs,
+        StatelessReference(*client_, i % 2 ? "sunspots" : "elnino", inputs[i]),
+        "session " + std::to_string(i));
+  }
+  for (auto& s : sessions) EXPECT_TRUE(s->Close().ok());
 }
 
 // --- broken streams, through FlakyProxy ---

@@ -205,6 +205,31 @@ TEST_F(CoreTest, ExactRetriesWithinTheReplayWindowAreAnsweredNotReapplied) {
   EXPECT_EQ(Export("a").replay.size(), 3u);
 }
 
+TEST_F(CoreTest, ARefusedChunkIsAnsweredInOrderWithTheSessionsOthers) {
+  Start();
+  ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, {}).ok());
+  std::vector<int> order;
+  auto record = [&order](int tag) {
+    return [&order, tag](absl::StatusOr<ChunkResult>) { order.push_back(tag); };
+  };
+  std::vector<float> good = {1, 2}, bad = {1, 2, 3};
+  std::vector<int64_t> good_shape = {1, 2}, bad_shape = {1, 3};
+  ChunkRequest req;
+  req.session_id = "a";
+  req.shape = good_shape;
+  req.values = good;
+  core_->SubmitChunk({}, req, record(1));
+  req.shape = bad_shape;
+  req.values = bad;
+  core_->SubmitChunk({}, req, record(2));  // refused: wrong width
+  req.shape = good_shape;
+  req.values = good;
+  core_->SubmitChunk({}, req, record(3));
+  EXPECT_TRUE(order.empty());  // not even the refusal jumps the queue
+  Run();
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+}
+
 TEST_F(CoreTest, ChunksWithoutFirstStepKeepNoReplayRecord) {
   Start();
   ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, {}).ok());
@@ -310,6 +335,7 @@ TEST_F(CoreTest, CreateOnStreamAndItsConsistencyRules) {
   ASSERT_TRUE(next->value->ok());
   // A create_model that disagrees with the existing session is refused.
   auto* wrong = Post("new", {3, 4}, 2, "", "other", true);
+  Run();  // answered in order with the session's other chunks
   ASSERT_TRUE(wrong->value);
   EXPECT_EQ(wrong->value->status().code(), absl::StatusCode::kInvalidArgument);
   // Without create, a missing session is NOT_FOUND.
@@ -449,9 +475,11 @@ TEST_F(CoreTest, BadShapesAndValuesAreInvalidArgument) {
   Start();
   ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, {}).ok());
   auto* nan = Post("a", {1, NAN});
+  auto* odd = Post("a", {1, 2, 3});  // 3 values for a [1, 2] shape
+  Run();  // refused chunks are answered in order with the others
+  ASSERT_TRUE(nan->value && odd->value);
   EXPECT_EQ(nan->value->status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(nan->value->status().message(), HasSubstr("finite"));
-  auto* odd = Post("a", {1, 2, 3});  // 3 values for a [1, 2] shape
   EXPECT_EQ(odd->value->status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(core_->GetSession("", "a")->next_step, 0);
 }
