@@ -74,6 +74,16 @@ absl::Status OutputsFromProto(pb::Tensor* tensor, int steps,
   return absl::OkStatus();
 }
 
+absl::Status SessionLost(const absl::Status& status,
+                         const std::string& session_id, int64_t expected_step) {
+  if (!absl::IsNotFound(status) || expected_step == 0) return status;
+  return absl::NotFoundError(absl::StrCat(
+      status.message(), "; this client had taken session \"", session_id,
+      "\" to step ", expected_step,
+      " (the server lost it: restarted without its state, or it expired), "
+      "and does not start it again at step 0"));
+}
+
 SessionInfo FromProto(const pb::SessionInfo& info) {
   SessionInfo out;
   out.session_id = info.session_id();
@@ -663,7 +673,9 @@ absl::StatusOr<StepResult> Session::Step(const std::vector<float>& inputs,
   request.steps = steps;
   // Retried on UNAVAILABLE because first_step is set.
   absl::StatusOr<PredictResult> predicted = RunPredict(*shared_, request);
-  if (!predicted.ok()) return predicted.status();
+  if (!predicted.ok()) {
+    return internal::SessionLost(predicted.status(), id_, *request.first_step);
+  }
   StepResult result;
   result.outputs = std::move(predicted->outputs);
   result.steps = predicted->steps;

@@ -59,6 +59,12 @@ absl::Status OutputsFromProto(pb::Tensor* tensor, int steps,
 
 SessionInfo FromProto(const pb::SessionInfo& info);
 
+// A NOT_FOUND for a session that had already taken steps says so: the
+// server lost it (restarted without its state, or it expired), and the
+// client does not quietly start it again at step 0.
+absl::Status SessionLost(const absl::Status& status,
+                         const std::string& session_id, int64_t expected_step);
+
 // grpc.health.v1.HealthCheckRequest{service} in protobuf wire format (no
 // bytes for an empty service name).
 std::string EncodeHealthCheckRequest(const std::string& service);

@@ -365,15 +365,19 @@ void StreamMux::OnReadDone(int c, StreamCall* call, bool ok) {
       chunk.request_id = 0;
       --core->inflight;
       if (response.has_error() && response.error().code() != 0) {
-        chunk.result =
+        chunk.result = internal::SessionLost(
             absl::Status(static_cast<absl::StatusCode>(response.error().code()),
-                         response.error().message());
+                         response.error().message()),
+            core->session_id, *chunk.first_step);
         // It did not run, so the chunks behind it were numbered one chunk
         // too far: take them back and number them from where it started.
         TakeBackLocked(conn, core, k + 1, /*renumber=*/true);
         core->next_first_step = *chunk.first_step;
       } else {
         core->next_step = response.next_step();
+        // The session exists now: should the server lose it later, a
+        // resend must find it gone (NOT_FOUND), not create it at step 0.
+        core->create_model.clear();
         StepResult step;
         step.steps = chunk.steps;
         step.first_step = *chunk.first_step;

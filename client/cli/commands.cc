@@ -225,6 +225,9 @@ absl::Status PredictCommand(Client& client, const PredictOptions& options,
   if (options.max_chunk < 1) {
     return absl::InvalidArgumentError("--chunk must be at least 1");
   }
+  if (options.create && options.session_id.empty()) {
+    return absl::InvalidArgumentError("--create needs --session ID");
+  }
   // The version whose input width applies: an existing session's own.
   int64_t version = options.version;
   if (!options.session_id.empty()) {
@@ -239,6 +242,10 @@ absl::Status PredictCommand(Client& client, const PredictOptions& options,
       version = existing->version;
     } else if (!absl::IsNotFound(existing.status())) {
       return existing.status();
+    } else if (!options.create) {
+      return absl::NotFoundError(
+          absl::StrCat("session \"", options.session_id,
+                       "\" not found; pass --create to start it (at step 0)"));
     }
   }
   absl::StatusOr<ModelInfo> model = client.GetModel(options.model, version);
@@ -311,12 +318,21 @@ absl::Status PredictCommand(Client& client, const PredictOptions& options,
 
 absl::Status StreamCommand(Client& client, const StreamOptions& options,
                            std::istream& in, std::ostream& out) {
+  if (options.create && options.session_id.empty()) {
+    return absl::InvalidArgumentError("--create needs --session ID");
+  }
   OpenSessionOptions open;
   open.model = options.model;
   open.version = options.version;
   open.session_id = options.session_id;
+  open.create_if_missing = options.create;
   absl::StatusOr<std::unique_ptr<StreamingSession>> stream =
       client.OpenStream(open);
+  if (absl::IsNotFound(stream.status()) && !options.session_id.empty() &&
+      !options.create) {
+    return absl::NotFoundError(absl::StrCat(
+        stream.status().message(), "; pass --create to start it (at step 0)"));
+  }
   if (!stream.ok()) return stream.status();
   // Without --session the session is ours to close at the end.
   auto close_session = [&](absl::Status status) {

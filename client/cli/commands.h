@@ -47,14 +47,16 @@ struct PredictOptions {
   std::string model{};
   int64_t version = 0;       // 0: the highest (stateless or a new session)
   std::string session_id{};  // empty: stateless
+  bool create = false;       // create session_id if it does not exist
   bool all_steps = false;    // print every step's row, not just the last one
   int max_chunk = 1024;      // steps per request
 };
 // Reads all CSV steps from `in`, runs them and prints the last step's
 // output row (or every row). Nothing is sent if any line is bad. With a
-// session id the session is created if missing and continues from its
-// next step (each chunk carries first_step: exactly once). Without one,
-// inputs longer than max_chunk run on a temporary session, closed after.
+// session id the session continues from its next step (each chunk carries
+// first_step: exactly once); a missing one is NOT_FOUND unless `create`.
+// Without one, inputs longer than max_chunk run on a temporary session,
+// closed after.
 absl::Status PredictCommand(Client& client, const PredictOptions& options,
                             std::istream& in, std::ostream& out);
 
@@ -62,6 +64,7 @@ struct StreamOptions {
   std::string model{};
   int64_t version = 0;
   std::string session_id{};  // empty: a server-made session, closed at EOF
+  bool create = false;       // create session_id if it does not exist
 };
 // Reads `in` line by line, sends each step on one stream as soon as it is
 // read and prints (and flushes) each output row as soon as it arrives.

@@ -83,16 +83,21 @@ int main(int argc, char** argv) {
       "Read all CSV steps from stdin, run them and print the last step's "
       "output row (every row with --all-steps). Without --session the call "
       "is stateless (zero state, nothing kept). With --session ID the "
-      "session is created if missing and keeps its state between "
-      "invocations; each chunk is sent exactly once. A bad input line is "
-      "reported with its line number and nothing is sent.");
+      "session keeps its state between invocations (--create starts it if "
+      "it does not exist; without --create a missing session is an error, "
+      "never a quiet restart at step 0); each chunk is sent exactly once. A "
+      "bad input line is reported with its line number and nothing is "
+      "sent.");
   predict_cmd->add_option("--model", predict.model, "Model name")->required();
   predict_cmd
       ->add_option("--version", predict.version,
                    "Model version (default: the highest)")
       ->check(CLI::NonNegativeNumber);
   predict_cmd->add_option("--session", predict.session_id,
-                          "Continue (or create) this session");
+                          "Continue this session (it must exist, unless "
+                          "--create)");
+  predict_cmd->add_flag("--create", predict.create,
+                        "Create the --session if it does not exist");
   predict_cmd->add_flag("--all-steps", predict.all_steps,
                         "Print every step's output row, not just the last");
   predict_cmd
@@ -110,16 +115,20 @@ int main(int argc, char** argv) {
       "stream as soon as it is read; print each output row as soon as it "
       "arrives (works with `tail -f data.csv | lstm-client stream ...`). "
       "Without --session a new session is used and closed at end of input; "
-      "with --session ID the session is created if missing and kept. "
-      "Reconnects and resends without losing or doubling a step if the "
-      "server restarts with its sessions.");
+      "with --session ID the session is continued and kept (--create starts "
+      "it if it does not exist). Reconnects and resends without losing or "
+      "doubling a step if the server restarts with its sessions; a session "
+      "the server lost is an error naming the step this client expected.");
   stream_cmd->add_option("--model", stream.model, "Model name")->required();
   stream_cmd
       ->add_option("--version", stream.version,
                    "Model version for a new session (default: the highest)")
       ->check(CLI::NonNegativeNumber);
   stream_cmd->add_option("--session", stream.session_id,
-                         "Continue (or create) this session and keep it");
+                         "Continue this session and keep it (it must exist, "
+                         "unless --create)");
+  stream_cmd->add_flag("--create", stream.create,
+                       "Create the --session if it does not exist");
 
   // bench
   cli::BenchOptions bench;

@@ -228,7 +228,8 @@ TEST_F(CliTest, PredictSessionContinuesAcrossInvocations) {
   const std::vector<float> tail(inputs.begin() + 15, inputs.end());
 
   CommandResult first =
-      Run("predict --model elnino --session cli-s1 --all-steps", Csv(head));
+      Run("predict --model elnino --session cli-s1 --create --all-steps",
+          Csv(head));
   ASSERT_EQ(first.exit_code, 0) << first.stderr_text;
   CommandResult second =
       Run("predict --model elnino --session cli-s1 --all-steps", Csv(tail));
@@ -249,7 +250,7 @@ TEST_F(CliTest, StreamPrintsEachRowBeforeInputEnds) {
   const std::vector<float> reference =
       StatelessReference(*client_, "sunspots", inputs);
   Child child("'" + kBinary + "' --target " + server_->address() +
-              " stream --model sunspots --session cli-stream");
+              " stream --model sunspots --session cli-stream --create");
   std::vector<float> outputs;
   for (float x : inputs) {
     child.Write(cli::FormatCsvRow({&x, 1}) + "\n");
@@ -268,6 +269,32 @@ TEST_F(CliTest, StreamPrintsEachRowBeforeInputEnds) {
   auto info = client_->GetSession("cli-stream");
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->next_step, 4);
+}
+
+TEST_F(CliTest, ASessionIsCreatedOnlyWhenToldAndNeverQuietlyRestarted) {
+  // Without --create, a session that does not exist is an error, and none
+  // is made.
+  for (const char* cmd : {"predict --model sunspots --session cli-new",
+                          "stream --model sunspots --session cli-new"}) {
+    CommandResult r = Run(cmd, "1\n");
+    ExpectOneErrorLine(r, "NOT_FOUND: ");
+    EXPECT_NE(r.stderr_text.find("--create"), std::string::npos)
+        << r.stderr_text;
+    EXPECT_EQ(client_->GetSession("cli-new").status().code(),
+              absl::StatusCode::kNotFound);
+  }
+  ASSERT_EQ(Run("predict --model sunspots --session cli-new --create", "1\n")
+                .exit_code,
+            0);
+  // Lost on the server after it took a step: the next invocation fails
+  // instead of starting it again at step 0.
+  ASSERT_TRUE(client_->CloseSession("cli-new").ok());
+  ExpectOneErrorLine(Run("predict --model sunspots --session cli-new", "2\n"),
+                     "NOT_FOUND: ");
+  EXPECT_EQ(client_->GetSession("cli-new").status().code(),
+            absl::StatusCode::kNotFound);
+  ExpectOneErrorLine(Run("predict --model sunspots --create", "2\n"),
+                     "INVALID_ARGUMENT: ");
 }
 
 TEST_F(CliTest, StreamWithoutSessionClosesItsSession) {
@@ -291,7 +318,8 @@ TEST_F(CliTest, ErrorsAreOneLineNamingTheStatusCode) {
   ExpectOneErrorLine(Run("stream --model nope", "1\n"), "NOT_FOUND: ");
 
   // A bad line: named by number, and nothing is sent (no session made).
-  r = Run("predict --model sunspots --session cli-bad", "1\n2\nx\n4\n");
+  r = Run("predict --model sunspots --session cli-bad --create",
+          "1\n2\nx\n4\n");
   ExpectOneErrorLine(r, "INVALID_ARGUMENT: ");
   EXPECT_NE(r.stderr_text.find("stdin:3"), std::string::npos) << r.stderr_text;
   EXPECT_EQ(client_->GetSession("cli-bad").status().code(),
@@ -332,7 +360,8 @@ TEST_F(CliTest, SessionCommands) {
   EXPECT_TRUE(client_->GetSession(made).ok());
 
   ASSERT_EQ(
-      Run("predict --model sunspots --session cli-a", "1\n2\n3\n").exit_code,
+      Run("predict --model sunspots --session cli-a --create", "1\n2\n3\n")
+          .exit_code,
       0);
   r = Run("session info cli-a");
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;

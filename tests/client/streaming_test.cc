@@ -224,6 +224,26 @@ TEST_F(StreamingTest, NamedSessionIsCreatedByTheStreamOrContinued) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(StreamingTest, ASessionLostAfterItsFirstStepsIsNotCreatedAgain) {
+  // The stream created the session; once it has answered, the session
+  // exists, and if the server loses it the stream must not bring it back
+  // at step 0.
+  auto stream =
+      client_->OpenStream({.model = "sunspots", .session_id = "lost-one"});
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  auto first = (*stream)->Send({1, 2, 3}, 3);
+  ASSERT_TRUE(Await(first).ok());
+  ASSERT_TRUE(client_->CloseSession("lost-one").ok());  // "lost"
+  auto next = (*stream)->Send({4}, 1);
+  auto r = Await(next);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(std::string(r.status().message()).find("to step 3"),
+            std::string::npos)
+      << r.status();
+  EXPECT_EQ(client_->GetSession("lost-one").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(StreamingTest, SendAfterCloseFailsAndCloseIsIdempotent) {
   auto stream = client_->OpenStream({.model = "sunspots"});
   ASSERT_TRUE(stream.ok());
