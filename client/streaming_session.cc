@@ -118,6 +118,7 @@ class StreamMux {
             StreamingSession::Callback callback);
   void Flush(StreamingSession::Core* core);
   void Close(StreamingSession::Core* core);
+  void Cancel(StreamingSession::Core* core);
   int64_t NextStep(const StreamingSession::Core* core) const;
 
   // Reactions of a call on conn `c`.
@@ -603,6 +604,19 @@ void StreamMux::Flush(StreamingSession::Core* core) {
   while (core->delivered < target) flush_cv_.Wait(&mu_);
 }
 
+void StreamMux::Cancel(StreamingSession::Core* core) {
+  {
+    absl::MutexLock lock(&mu_);
+    Conn& conn = conns_[core->conn];
+    TakeBackLocked(conn, core, 0, /*renumber=*/false);
+    FailAllLocked(core, absl::CancelledError(absl::StrCat(
+                            "session \"", core->session_id,
+                            "\": cancelled while waiting for the server")));
+  }
+  Drain(core);
+  Close(core);
+}
+
 void StreamMux::Close(StreamingSession::Core* core) {
   Flush(core);
   absl::MutexLock lock(&mu_);
@@ -660,6 +674,8 @@ std::future<absl::StatusOr<StepResult>> StreamingSession::Send(
 }
 
 void StreamingSession::Flush() { core_->mux->Flush(core_.get()); }
+
+void StreamingSession::Cancel() { core_->mux->Cancel(core_.get()); }
 
 absl::Status StreamingSession::Close() {
   core_->mux->Close(core_.get());

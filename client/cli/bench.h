@@ -2,8 +2,13 @@
 // perf_analyzer. N concurrent sessions each send chunks of T steps, either as
 // fast as their responses return (closed loop) or at a fixed rate per
 // session (open loop), over one stream per session or unary calls, for a
-// fixed time. Reports throughput, latency percentiles, errors by status code
-// and the server's batch sizes over the run (from GetServerStats).
+// fixed time. Reports throughput, latency percentiles, completed steps per
+// session (min, median, max) and the sessions that completed nothing, errors
+// by status code (also those that arrive after the window), the client's
+// thread count, and the server's batch sizes over the run (from its own
+// GetServerStats; "unknown", with a warning, when that call fails). Stream
+// mode multiplexes every session over the client's shared stream with no
+// thread per session; unary mode runs a thread per session (at most 1000).
 //
 // Thread-safety: one call at a time per Client is not required; the command
 // uses its Client from several threads, which Client allows.
@@ -26,6 +31,12 @@ struct BenchOptions {
   double rate = 0;         // requests/s per session; 0: as fast as answered
   double duration_s = 10;  // measured time
   std::string mode = "stream";  // "stream" or "unary"
+  // Stream mode: sessions are created by their first stream message
+  // (create_model) instead of CreateSession.
+  bool create_on_stream = false;
+  // Seconds unanswered chunks get after the window before they are
+  // cancelled (closing is bounded).
+  double drain_s = 2;
   bool json = false;
 };
 

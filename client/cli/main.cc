@@ -38,8 +38,8 @@ int main(int argc, char** argv) {
       "  lstm-client --target host:50051 models\n"
       "  lstm-client --target host:50051 health\n"
       "  lstm-client predict --model sunspots < models/sunspots/data.csv\n"
-      "  lstm-client predict --model sunspots --session s1 --all-steps < "
-      "part1.csv\n"
+      "  lstm-client predict --model sunspots --session s1 --create "
+      "--all-steps < part1.csv\n"
       "  tail -f readings.csv | lstm-client stream --model sunspots\n"
       "  lstm-client session export s1 --out s1.json\n"
       "  lstm-client --target other:50051 session import --in s1.json\n"
@@ -55,6 +55,17 @@ int main(int argc, char** argv) {
                  "streams, for each step's answer")
       ->capture_default_str()
       ->check(CLI::Range(0.001, 86400.0));
+  int streams = 1, inflight = 4;
+  app.add_option("--streams", streams,
+                 "Stream calls shared by all of this process's streaming "
+                 "sessions")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--inflight", inflight,
+                 "Chunks one streaming session may have unanswered at once "
+                 "(at most the server's --max-replay-chunks)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
 
   // models
   cli::ModelsOptions models;
@@ -137,8 +148,12 @@ int main(int argc, char** argv) {
       "Load generator: --sessions concurrent sessions each send chunks of "
       "--chunk steps, as fast as answers return or at --rate requests/s per "
       "session, over streams or unary calls, for --duration seconds. Prints "
-      "steps/s, requests/s, latency percentiles, errors by status code and "
-      "the server's batch sizes over the run.");
+      "steps/s, requests/s, latency percentiles, completed steps per session "
+      "(min, median, max) and the sessions that completed nothing, errors by "
+      "status code (also those after the window), the client's thread count "
+      "and the server's batch sizes over the run (from its GetServerStats). "
+      "Stream mode carries every session over the client's shared stream "
+      "(--streams) with no thread per session.");
   bench_cmd->add_option("--model", bench.model, "Model name")->required();
   bench_cmd
       ->add_option("--version", bench.version, "Model version (0: highest)")
@@ -160,6 +175,15 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--mode", bench.mode, "stream or unary")
       ->capture_default_str()
       ->check(CLI::IsMember({"stream", "unary"}));
+  bench_cmd->add_flag("--create-on-stream", bench.create_on_stream,
+                      "Stream mode: create each session with its first stream "
+                      "message (create_model) instead of CreateSession");
+  bench_cmd
+      ->add_option("--drain", bench.drain_s,
+                   "Seconds chunks unanswered at the end of the window get "
+                   "before they are cancelled")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
   bench_cmd->add_flag("--json", bench.json, "Print one JSON object");
 
   // session ...
@@ -248,6 +272,8 @@ int main(int argc, char** argv) {
 
   lstmserve::client::ClientOptions options;
   options.target = cli::ResolveTarget(target_flag);
+  options.streams = streams;
+  options.max_inflight_chunks = inflight;
   options.deadline = std::chrono::milliseconds(
       std::max<int64_t>(1, static_cast<int64_t>(timeout_s * 1000)));
   auto client = lstmserve::client::Client::Connect(options);

@@ -358,10 +358,14 @@ class StreamingSession {
   // (its callback returned).
   void Flush();
 
-  // Flush(), then half-closes the stream and waits for the server to end
-  // it. Idempotent. Returns the stream's final status when it ended in
-  // error, else OK.
+  // Flush(), then detaches the session from the client's shared stream (the
+  // stream stays open for the client's other sessions). Idempotent; OK.
   absl::Status Close();
+
+  // Stops waiting: every chunk not answered yet completes now with
+  // CANCELLED (a chunk the server has already applied stays applied; its
+  // late answer is ignored), then Close(). Returns at once.
+  void Cancel();
 
   const std::string& id() const { return id_; }
   const std::string& model() const { return model_; }
