@@ -527,6 +527,15 @@ absl::StatusOr<Snapshot> Client::ExportSession(const std::string& session_id) {
                         response->last_outputs().values().end());
   s.last_outputs_shape.assign(response->last_outputs().shape().begin(),
                               response->last_outputs().shape().end());
+  for (const pb::ReplayChunk& r : response->replay()) {
+    SnapshotChunk& c = s.replay.emplace_back();
+    c.first_step = r.first_step();
+    c.inputs.assign(r.inputs().values().begin(), r.inputs().values().end());
+    c.inputs_shape.assign(r.inputs().shape().begin(), r.inputs().shape().end());
+    c.outputs.assign(r.outputs().values().begin(), r.outputs().values().end());
+    c.outputs_shape.assign(r.outputs().shape().begin(),
+                           r.outputs().shape().end());
+  }
   return s;
 }
 
@@ -550,6 +559,18 @@ absl::StatusOr<SessionInfo> Client::ImportSession(const Snapshot& snapshot) {
         snapshot.last_outputs_shape.begin(), snapshot.last_outputs_shape.end());
     s->mutable_last_outputs()->mutable_values()->Add(
         snapshot.last_outputs.begin(), snapshot.last_outputs.end());
+  }
+  for (const SnapshotChunk& c : snapshot.replay) {
+    pb::ReplayChunk* r = s->add_replay();
+    r->set_first_step(c.first_step);
+    r->mutable_inputs()->mutable_shape()->Add(c.inputs_shape.begin(),
+                                              c.inputs_shape.end());
+    r->mutable_inputs()->mutable_values()->Add(c.inputs.begin(),
+                                               c.inputs.end());
+    r->mutable_outputs()->mutable_shape()->Add(c.outputs_shape.begin(),
+                                               c.outputs_shape.end());
+    r->mutable_outputs()->mutable_values()->Add(c.outputs.begin(),
+                                                c.outputs.end());
   }
   absl::StatusOr<pb::SessionInfo> response =
       CallStub(*shared_, /*retry_safe=*/false,

@@ -517,6 +517,14 @@ std::string SnapshotToJson(const Snapshot& s) {
              {{"shape", s.last_inputs_shape}, {"values", s.last_inputs}}},
             {"last_outputs",
              {{"shape", s.last_outputs_shape}, {"values", s.last_outputs}}}};
+  json replay = json::array();
+  for (const SnapshotChunk& c : s.replay) {
+    replay.push_back(
+        {{"first_step", c.first_step},
+         {"inputs", {{"shape", c.inputs_shape}, {"values", c.inputs}}},
+         {"outputs", {{"shape", c.outputs_shape}, {"values", c.outputs}}}});
+  }
+  j["replay"] = std::move(replay);
   return j.dump() + "\n";
 }
 
@@ -557,11 +565,10 @@ absl::StatusOr<Snapshot> SnapshotFromJson(const std::string& text,
     *out = f->get<int64_t>();
     return absl::OkStatus();
   };
-  auto get_tensor = [&](const char* name, std::vector<int64_t>* shape,
-                        std::vector<float>* values) -> absl::Status {
-    const json* f = field(name);
-    if (f == nullptr) return absl::OkStatus();  // no last chunk
-    const std::string where = absl::StrCat(source, ": ", name);
+  auto tensor = [&](const json* f, const std::string& where,
+                    std::vector<int64_t>* shape,
+                    std::vector<float>* values) -> absl::Status {
+    if (f == nullptr) return absl::OkStatus();  // no such chunk
     if (!f->is_object()) {
       return absl::InvalidArgumentError(
           absl::StrCat(where,
@@ -589,6 +596,39 @@ absl::StatusOr<Snapshot> SnapshotFromJson(const std::string& text,
     }
     return absl::OkStatus();
   };
+  auto get_tensor = [&](const char* name, std::vector<int64_t>* shape,
+                        std::vector<float>* values) {
+    return tensor(field(name), absl::StrCat(source, ": ", name), shape, values);
+  };
+  if (const json* replay = field("replay")) {
+    if (!replay->is_array()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": replay: expected an array of chunks"));
+    }
+    for (size_t i = 0; i < replay->size(); ++i) {
+      const json& r = (*replay)[i];
+      const std::string where = absl::StrCat(source, ": replay[", i, "]");
+      if (!r.is_object() || !r.contains("first_step") ||
+          !r["first_step"].is_number_integer()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where,
+                         ": expected {\"first_step\": N, \"inputs\": {...}, "
+                         "\"outputs\": {...}}"));
+      }
+      SnapshotChunk& c = s.replay.emplace_back();
+      c.first_step = r["first_step"].get<int64_t>();
+      auto find = [&](const char* key) -> const json* {
+        auto it = r.find(key);
+        return it == r.end() ? nullptr : &*it;
+      };
+      for (absl::Status status : {tensor(find("inputs"), where + ".inputs",
+                                         &c.inputs_shape, &c.inputs),
+                                  tensor(find("outputs"), where + ".outputs",
+                                         &c.outputs_shape, &c.outputs)}) {
+        if (!status.ok()) return status;
+      }
+    }
+  }
   for (absl::Status status :
        {get_string("session_id", &s.session_id), get_string("model", &s.model),
         get_int("version", &s.version), get_int("next_step", &s.next_step),

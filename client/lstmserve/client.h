@@ -136,6 +136,15 @@ struct SessionPage {
   std::string next_page_token{};        // empty: no more pages
 };
 
+// One applied chunk a client may still retry (lstmserve.v1.ReplayChunk).
+struct SnapshotChunk {
+  int64_t first_step = 0;
+  std::vector<float> inputs{};
+  std::vector<int64_t> inputs_shape{};  // [T, input_size]
+  std::vector<float> outputs{};
+  std::vector<int64_t> outputs_shape{};  // [T, output_size]
+};
+
 // Everything needed to continue a session on this or another server,
 // exactly once (lstmserve.v1.SessionSnapshot).
 struct Snapshot {
@@ -151,6 +160,9 @@ struct Snapshot {
   std::vector<int64_t> last_inputs_shape{};  // [T, input_size]
   std::vector<float> last_outputs{};
   std::vector<int64_t> last_outputs_shape{};  // [T, output_size]
+  // Every applied chunk a pipelining client may still retry, oldest first
+  // (the last one is also last_*). On import it wins over last_* when set.
+  std::vector<SnapshotChunk> replay{};
 };
 
 // The outputs for one chunk sent through a Session or StreamingSession.

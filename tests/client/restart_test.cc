@@ -132,5 +132,48 @@ TEST(RestartTest, SessionsSurviveARestartOnTheSamePort) {
   EXPECT_TRUE((*stream)->Close().ok());
 }
 
+TEST(RestartTest, APipelinedWindowIsReplayedExactlyOnceAfterExportImport) {
+  // A client pipelined four chunks; server A applied them all, then went
+  // away before any answer arrived. Exported and imported on server B, the
+  // session answers a resend of each of the four from its replay record.
+  auto a = StartServer();
+  auto b = StartServer();
+  ASSERT_TRUE(a && b);
+  auto client_a = ConnectTo(FastOptions(a->address()));
+  auto client_b = ConnectTo(FastOptions(b->address()));
+  ASSERT_TRUE(
+      client_a->CreateSession({.session_id = "window", .model = "sunspots"})
+          .ok());
+  const std::vector<float> inputs = SequenceInputs(8, 31);
+  std::vector<client::PredictResult> first;
+  for (int k = 0; k < 4; ++k) {
+    auto r = client_a->Predict({.session_id = "window",
+                                .inputs = {inputs[2 * k], inputs[2 * k + 1]},
+                                .steps = 2,
+                                .first_step = 2 * k});
+    ASSERT_TRUE(r.ok()) << r.status();
+    first.push_back(*r);
+  }
+  auto snap = client_a->ExportSession("window");
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  ASSERT_EQ(snap->replay.size(), 4u);
+  EXPECT_EQ(snap->replay.front().first_step, 0);
+  ASSERT_TRUE(client_b->ImportSession(*snap).ok());
+  for (int k = 0; k < 4; ++k) {
+    auto again =
+        client_b->Predict({.session_id = "window",
+                           .inputs = {inputs[2 * k], inputs[2 * k + 1]},
+                           .steps = 2,
+                           .first_step = 2 * k});
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_TRUE(again->replayed);
+    EXPECT_EQ(again->outputs, first[k].outputs);
+    EXPECT_EQ(again->next_step, 8);
+  }
+  auto info = client_b->GetSession("window");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->next_step, 8);  // nothing applied twice
+}
+
 }  // namespace
 }  // namespace lstmserve::client_test
