@@ -33,6 +33,33 @@ absl::StatusOr<LoadedModel> LoadFromPath(const std::string& path) {
   return LoadedModel{dir, std::move(model)};
 }
 
+// The cell's ONNX-derived options in one line ("pytorch" when there are
+// none): nonlinearity, reset-first GRU, peepholes, input_forget, clip.
+std::string CellVariantText(const ModelConfig& c) {
+  std::vector<std::string> parts;
+  if (c.cell == CellType::kRnn) {
+    std::string nl(NonlinearityName(c.nonlinearity));
+    const int params = NonlinearityParams(c.nonlinearity);
+    if (params == 1) absl::StrAppend(&nl, "(alpha=", c.nonlinearity_alpha, ")");
+    if (params == 2) {
+      absl::StrAppend(&nl, "(alpha=", c.nonlinearity_alpha,
+                      ", beta=", c.nonlinearity_beta, ")");
+    }
+    parts.push_back(nl);
+  }
+  if (c.cell == CellType::kGru && !c.gru_linear_before_reset) {
+    parts.push_back("linear_before_reset=false");
+  }
+  if (c.cell == CellType::kLstm && c.lstm_peepholes) {
+    parts.push_back("peepholes");
+  }
+  if (c.cell == CellType::kLstm && c.lstm_input_forget) {
+    parts.push_back("input_forget");
+  }
+  if (c.clip > 0) parts.push_back(absl::StrCat("clip=", c.clip));
+  return parts.empty() ? "pytorch" : absl::StrJoin(parts, ", ");
+}
+
 std::string Names(const std::vector<std::string>& names) {
   return names.empty() ? "-" : absl::StrJoin(names, ", ");
 }
@@ -53,6 +80,7 @@ absl::Status Info(const InfoOptions& options, std::ostream& out) {
     j["num_layers"] = c.num_layers;
     j["proj_size"] = c.proj_size;
     j["bias"] = c.bias;
+    j["variant"] = CellVariantText(c);
     if (c.head) {
       j["head"] = {
           {"output_size", c.head->output_size},
@@ -78,6 +106,7 @@ absl::Status Info(const InfoOptions& options, std::ostream& out) {
       << "num_layers:     " << c.num_layers << '\n'
       << "proj_size:      " << c.proj_size << '\n'
       << "bias:           " << (c.bias ? "true" : "false") << '\n'
+      << "variant:        " << CellVariantText(c) << '\n'
       << "head:           "
       << (c.head ? absl::StrCat(c.head->output_size, " outputs, ",
                                 std::string(ActivationName(c.head->activation)))
