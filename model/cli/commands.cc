@@ -14,6 +14,7 @@
 #include "model/csv.h"
 #include "model/kernels.h"
 #include "model/model.h"
+#include "model/onnx/onnx_import.h"
 #include "model/repository.h"
 #include "model/state_file.h"
 #include "model/status_macros.h"
@@ -299,6 +300,19 @@ absl::Status Bench(const BenchOptions& o, std::ostream& out,
         mean, p50, p99, gflops);
   }
   return absl::OkStatus();
+}
+
+absl::Status ImportOnnx(const ImportOnnxOptions& options, std::ostream& out) {
+  ASSIGN_OR_RETURN(
+      onnx_import::ImportedModel imported,
+      onnx_import::ImportOnnxFile(options.onnx_path, options.out_dir));
+  out << "wrote " << options.out_dir << "/config.json and " << options.out_dir
+      << "/model.safetensors\n";
+  for (const std::string& note : imported.notes)
+    out << "note: " << note << '\n';
+  InfoOptions info;
+  info.model_path = options.out_dir;
+  return Info(info, out);
 }
 
 }  // namespace lstmserve::model::cli
