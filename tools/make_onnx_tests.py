@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zlib
 
 import numpy as np
 import torch
@@ -344,12 +345,14 @@ def graph_case(name, cell, inp, H, T, seed, attrs=None, layers=1, bias=True, pee
 def error_case(name, messages, cell="lstm", attrs=None, extra_nodes=(), out=None,
                inputs_override=None, extra_inits=(), opset=14, two_layers_h=None):
     d = case_dir(name)
-    rng = np.random.default_rng(abs(hash(name)) % 1000)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
     op = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[cell]
     G = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
     H, inp = 4, 3
     W, Rm, B, _ = weights(rng, G, H, inp)
-    inits = [tensor("W", W), tensor("R", Rm), tensor("B", B)] + list(extra_inits)
+    replaced = {t.name for t in extra_inits}
+    inits = [t for t in (tensor("W", W), tensor("R", Rm), tensor("B", B))
+             if t.name not in replaced] + list(extra_inits)
     ins = inputs_override or ["x", "W", "R", "B"]
     nodes = [node(op, ins, ["Y", "Yh"], name="rnn0", **dict(attrs or {}, hidden_size=H))]
     if two_layers_h:
@@ -453,6 +456,19 @@ def main():
     error_case("error_unknown_attribute",
                ["node 'rnn0' (GRU)", "attribute output_sequence is not one the GRU operator defines"],
                cell="gru", attrs={"output_sequence": 1})
+    error_case("error_branch", ["node 'late' (Sigmoid)",
+                                "is an earlier result than the network's latest"],
+               extra_inits=[tensor("ax", np.array([1]), "int"), tensor("Wt", np.ones((4, 2)))],
+               extra_nodes=[node("Squeeze", ["Y", "ax"], ["S"]),
+                            node("MatMul", ["S", "Wt"], ["mm"]),
+                            node("Sigmoid", ["S"], ["late"], name="late")])
+    external = tensor("R", np.zeros((1, 16, 4)))
+    external.ClearField("raw_data")
+    external.data_location = P.TensorProto.EXTERNAL
+    entry = external.external_data.add()
+    entry.key, entry.value = "location", "weights.bin"
+    error_case("error_external_data", ["initializer 'R' keeps its data in an external file"],
+               extra_inits=[external])
     for d in sorted(os.listdir(OUT)):
         print(d)
 
