@@ -79,14 +79,22 @@ def case_dir(name):
 # --- torch.onnx.export cases ------------------------------------------------
 
 class Net(nn.Module):
-    def __init__(self, rnn, head=None, act=None, last_step=False, batch_first=False):
+    def __init__(self, rnn, head=None, act=None, last_step=False, batch_first=False,
+                 final_state=None):
         super().__init__()
         self.rnn, self.head, self.act = rnn, head, act
         self.last_step, self.batch_first = last_step, batch_first
+        self.final_state = final_state
 
     def forward(self, x, *state):
-        y, _ = self.rnn(x, *state) if state else self.rnn(x)
-        if self.last_step:
+        y, hn = self.rnn(x, *state) if state else self.rnn(x)
+        if isinstance(hn, tuple):
+            hn = hn[0]
+        if self.final_state == "last":  # h_n[-1]: the last layer's final h
+            y = hn[-1]
+        elif self.final_state == "squeeze":  # one layer: h_n.squeeze(0)
+            y = hn.squeeze(0)
+        elif self.last_step:
             y = y[:, -1] if self.batch_first else y[-1]
         if self.head is not None:
             y = self.head(y)
@@ -112,7 +120,7 @@ def visible_init(module, rng):
 
 def torch_case(name, cell, inp, hidden, layers, T, seed, head=None, act=None,
                last_step=False, batch_first=False, state_inputs=False, opset=14,
-               nonlinearity="tanh"):
+               nonlinearity="tanh", fold=True, final_state=None):
     d = case_dir(name)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -123,7 +131,9 @@ def torch_case(name, cell, inp, hidden, layers, T, seed, head=None, act=None,
         rnn = nn.GRU(inp, hidden, layers, **kw)
     else:
         rnn = nn.RNN(inp, hidden, layers, nonlinearity=nonlinearity, **kw)
-    net = Net(rnn, nn.Linear(hidden, head) if head else None, act, last_step, batch_first)
+    net = Net(rnn, nn.Linear(hidden, head) if head else None, act, last_step, batch_first,
+              final_state)
+    last_step = last_step or final_state is not None  # expected: per prefix
     visible_init(net, rng)
     net.eval()
     x = f32(rng.normal(0, 1, (T, inp)))
@@ -136,7 +146,7 @@ def torch_case(name, cell, inp, hidden, layers, T, seed, head=None, act=None,
         args = (example, (zeros, zeros)) if cell == "lstm" else (example, zeros)
         names = ["x", "h0", "c0"] if cell == "lstm" else ["x", "h0"]
     torch.onnx.export(net, args, os.path.join(d, "model.onnx"), opset_version=opset,
-                      input_names=names, output_names=["y"])
+                      input_names=names, output_names=["y"], do_constant_folding=fold)
     # Expected: per step t, the module on steps 0..t (float64), last row.
     net64 = net.double()
     rows = []
@@ -386,6 +396,20 @@ def main():
     torch_case("torch_lstm_l2_stateinputs_head2", "lstm", 3, 8, 2, T=15, seed=8, head=2,
                state_inputs=True)
     torch_case("torch_gru_l1_nohead_opset9", "gru", 3, 6, 1, T=15, seed=9, opset=9)
+    # Without constant folding the gate reordering is left to Slice/Concat
+    # nodes on the weights, which the importer evaluates.
+    torch_case("torch_lstm_l2_head2_nofolding", "lstm", 3, 7, 2, T=15, seed=12, head=2,
+               fold=False)
+    torch_case("torch_gru_l2_head2_nofolding_opset9", "gru", 3, 7, 2, T=15, seed=13, head=2,
+               fold=False, opset=9)
+    # The final state h_n as the output: h_n[-1] (Concat of the layers' Y_h,
+    # Gather) and h_n.squeeze(0).
+    torch_case("torch_lstm_l2_finalh_head2", "lstm", 3, 8, 2, T=15, seed=14, head=2,
+               final_state="last")
+    torch_case("torch_gru_l1_finalh_squeeze_head2_sigmoid", "gru", 3, 8, 1, T=15, seed=15,
+               head=2, act="sigmoid", final_state="squeeze")
+    torch_case("torch_rnn_l3_finalh_head1_batchfirst", "rnn", 2, 6, 3, T=15, seed=16, head=1,
+               final_state="last", batch_first=True)
     torch_case("torch_rnn_l2_tanh_head2", "rnn", 3, 10, 2, T=20, seed=10, head=2)
     torch_case("torch_rnn_l1_relu_head3_softmax", "rnn", 4, 12, 1, T=20, seed=11, head=3,
                act="softmax", nonlinearity="relu")
@@ -456,6 +480,12 @@ def main():
     error_case("error_unknown_attribute",
                ["node 'rnn0' (GRU)", "attribute output_sequence is not one the GRU operator defines"],
                cell="gru", attrs={"output_sequence": 1})
+    error_case("error_first_layer_final_state",
+               ["node 'hd' (MatMul)", "is a recurrent node's final state Y_h/Y_c"],
+               two_layers_h=4,
+               extra_inits=[tensor("Wt", np.ones((4, 2))), tensor("zero", np.array(0), "int")],
+               extra_nodes=[node("Gather", ["Yh", "zero"], ["h0"], name="g"),
+                            node("MatMul", ["h0", "Wt"], ["mm"], name="hd")])
     error_case("error_branch", ["node 'late' (Sigmoid)",
                                 "is an earlier result than the network's latest"],
                extra_inits=[tensor("ax", np.array([1]), "int"), tensor("Wt", np.ones((4, 2)))],

@@ -55,6 +55,12 @@ struct Value {
   int point = 0;                // kSeq: how far along the network it is
   std::string graph_input;      // kSeq: the graph input it is (glue aside)
   bool sliced_unbound = false;  // kSeq: cut on an axis of unknown role
+  // kState: the layers whose final h (or c) it stacks along `state_axis`
+  // (empty: unknown). The last layer's final h is its last step's output,
+  // so picking it out turns the state back into the sequence.
+  std::vector<int> layers;
+  bool cell_state = false;
+  int state_axis = 0;
 };
 
 std::string LabelName(int label) {
@@ -332,6 +338,10 @@ class Importer {
       out.kind = kind;
       if (kind == Value::kConst) {
         ASSIGN_OR_RETURN(out.c, Concat(parts, IntAttr(node, "axis", 0), what_));
+      } else if (kind == Value::kState) {
+        // Stacked final states (torch's h_n): known when every part is a
+        // known state stacked along the same axis.
+        out = StackStates(node);
       }
       SetOutput(node, 0, std::move(out));
       return absl::OkStatus();
@@ -402,6 +412,7 @@ class Importer {
     }
 
     if (data->kind == Value::kSeq) return SeqGlue(node, *data);
+    if (data->kind == Value::kState) return StateGlue(node, *data);
     // Shape arithmetic on run-time shapes stays a run-time shape; zeros and
     // states stay what they are.
     if (data->kind != Value::kConst) {
@@ -583,6 +594,106 @@ class Importer {
     return absl::OkStatus();
   }
 
+  Value StackStates(const NodeProto& node) const {
+    Value out;
+    out.kind = Value::kState;
+    const int64_t axis = IntAttr(node, "axis", 0);
+    for (int i = 0; i < node.input_size(); ++i) {
+      const Value& v = values_.at(node.input(i));
+      if (v.kind != Value::kState || v.layers.empty() || v.state_axis != axis ||
+          (i > 0 && v.cell_state != out.cell_state)) {
+        out.layers.clear();
+        return out;
+      }
+      out.cell_state = v.cell_state;
+      out.state_axis = v.state_axis;
+      out.layers.insert(out.layers.end(), v.layers.begin(), v.layers.end());
+    }
+    return out;
+  }
+
+  // Glue on final states: selecting one layer's (Gather, Slice, Squeeze on
+  // the stacking axis) is followed; if that is the last layer's h and no
+  // head has been applied yet, the result is the sequence at its last step.
+  absl::Status StateGlue(const NodeProto& node, const Value& in) {
+    const std::string& op = node.op_type();
+    Value out = in;
+    const int rank = 3;  // [1, batch, H] or [batch, 1, H] per layer
+    bool keep_axis = true;
+    auto unknown = [&]() {
+      out.layers.clear();
+      SetOutput(node, 0, out);
+      return absl::OkStatus();
+    };
+    if (op == "Identity" || op == "Cast") {
+      SetOutput(node, 0, std::move(out));
+      return absl::OkStatus();
+    }
+    if (in.layers.empty()) return unknown();
+    const int n = static_cast<int>(in.layers.size());
+    int pick = -1;
+    if (op == "Gather") {
+      auto idx = values_.find(node.input_size() > 1 ? node.input(1) : "");
+      if (idx == values_.end() || idx->second.kind != Value::kConst ||
+          idx->second.c.size() != 1 ||
+          IntAttr(node, "axis", 0) != in.state_axis) {
+        return unknown();
+      }
+      const int64_t i = idx->second.c.IntAt(0);
+      pick = static_cast<int>(i < 0 ? i + n : i);
+      keep_axis = idx->second.c.rank() > 0;
+    } else if (op == "Slice") {
+      absl::StatusOr<SliceParams> p = SliceParam(node);
+      if (!p.ok() || p->starts.size() != 1 ||
+          (!p->axes.empty() && p->axes[0] != in.state_axis) ||
+          (p->axes.empty() && in.state_axis != 0) ||
+          (!p->steps.empty() && p->steps[0] != 1)) {
+        return unknown();
+      }
+      const int64_t start = p->starts[0] < 0 ? p->starts[0] + n : p->starts[0];
+      const int64_t end =
+          p->ends[0] < 0 ? p->ends[0] + n : std::min<int64_t>(p->ends[0], n);
+      if (end - start != 1) return unknown();
+      pick = static_cast<int>(start);
+    } else if (op == "Squeeze") {
+      absl::StatusOr<std::vector<int64_t>> axes = AxesParam(node);
+      if (!axes.ok() || n != 1 || axes->size() != 1 ||
+          ((*axes)[0] + rank) % rank != in.state_axis) {
+        return unknown();
+      }
+      pick = 0;
+      keep_axis = false;
+    } else {
+      return unknown();
+    }
+    if (pick < 0 || pick >= n) return unknown();
+    const int layer = in.layers[pick];
+    out.layers = {layer};
+    const bool last = layer + 1 == static_cast<int>(layers_.size()) &&
+                      stage_ == Stage::kLayers &&
+                      point_ == layer_points_.back();
+    if (in.cell_state || !last) {
+      SetOutput(node, 0, std::move(out));
+      return absl::OkStatus();
+    }
+    Value seq;
+    seq.kind = Value::kSeq;
+    seq.point = point_;
+    const int batch = layer_batch_.back();
+    if (keep_axis) {
+      seq.axes = in.state_axis == 0 ? std::vector<int>{kOne, batch, kFeature}
+                                    : std::vector<int>{batch, kOne, kFeature};
+    } else {
+      seq.axes = {batch, kFeature};
+    }
+    notes_.push_back(absl::StrCat(
+        "the last layer's final state Y_h feeds the rest of the graph: "
+        "lstmserve gives it at every step (the output for the sequence "
+        "ending at that step)"));
+    SetOutput(node, 0, std::move(seq));
+    return absl::OkStatus();
+  }
+
   // The axes after a Reshape of the sequence to `shape`: size-1 entries
   // become size-1 axes, the rest take the input's non-size-1 axes in order;
   // or, with the features last, everything before them merges into rows.
@@ -659,8 +770,9 @@ class Importer {
       return Error(absl::StrCat(
           "input ", role, " ('", node.input(i),
           "') is a recurrent node's "
-          "final state Y_h/Y_c; expected the per-step output Y (use the "
-          "sequence output and its last step instead)"));
+          "final state Y_h/Y_c; expected the per-step output Y, or the "
+          "last layer's Y_h before any head (one layer's, picked out with "
+          "Gather/Slice/Squeeze)"));
     }
     if (v->kind != Value::kSeq) {
       return Error(absl::StrCat("input ", role, " ('", node.input(i),
@@ -747,10 +859,15 @@ class Importer {
                  ? std::vector<int>{x->axes[0], kOne, x->axes[1], kFeature}
                  : std::vector<int>{x->axes[0], x->axes[1], kOne, kFeature};
     width_ = layers_.back().hidden_size;
+    layer_points_.push_back(point_);
+    layer_batch_.push_back(x->axes[batch_at]);
     SetOutput(node, 0, std::move(y));
     for (int o : {1, 2}) {
       Value state;
       state.kind = Value::kState;
+      state.layers = {static_cast<int>(layers_.size()) - 1};
+      state.cell_state = o == 2;
+      state.state_axis = recurrent_layout == 0 ? 0 : 1;
       SetOutput(node, o, std::move(state));
     }
     return absl::OkStatus();
@@ -1096,6 +1213,8 @@ class Importer {
   int width_ = -1;  // features of the latest sequence tensor
   Stage stage_ = Stage::kLayers;
   std::vector<RecurrentLayer> layers_;
+  std::vector<int> layer_points_;  // point_ after each layer
+  std::vector<int> layer_batch_;   // the label of each layer's batch axis
   Tensor head_w_;
   std::vector<float> head_b_;
   Activation activation_ = Activation::kIdentity;
