@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <optional>
 #include <set>
@@ -578,6 +580,16 @@ absl::StatusOr<ModelConfig> ReadModelConfig(const std::string& path,
   return ParseModelConfig(text, path, limits);
 }
 
+double ShortestDouble(float v) {
+  for (int digits = 6; digits < 9; ++digits) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.*g", digits, static_cast<double>(v));
+    const double d = std::strtod(text, nullptr);
+    if (static_cast<float>(d) == v) return d;
+  }
+  return v;
+}
+
 std::string ModelConfigToJson(const ModelConfig& config) {
   nlohmann::ordered_json out;
   out["cell"] = std::string(CellTypeName(config.cell));
@@ -589,8 +601,12 @@ std::string ModelConfigToJson(const ModelConfig& config) {
   if (config.cell == CellType::kRnn) {
     out["nonlinearity"] = std::string(NonlinearityName(config.nonlinearity));
     const int params = NonlinearityParams(config.nonlinearity);
-    if (params >= 1) out["nonlinearity_alpha"] = config.nonlinearity_alpha;
-    if (params >= 2) out["nonlinearity_beta"] = config.nonlinearity_beta;
+    if (params >= 1) {
+      out["nonlinearity_alpha"] = ShortestDouble(config.nonlinearity_alpha);
+    }
+    if (params >= 2) {
+      out["nonlinearity_beta"] = ShortestDouble(config.nonlinearity_beta);
+    }
   }
   if (config.cell == CellType::kGru && !config.gru_linear_before_reset) {
     out["gru_linear_before_reset"] = false;
@@ -601,7 +617,7 @@ std::string ModelConfigToJson(const ModelConfig& config) {
   if (config.cell == CellType::kLstm && config.lstm_input_forget) {
     out["lstm_input_forget"] = true;
   }
-  if (config.clip > 0) out["clip"] = config.clip;
+  if (config.clip > 0) out["clip"] = ShortestDouble(config.clip);
   if (config.head) {
     out["head"] = {
         {"output_size", config.head->output_size},

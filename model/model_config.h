@@ -123,6 +123,10 @@ absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text,
 absl::StatusOr<ModelConfig> ReadModelConfig(const std::string& path,
                                             const ConfigLimits& limits = {});
 
+// The shortest decimal that reads back as `v` in float32, as a double: so
+// JSON shows 0.9 for 0.9f, not 0.8999999761581421.
+double ShortestDouble(float v);
+
 // Serialises a config back to JSON text (used by tools and tests).
 std::string ModelConfigToJson(const ModelConfig& config);
 

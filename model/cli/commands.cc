@@ -82,6 +82,19 @@ absl::Status Info(const InfoOptions& options, std::ostream& out) {
     j["proj_size"] = c.proj_size;
     j["bias"] = c.bias;
     j["variant"] = CellVariantText(c);
+    if (c.cell == CellType::kRnn) {
+      j["nonlinearity"] = std::string(NonlinearityName(c.nonlinearity));
+      j["nonlinearity_alpha"] = ShortestDouble(c.nonlinearity_alpha);
+      j["nonlinearity_beta"] = ShortestDouble(c.nonlinearity_beta);
+    }
+    if (c.cell == CellType::kGru) {
+      j["gru_linear_before_reset"] = c.gru_linear_before_reset;
+    }
+    if (c.cell == CellType::kLstm) {
+      j["lstm_peepholes"] = c.lstm_peepholes;
+      j["lstm_input_forget"] = c.lstm_input_forget;
+    }
+    j["clip"] = ShortestDouble(c.clip);
     if (c.head) {
       j["head"] = {
           {"output_size", c.head->output_size},

@@ -111,6 +111,17 @@ TEST(CellVariantConfigTest, RoundTripsThroughJson) {
   }
 }
 
+TEST(CellVariantConfigTest, JsonShowsShortFloats) {
+  auto c = Parse(R"(, "nonlinearity": "leaky_relu", "clip": 0.9)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string json = ModelConfigToJson(*c);
+  EXPECT_NE(json.find(R"("clip": 0.9)"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("nonlinearity_alpha": 0.01)"), std::string::npos)
+      << json;
+  EXPECT_EQ(static_cast<float>(ShortestDouble(0.1f)), 0.1f);
+  EXPECT_EQ(ShortestDouble(0.1f), 0.1);
+}
+
 TEST(CellVariantModelTest, RnnStateIsHOnlyAndTensorsArePyTorchNames) {
   auto c = Parse(R"(, "nonlinearity": "relu")");
   ASSERT_TRUE(c.ok()) << c.status();
