@@ -353,7 +353,7 @@ def graph_case(name, cell, inp, H, T, seed, attrs=None, layers=1, bias=True, pee
 # --- graphs that must be refused --------------------------------------------
 
 def error_case(name, messages, cell="lstm", attrs=None, extra_nodes=(), out=None,
-               inputs_override=None, extra_inits=(), opset=14, two_layers_h=None):
+               inputs_override=None, extra_inits=(), opset=14, two_layers_h=None, pre_nodes=()):
     d = case_dir(name)
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     op = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}[cell]
@@ -364,7 +364,8 @@ def error_case(name, messages, cell="lstm", attrs=None, extra_nodes=(), out=None
     inits = [t for t in (tensor("W", W), tensor("R", Rm), tensor("B", B))
              if t.name not in replaced] + list(extra_inits)
     ins = inputs_override or ["x", "W", "R", "B"]
-    nodes = [node(op, ins, ["Y", "Yh"], name="rnn0", **dict(attrs or {}, hidden_size=H))]
+    nodes = list(pre_nodes) + [node(op, ins, ["Y", "Yh"], name="rnn0",
+                                    **dict(attrs or {}, hidden_size=H))]
     if two_layers_h:
         W2, R2, B2, _ = weights(rng, G, two_layers_h, H)
         inits += [tensor("W2", W2), tensor("R2", R2), tensor("B2", B2),
@@ -486,6 +487,11 @@ def main():
                extra_inits=[tensor("Wt", np.ones((4, 2))), tensor("zero", np.array(0), "int")],
                extra_nodes=[node("Gather", ["Yh", "zero"], ["h0"], name="g"),
                             node("MatMul", ["h0", "Wt"], ["mm"], name="hd")])
+    error_case("error_huge_constant", ["node 'fill' (ConstantOfShape)", "fills shape [1000000000, "
+                                       "1000000000, 4]", "more than 268435456 elements"],
+               cell="gru", inputs_override=["x", "W", "R", "B", "", "h0"],
+               extra_inits=[tensor("shape", np.array([10**9, 10**9, 4]), "int")],
+               pre_nodes=[node("ConstantOfShape", ["shape"], ["h0"], name="fill")], out="Y")
     error_case("error_branch", ["node 'late' (Sigmoid)",
                                 "is an earlier result than the network's latest"],
                extra_inits=[tensor("ax", np.array([1]), "int"), tensor("Wt", np.ones((4, 2)))],

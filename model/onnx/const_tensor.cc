@@ -93,6 +93,17 @@ size_t ElementBytes(int type) {
 
 int64_t ConstTensor::size() const { return Product(dims); }
 
+bool DimsWithinLimit(const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 0) return false;
+    if (d == 0) return true;
+    if (n > kMaxConstElements / d) return false;
+    n *= d;
+  }
+  return true;
+}
+
 double ConstTensor::At(int64_t i) const {
   return is_int ? static_cast<double>(ints[i]) : floats[i];
 }
@@ -128,6 +139,11 @@ absl::StatusOr<ConstTensor> FromProto(const TensorProto& p,
           absl::StrCat(what, " has a negative dimension ", d));
     }
     t.dims.push_back(d);
+  }
+  if (!DimsWithinLimit(t.dims)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has dims [", absl::StrJoin(t.dims, ", "),
+                     "]: more than ", kMaxConstElements, " elements"));
   }
   const int64_t n = t.size();
   const int type = p.data_type();
@@ -369,6 +385,10 @@ absl::StatusOr<ConstTensor> Unsqueeze(const ConstTensor& t,
   for (int64_t a : axes) {
     absl::StatusOr<int> axis = NormalizeAxis(a, r, what);
     if (!axis.ok()) return axis.status();
+    if (inserted[*axis]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": axis ", a, " appears twice"));
+    }
     inserted[*axis] = true;
   }
   std::vector<int64_t> dims;

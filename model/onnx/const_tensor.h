@@ -37,6 +37,13 @@ struct ConstTensor {
   std::string Describe() const;
 };
 
+// Constants the importer builds or decodes hold at most this many elements
+// (2^28 floats = 1 GiB): an .onnx file cannot make it allocate more.
+inline constexpr int64_t kMaxConstElements = int64_t{1} << 28;
+
+// Whether dims are non-negative and multiply to at most kMaxConstElements.
+bool DimsWithinLimit(const std::vector<int64_t>& dims);
+
 // Decodes FLOAT, DOUBLE, FLOAT16, BFLOAT16, INT8..INT64, UINT8..UINT64 and
 // BOOL tensors from raw_data or the typed fields. Errors (external data,
 // strings, a byte count that does not match the dims) name `what`.

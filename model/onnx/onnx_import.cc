@@ -368,6 +368,11 @@ class Importer {
       Value out;
       if (data->kind == Value::kConst) {
         std::vector<int64_t> dims = Ints(data->c);
+        if (!DimsWithinLimit(dims)) {
+          return Error(absl::StrCat("fills shape [", absl::StrJoin(dims, ", "),
+                                    "]: negative, or more than ",
+                                    kMaxConstElements, " elements"));
+        }
         ConstTensor c;
         c.dims = dims;
         c.is_int = fill.is_int;
@@ -507,6 +512,8 @@ class Importer {
       std::vector<bool> inserted(r, false);
       for (int64_t a : list) {
         ASSIGN_OR_RETURN(int i, axis_of(a, r));
+        if (inserted[i])
+          return Error(absl::StrCat("axis ", a, " appears twice"));
         inserted[i] = true;
       }
       std::vector<int> grown;
@@ -525,11 +532,14 @@ class Importer {
                                   rank));
       }
       std::vector<int> moved;
+      std::vector<bool> seen(rank, false);
       for (int64_t p : perm) {
-        if (p < 0 || p >= rank) {
+        if (p < 0 || p >= rank || seen[p]) {
           return Error(absl::StrCat("attribute perm holds ", p,
-                                    ", out of range for rank ", rank));
+                                    ", out of range for rank ", rank,
+                                    " or repeated"));
         }
+        seen[p] = true;
         moved.push_back(in.axes[p]);
       }
       axes = moved;

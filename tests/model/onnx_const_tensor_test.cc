@@ -96,6 +96,8 @@ TEST(OnnxConstTensorTest, SqueezeAndUnsqueeze) {
   auto u = Unsqueeze(Iota({3}), {0, -1}, "u");
   ASSERT_TRUE(u.ok()) << u.status();
   EXPECT_EQ(u->dims, (std::vector<int64_t>{1, 3, 1}));
+  // -3 and 0 name the same axis of the rank-3 result.
+  EXPECT_FALSE(Unsqueeze(Iota({3}), {0, -3}, "u").ok());
 }
 
 TEST(OnnxConstTensorTest, FromProtoTypedFieldsAndRawData) {
@@ -129,6 +131,16 @@ TEST(OnnxConstTensorTest, FromProtoTypedFieldsAndRawData) {
   onnx::TensorProto s;
   s.set_data_type(onnx::TensorProto::STRING);
   EXPECT_FALSE(FromProto(s, "s").ok());
+
+  // Dims whose product overflows, or exceeds the limit, are refused before
+  // anything is allocated.
+  onnx::TensorProto huge;
+  huge.set_data_type(onnx::TensorProto::FLOAT);
+  for (int k = 0; k < 4; ++k) huge.add_dims(int64_t{1} << 20);
+  auto too_big = FromProto(huge, "h");
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_NE(too_big.status().message().find("more than"), std::string::npos)
+      << too_big.status();
 }
 
 }  // namespace
