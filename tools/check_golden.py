@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Re-check tests/golden/ with an independent pure-numpy LSTM/GRU implementation.
+"""Re-check tests/golden/ with an independent pure-numpy LSTM/GRU/RNN implementation.
 
     /usr/bin/python3 tools/check_golden.py [CASE_DIR ...]   # default: every case
 
@@ -12,7 +12,10 @@ within 1e-5 (relative above magnitude 1) shows the files mean what the format
 says: PyTorch gate order (LSTM i,f,g,o; GRU r,z,n), separate ih/hh biases
 with GRU's b_hn inside r * (W_hn h + b_hn), projection after the output gate,
 the flat state layout (per layer: h, then c for LSTM), head, activation, and
-normalization order. Needs only numpy.
+normalization order; and the ONNX cell variants (RNN nonlinearities, GRU
+with gru_linear_before_reset false, LSTM peepholes and input_forget, clip),
+written here in lstmserve's layout, apart from tools/onnx_reference.py which
+computes those cases' expected values in ONNX's. Needs only numpy.
 """
 
 import json

@@ -120,7 +120,7 @@ def visible_init(module, rng):
 
 def torch_case(name, cell, inp, hidden, layers, T, seed, head=None, act=None,
                last_step=False, batch_first=False, state_inputs=False, opset=14,
-               nonlinearity="tanh", fold=True, final_state=None):
+               nonlinearity="tanh", fold=True, final_state=None, dynamic=False):
     d = case_dir(name)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -146,7 +146,9 @@ def torch_case(name, cell, inp, hidden, layers, T, seed, head=None, act=None,
         args = (example, (zeros, zeros)) if cell == "lstm" else (example, zeros)
         names = ["x", "h0", "c0"] if cell == "lstm" else ["x", "h0"]
     torch.onnx.export(net, args, os.path.join(d, "model.onnx"), opset_version=opset,
-                      input_names=names, output_names=["y"], do_constant_folding=fold)
+                      input_names=names, output_names=["y"], do_constant_folding=fold,
+                      dynamic_axes=({"x": {0: "time", 1: "batch"} if not batch_first else
+                                     {0: "batch", 1: "time"}} if dynamic else None))
     # Expected: per step t, the module on steps 0..t (float64), last row.
     net64 = net.double()
     rows = []
@@ -411,6 +413,12 @@ def main():
                head=2, act="sigmoid", final_state="squeeze")
     torch_case("torch_rnn_l3_finalh_head1_batchfirst", "rnn", 2, 6, 3, T=15, seed=16, head=1,
                final_state="last", batch_first=True)
+    # Time and batch left dynamic: the zero initial states come from Shape
+    # arithmetic on x at run time.
+    torch_case("torch_lstm_l2_head3_dynamic_axes", "lstm", 3, 8, 2, T=15, seed=17, head=3,
+               dynamic=True)
+    torch_case("torch_gru_l2_laststep_head2_dynamic_batchfirst", "gru", 3, 8, 2, T=15, seed=18,
+               head=2, last_step=True, batch_first=True, dynamic=True)
     torch_case("torch_rnn_l2_tanh_head2", "rnn", 3, 10, 2, T=20, seed=10, head=2)
     torch_case("torch_rnn_l1_relu_head3_softmax", "rnn", 4, 12, 1, T=20, seed=11, head=3,
                act="softmax", nonlinearity="relu")
