@@ -27,6 +27,18 @@ struct PackedMatrix {
   int width = 0;  // columns
 };
 
+// The cell variants the ONNX operators define beyond PyTorch's cells (see
+// ModelConfig). The defaults select the PyTorch cells, whose kernels stay
+// as they were; any other value routes the layer to the variant kernels.
+struct CellVariant {
+  float clip = 0.0f;  // > 0: gate pre-activations clamped to [-clip, clip]
+  bool lstm_input_forget = false;  // f = 1 - i
+  bool gru_linear_before_reset = true;
+  Nonlinearity rnn_nonlinearity = Nonlinearity::kTanh;
+  float rnn_alpha = 0.0f;
+  float rnn_beta = 0.0f;
+};
+
 // One recurrent layer's weights as the kernels read them.
 struct LayerView {
   int input_size = 0;
@@ -42,6 +54,12 @@ struct LayerView {
   const float* w_hr = nullptr;      // output_size x H row-major, or null
   const float* bias_pre = nullptr;  // gates*H: folded biases
   const float* bias_hn = nullptr;   // GRU: H (b_hn); LSTM: null
+  // LSTM peepholes: 3*H (p_i, p_f, p_o), or null.
+  const float* peephole = nullptr;
+  // GRU with linear_before_reset false: w_hh holds only the r and z rows
+  // (2H) and W_hn (H x H) is here, applied to r * h.
+  PackedMatrix w_hn;
+  CellVariant variant;
 };
 
 struct NetView {
@@ -70,7 +88,7 @@ struct BlockView {
   float* scratch = nullptr;
   float* head_out = nullptr;  // output_size x cols (when there is a head)
   float* h_state = nullptr;   // per layer: output_size x batch
-  float* c_state = nullptr;   // LSTM, per layer: H x batch
+  float* c_state = nullptr;   // LSTM, per layer: H x batch (else null)
 };
 
 // Runs every layer and the head over the block, updating the state matrices.

@@ -51,6 +51,11 @@ struct LayerWeights {
   std::vector<float> bias_pre;
   // GRU only: b_hn, which PyTorch applies inside r * (W_hn h + b_hn).
   std::vector<float> bias_hn;
+  // GRU with gru_linear_before_reset false: W_hn on its own (w_hh then holds
+  // only the r and z rows).
+  AlignedFloats w_hn;
+  // LSTM with lstm_peepholes: p_i, p_f, p_o (3*H).
+  std::vector<float> peephole;
 };
 
 namespace {
@@ -109,8 +114,8 @@ class TensorTaker {
     return absl::InvalidArgumentError(absl::StrCat(
         source_, ": unexpected tensor", extra.size() > 1 ? "s " : " ",
         absl::StrJoin(extra, ", "),
-        " not used by the config (check cell, num_layers, proj_size, bias "
-        "and head)"));
+        " not used by the config (check cell, num_layers, proj_size, bias, "
+        "lstm_peepholes and head)"));
   }
 
   int64_t parameter_count() const { return parameter_count_; }
@@ -195,7 +200,13 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
   const int gates = config.num_gates();
   const int out = config.layer_output_size();
   const bool lstm = config.cell == CellType::kLstm;
-  const std::string gate_rows = lstm ? "4*hidden_size" : "3*hidden_size";
+  const bool gru = config.cell == CellType::kGru;
+  // GRU with linear_before_reset false needs r before W_hn's product, so
+  // W_hn is packed on its own and b_hn folds into the input bias.
+  const bool reset_first = gru && !config.gru_linear_before_reset;
+  const std::string gate_rows = lstm  ? "4*hidden_size"
+                                : gru ? "3*hidden_size"
+                                      : "hidden_size";
   int64_t flops = 0;
 
   for (int k = 0; k < config.num_layers; ++k) {
@@ -218,11 +229,18 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     const std::vector<float> w_cat = ConcatColumns(*w_ih, *w_hh);
     w.w_cat.Resize(kernels::PackedWeightsSize(rows, width));
     kernels::PackWeights(w_cat.data(), rows, width, width, w.w_cat.data());
-    w.w_hh.Resize(kernels::PackedWeightsSize(rows, out));
-    kernels::PackWeights(w_cat.data() + input_size, rows, out, width,
+    const int hh_rows = reset_first ? 2 * H : rows;
+    w.w_hh.Resize(kernels::PackedWeightsSize(hh_rows, out));
+    kernels::PackWeights(w_cat.data() + input_size, hh_rows, out, width,
                          w.w_hh.data());
+    if (reset_first) {
+      w.w_hn.Resize(kernels::PackedWeightsSize(H, H));
+      kernels::PackWeights(
+          w_cat.data() + static_cast<size_t>(2 * H) * width + input_size, H, H,
+          width, w.w_hn.data());
+    }
     w.bias_pre.assign(static_cast<size_t>(gates) * H, 0.0f);
-    w.bias_hn.assign(lstm ? 0 : H, 0.0f);
+    w.bias_hn.assign(gru ? H : 0, 0.0f);
     if (config.bias) {
       ASSIGN_OR_RETURN(const Tensor* b_ih,
                        taker.Take(absl::StrCat("rnn.bias_ih", suffix),
@@ -232,11 +250,22 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
                                   {int64_t{gates} * H}, gate_rows));
       w.bias_pre = b_ih->values;
       const std::vector<float>& bhh = b_hh->values;
-      // LSTM: both biases fold into one. GRU: b_hr and b_hz fold; b_hn sits
-      // inside r * (W_hn h + b_hn) and stays apart.
-      const int folded = lstm ? gates * H : 2 * H;
+      // LSTM, RNN and reset-first GRU: both biases fold into one. GRU:
+      // b_hr and b_hz fold; b_hn sits inside r * (W_hn h + b_hn) and stays
+      // apart.
+      const int folded = gru && !reset_first ? 2 * H : gates * H;
       for (int i = 0; i < folded; ++i) w.bias_pre[i] += bhh[i];
-      if (!lstm) w.bias_hn.assign(bhh.begin() + 2 * H, bhh.end());
+      if (gru && !reset_first) {
+        w.bias_hn.assign(bhh.begin() + 2 * H, bhh.end());
+      }
+    }
+    if (lstm && config.lstm_peepholes) {
+      ASSIGN_OR_RETURN(
+          const Tensor* p,
+          taker.Take(absl::StrCat("rnn.weight_peephole", suffix),
+                     {int64_t{3} * H}, "3*hidden_size: p_i, p_f, p_o"));
+      w.peephole = p->values;
+      flops += 2LL * 3 * H;
     }
     if (config.proj_size > 0) {
       ASSIGN_OR_RETURN(const Tensor* w_hr,
@@ -269,7 +298,15 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     v.hidden_size = H;
     v.output_size = out;
     v.w_cat = {w.w_cat.data(), gates * H, w.input_size + out};
-    v.w_hh = {w.w_hh.data(), gates * H, out};
+    v.w_hh = {w.w_hh.data(), reset_first ? 2 * H : gates * H, out};
+    if (reset_first) v.w_hn = {w.w_hn.data(), H, H};
+    v.peephole = w.peephole.empty() ? nullptr : w.peephole.data();
+    v.variant.clip = config.clip;
+    v.variant.lstm_input_forget = lstm && config.lstm_input_forget;
+    v.variant.gru_linear_before_reset = !reset_first;
+    v.variant.rnn_nonlinearity = config.nonlinearity;
+    v.variant.rnn_alpha = config.nonlinearity_alpha;
+    v.variant.rnn_beta = config.nonlinearity_beta;
     v.w_hr = w.w_hr.empty() ? nullptr : w.w_hr.data();
     v.bias_pre = w.bias_pre.data();
     v.bias_hn = w.bias_hn.empty() ? nullptr : w.bias_hn.data();

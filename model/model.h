@@ -1,9 +1,12 @@
-// A loaded, immutable LSTM/GRU model and its inference entry points.
+// A loaded, immutable LSTM/GRU/RNN model and its inference entry points.
 //
-// Semantics are exactly torch.nn.LSTM / torch.nn.GRU (batch_first=False, gate
-// order i,f,g,o and r,z,n; GRU applies r after the hidden matmul), optionally
-// followed by torch.nn.Linear and an activation, with optional input/output
-// normalization (see ../shared/DESIGN.md and docs/MODEL_FORMAT.md).
+// Semantics are exactly torch.nn.LSTM / torch.nn.GRU / torch.nn.RNN
+// (batch_first=False, gate order i,f,g,o and r,z,n; GRU applies r after the
+// hidden matmul), or the ONNX operators' variants the config selects
+// (peepholes, input_forget, clip, GRU linear_before_reset false, the ONNX
+// RNN activations), optionally followed by torch.nn.Linear and an
+// activation, with optional input/output normalization (see
+// ../shared/DESIGN.md and docs/MODEL_FORMAT.md).
 //
 // Session state is one flat float buffer of state_size() floats. Its layout,
 // per layer l = 0..num_layers-1 in order: h_l (layer_output_size floats),

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <optional>
 #include <set>
@@ -21,7 +23,18 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr absl::string_view kCellChoices = R"("lstm" or "gru")";
+constexpr absl::string_view kCellChoices = R"("lstm", "gru" or "rnn")";
+constexpr absl::string_view kNonlinearityChoices =
+    R"("tanh", "relu", "sigmoid", "affine", "leaky_relu", )"
+    R"("thresholded_relu", "scaled_tanh", "hard_sigmoid", "elu", "softsign" )"
+    R"(or "softplus")";
+constexpr Nonlinearity kAllNonlinearities[] = {
+    Nonlinearity::kTanh,       Nonlinearity::kRelu,
+    Nonlinearity::kSigmoid,    Nonlinearity::kAffine,
+    Nonlinearity::kLeakyRelu,  Nonlinearity::kThresholdedRelu,
+    Nonlinearity::kScaledTanh, Nonlinearity::kHardSigmoid,
+    Nonlinearity::kElu,        Nonlinearity::kSoftsign,
+    Nonlinearity::kSoftplus};
 constexpr absl::string_view kActivationChoices =
     R"("identity", "softmax", "sigmoid" or "tanh")";
 constexpr size_t kMaxQuotedChars = 80;
@@ -74,6 +87,8 @@ class ConfigParser {
       config.cell = CellType::kLstm;
     } else if (*cell == "gru") {
       config.cell = CellType::kGru;
+    } else if (*cell == "rnn") {
+      config.cell = CellType::kRnn;
     } else {
       return Error(absl::StrCat("\"cell\" is ", Describe(*cell), "; expected ",
                                 kCellChoices));
@@ -87,11 +102,13 @@ class ConfigParser {
                      Int(root, "num_layers", 1, limits_.max_layers));
 
     if (auto proj = root.find("proj_size"); proj != root.end()) {
-      if (config.cell == CellType::kGru && proj->is_number_integer() &&
+      if (config.cell != CellType::kLstm && proj->is_number_integer() &&
           *proj != 0) {
         return Error(absl::StrCat("\"proj_size\" is ", Describe(*proj),
-                                  " but \"cell\" is \"gru\"; expected 0 or "
-                                  "absent (projection is LSTM-only)"));
+                                  " but \"cell\" is \"",
+                                  Av(CellTypeName(config.cell)),
+                                  "\"; expected 0 or absent (projection is "
+                                  "LSTM-only)"));
       }
       ASSIGN_OR_RETURN(
           config.proj_size,
@@ -106,6 +123,8 @@ class ConfigParser {
       }
       config.bias = bias->get<bool>();
     }
+
+    RETURN_IF_ERROR(CellVariant(root, config));
 
     if (auto head = root.find("head"); head != root.end()) {
       if (!head->is_object()) {
@@ -165,6 +184,102 @@ class ConfigParser {
   }
 
  private:
+  // The ONNX-derived cell variants: each key belongs to one cell type (clip
+  // to all) and is an error on the others, so a misplaced key is not
+  // silently ignored.
+  absl::Status CellVariant(const json& root, ModelConfig& config) const {
+    auto only_for = [&](std::string_view key, CellType cell) -> absl::Status {
+      if (root.contains(key) && config.cell != cell) {
+        return Error(absl::StrCat(Quote(key), " is given but \"cell\" is \"",
+                                  Av(CellTypeName(config.cell)),
+                                  "\"; expected it only with \"cell\": \"",
+                                  Av(CellTypeName(cell)), "\""));
+      }
+      return absl::OkStatus();
+    };
+    RETURN_IF_ERROR(only_for("nonlinearity", CellType::kRnn));
+    RETURN_IF_ERROR(only_for("nonlinearity_alpha", CellType::kRnn));
+    RETURN_IF_ERROR(only_for("nonlinearity_beta", CellType::kRnn));
+    RETURN_IF_ERROR(only_for("gru_linear_before_reset", CellType::kGru));
+    RETURN_IF_ERROR(only_for("lstm_peepholes", CellType::kLstm));
+    RETURN_IF_ERROR(only_for("lstm_input_forget", CellType::kLstm));
+    ASSIGN_OR_RETURN(config.gru_linear_before_reset,
+                     Bool(root, "gru_linear_before_reset", true));
+    ASSIGN_OR_RETURN(config.lstm_peepholes,
+                     Bool(root, "lstm_peepholes", false));
+    ASSIGN_OR_RETURN(config.lstm_input_forget,
+                     Bool(root, "lstm_input_forget", false));
+    if (auto clip = root.find("clip"); clip != root.end()) {
+      const double v = clip->is_number() ? clip->get<double>() : -1;
+      if (!clip->is_number() || !(v > 0) ||
+          !std::isfinite(static_cast<float>(v))) {
+        return Error(absl::StrCat("\"clip\" is ", Describe(*clip),
+                                  "; expected a finite number > 0 (absent = "
+                                  "no clipping)"));
+      }
+      config.clip = static_cast<float>(v);
+    }
+    if (config.cell != CellType::kRnn) return absl::OkStatus();
+
+    if (auto nl = root.find("nonlinearity"); nl != root.end()) {
+      std::optional<Nonlinearity> parsed;
+      if (nl->is_string()) {
+        parsed = ParseNonlinearity(nl->get_ref<const std::string&>());
+      }
+      if (!parsed) {
+        return Error(absl::StrCat("\"nonlinearity\" is ", Describe(*nl),
+                                  "; expected ", kNonlinearityChoices));
+      }
+      config.nonlinearity = *parsed;
+    }
+    const int params = NonlinearityParams(config.nonlinearity);
+    const std::string name(NonlinearityName(config.nonlinearity));
+    for (auto [key, index, out, fallback] :
+         {std::tuple{"nonlinearity_alpha", 1, &config.nonlinearity_alpha,
+                     NonlinearityDefaultAlpha(config.nonlinearity)},
+          std::tuple{"nonlinearity_beta", 2, &config.nonlinearity_beta,
+                     NonlinearityDefaultBeta(config.nonlinearity)}}) {
+      auto it = root.find(key);
+      if (index > params) {
+        if (it != root.end()) {
+          return Error(absl::StrCat(
+              Quote(key), " is given but nonlinearity \"", name, "\" takes ",
+              params == 0 ? "no parameters" : "only alpha",
+              "; expected it absent"));
+        }
+        *out = 0.0f;
+        continue;
+      }
+      if (it == root.end()) {
+        if (std::isnan(fallback)) {
+          return Error(absl::StrCat(Quote(key), " is missing; nonlinearity \"",
+                                    name, "\" needs it (a finite number)"));
+        }
+        *out = fallback;
+        continue;
+      }
+      const float v = it->is_number() ? static_cast<float>(it->get<double>())
+                                      : std::nanf("");
+      if (!std::isfinite(v)) {
+        return Error(absl::StrCat(Quote(key), " is ", Describe(*it),
+                                  "; expected a finite number"));
+      }
+      *out = v;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<bool> Bool(const json& root, std::string_view key,
+                            bool fallback) const {
+    auto it = root.find(key);
+    if (it == root.end()) return fallback;
+    if (!it->is_boolean()) {
+      return Error(absl::StrCat(Quote(key), " is ", Describe(*it),
+                                "; expected true or false"));
+    }
+    return it->get<bool>();
+  }
+
   absl::Status Error(absl::string_view message) const {
     return absl::InvalidArgumentError(absl::StrCat(file_name_, ": ", message));
   }
@@ -391,8 +506,81 @@ std::string_view CellTypeName(CellType cell) {
       return "lstm";
     case CellType::kGru:
       return "gru";
+    case CellType::kRnn:
+      return "rnn";
   }
   return "unknown";
+}
+
+std::string_view NonlinearityName(Nonlinearity nonlinearity) {
+  switch (nonlinearity) {
+    case Nonlinearity::kTanh:
+      return "tanh";
+    case Nonlinearity::kRelu:
+      return "relu";
+    case Nonlinearity::kSigmoid:
+      return "sigmoid";
+    case Nonlinearity::kAffine:
+      return "affine";
+    case Nonlinearity::kLeakyRelu:
+      return "leaky_relu";
+    case Nonlinearity::kThresholdedRelu:
+      return "thresholded_relu";
+    case Nonlinearity::kScaledTanh:
+      return "scaled_tanh";
+    case Nonlinearity::kHardSigmoid:
+      return "hard_sigmoid";
+    case Nonlinearity::kElu:
+      return "elu";
+    case Nonlinearity::kSoftsign:
+      return "softsign";
+    case Nonlinearity::kSoftplus:
+      return "softplus";
+  }
+  return "unknown";
+}
+
+std::optional<Nonlinearity> ParseNonlinearity(std::string_view name) {
+  for (Nonlinearity n : kAllNonlinearities) {
+    if (NonlinearityName(n) == name) return n;
+  }
+  return std::nullopt;
+}
+
+int NonlinearityParams(Nonlinearity n) {
+  switch (n) {
+    case Nonlinearity::kAffine:
+    case Nonlinearity::kScaledTanh:
+    case Nonlinearity::kHardSigmoid:
+      return 2;
+    case Nonlinearity::kLeakyRelu:
+    case Nonlinearity::kThresholdedRelu:
+    case Nonlinearity::kElu:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+// ONNX's own operators' defaults (LeakyRelu 0.01, ThresholdedRelu 1, Elu 1,
+// HardSigmoid 0.2/0.5); Affine and ScaledTanh have none, so they must be
+// given.
+float NonlinearityDefaultAlpha(Nonlinearity n) {
+  switch (n) {
+    case Nonlinearity::kLeakyRelu:
+      return 0.01f;
+    case Nonlinearity::kThresholdedRelu:
+    case Nonlinearity::kElu:
+      return 1.0f;
+    case Nonlinearity::kHardSigmoid:
+      return 0.2f;
+    default:
+      return std::nanf("");
+  }
+}
+
+float NonlinearityDefaultBeta(Nonlinearity n) {
+  return n == Nonlinearity::kHardSigmoid ? 0.5f : std::nanf("");
 }
 
 std::string_view ActivationName(Activation activation) {
@@ -433,6 +621,16 @@ absl::StatusOr<ModelConfig> ReadModelConfig(const std::string& path,
   return ParseModelConfig(text, path, limits);
 }
 
+double ShortestDouble(float v) {
+  for (int digits = 6; digits < 9; ++digits) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.*g", digits, static_cast<double>(v));
+    const double d = std::strtod(text, nullptr);
+    if (static_cast<float>(d) == v) return d;
+  }
+  return v;
+}
+
 std::string ModelConfigToJson(const ModelConfig& config) {
   nlohmann::ordered_json out;
   out["cell"] = std::string(CellTypeName(config.cell));
@@ -441,6 +639,26 @@ std::string ModelConfigToJson(const ModelConfig& config) {
   out["num_layers"] = config.num_layers;
   if (config.proj_size != 0) out["proj_size"] = config.proj_size;
   out["bias"] = config.bias;
+  if (config.cell == CellType::kRnn) {
+    out["nonlinearity"] = std::string(NonlinearityName(config.nonlinearity));
+    const int params = NonlinearityParams(config.nonlinearity);
+    if (params >= 1) {
+      out["nonlinearity_alpha"] = ShortestDouble(config.nonlinearity_alpha);
+    }
+    if (params >= 2) {
+      out["nonlinearity_beta"] = ShortestDouble(config.nonlinearity_beta);
+    }
+  }
+  if (config.cell == CellType::kGru && !config.gru_linear_before_reset) {
+    out["gru_linear_before_reset"] = false;
+  }
+  if (config.cell == CellType::kLstm && config.lstm_peepholes) {
+    out["lstm_peepholes"] = true;
+  }
+  if (config.cell == CellType::kLstm && config.lstm_input_forget) {
+    out["lstm_input_forget"] = true;
+  }
+  if (config.clip > 0) out["clip"] = ShortestDouble(config.clip);
   if (config.head) {
     out["head"] = {
         {"output_size", config.head->output_size},

@@ -4,6 +4,7 @@
 // Thread-safety: plain value types and free functions; safe to share const.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,12 +14,36 @@
 
 namespace lstmserve::model {
 
-enum class CellType { kLstm, kGru };
+enum class CellType { kLstm, kGru, kRnn };
 enum class Activation { kIdentity, kSoftmax, kSigmoid, kTanh };
+// The plain RNN cell's h = f(W_ih x + b_ih + W_hh h + b_hh): PyTorch's
+// nn.RNN has tanh and relu; the rest are the ONNX RNN operator's
+// activations, with alpha/beta as that specification defines them.
+enum class Nonlinearity {
+  kTanh,
+  kRelu,
+  kSigmoid,
+  kAffine,           // alpha * x + beta
+  kLeakyRelu,        // x < 0 ? alpha * x : x
+  kThresholdedRelu,  // x > alpha ? x : 0
+  kScaledTanh,       // alpha * tanh(beta * x)
+  kHardSigmoid,      // max(0, min(1, alpha * x + beta))
+  kElu,              // x < 0 ? alpha * (exp(x) - 1) : x
+  kSoftsign,         // x / (1 + |x|)
+  kSoftplus,         // log(1 + exp(x))
+};
 
-// "lstm" / "gru"; "identity" / "softmax" / "sigmoid" / "tanh".
+// "lstm" / "gru" / "rnn"; "identity" / "softmax" / "sigmoid" / "tanh";
+// "tanh" / "relu" / "sigmoid" / "affine" / "leaky_relu" / ... (snake_case).
 std::string_view CellTypeName(CellType cell);
 std::string_view ActivationName(Activation activation);
+std::string_view NonlinearityName(Nonlinearity nonlinearity);
+std::optional<Nonlinearity> ParseNonlinearity(std::string_view name);
+// How many of alpha, beta the nonlinearity reads (0, 1 or 2), and their
+// defaults (ONNX's, where it has them; NaN where the value is required).
+int NonlinearityParams(Nonlinearity nonlinearity);
+float NonlinearityDefaultAlpha(Nonlinearity nonlinearity);
+float NonlinearityDefaultBeta(Nonlinearity nonlinearity);
 
 struct HeadConfig {
   int output_size = 0;
@@ -40,6 +65,22 @@ struct ModelConfig {
   int num_layers = 1;
   int proj_size = 0;  // LSTM only; 0 = no projection
   bool bias = true;
+  // Variants the ONNX operators define (docs/MODEL_FORMAT.md). Defaults are
+  // PyTorch's cells.
+  // RNN only: the cell's nonlinearity and the alpha/beta it reads.
+  Nonlinearity nonlinearity = Nonlinearity::kTanh;
+  float nonlinearity_alpha = 0.0f;
+  float nonlinearity_beta = 0.0f;
+  // GRU only: false is ONNX linear_before_reset=0,
+  // n = tanh(W_in x + b_in + W_hn (r * h) + b_hn).
+  bool gru_linear_before_reset = true;
+  // LSTM only: peephole weights rnn.weight_peephole_l{k} ([3*H]: i, f, o),
+  // and ONNX input_forget (f = 1 - i; the f rows of the weights are unused).
+  bool lstm_peepholes = false;
+  bool lstm_input_forget = false;
+  // Every cell: gate pre-activations are clamped to [-clip, clip] before
+  // their activation (ONNX clip). 0 = no clipping.
+  float clip = 0.0f;
   std::optional<HeadConfig> head;
   std::optional<Normalization> normalization;
   std::string description;
@@ -54,8 +95,10 @@ struct ModelConfig {
   int output_size() const {
     return head ? head->output_size : layer_output_size();
   }
-  // Gates per layer: 4 for LSTM (i, f, g, o), 3 for GRU (r, z, n).
-  int num_gates() const { return cell == CellType::kLstm ? 4 : 3; }
+  // Gates per layer: 4 for LSTM (i, f, g, o), 3 for GRU (r, z, n), 1 for RNN.
+  int num_gates() const {
+    return cell == CellType::kLstm ? 4 : cell == CellType::kGru ? 3 : 1;
+  }
 };
 
 // Bounds that reject absurd configs before any memory is allocated for them.
@@ -82,6 +125,10 @@ absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text,
 // Reads and parses a config.json file (NOT_FOUND if it does not exist).
 absl::StatusOr<ModelConfig> ReadModelConfig(const std::string& path,
                                             const ConfigLimits& limits = {});
+
+// The shortest decimal that reads back as `v` in float32, as a double: so
+// JSON shows 0.9 for 0.9f, not 0.8999999761581421.
+double ShortestDouble(float v);
 
 // Serialises a config back to JSON text (used by tools and tests).
 std::string ModelConfigToJson(const ModelConfig& config);

@@ -32,6 +32,9 @@ std::map<std::string, Tensor> RandomTensors(const ModelConfig& c, uint32_t seed,
       add("rnn.bias_hh" + s, {gh});
     }
     if (c.proj_size > 0) add("rnn.weight_hr" + s, {out, c.hidden_size});
+    if (c.cell == CellType::kLstm && c.lstm_peepholes) {
+      add("rnn.weight_peephole" + s, {int64_t{3} * c.hidden_size});
+    }
   }
   if (c.head) {
     add("head.weight", {c.head->output_size, out});

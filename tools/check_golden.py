@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Re-check tests/golden/ with an independent pure-numpy LSTM/GRU implementation.
+"""Re-check tests/golden/ with an independent pure-numpy LSTM/GRU/RNN implementation.
 
     /usr/bin/python3 tools/check_golden.py [CASE_DIR ...]   # default: every case
 
@@ -12,7 +12,10 @@ within 1e-5 (relative above magnitude 1) shows the files mean what the format
 says: PyTorch gate order (LSTM i,f,g,o; GRU r,z,n), separate ih/hh biases
 with GRU's b_hn inside r * (W_hn h + b_hn), projection after the output gate,
 the flat state layout (per layer: h, then c for LSTM), head, activation, and
-normalization order. Needs only numpy.
+normalization order; and the ONNX cell variants (RNN nonlinearities, GRU
+with gru_linear_before_reset false, LSTM peepholes and input_forget, clip),
+written here in lstmserve's layout, apart from tools/onnx_reference.py which
+computes those cases' expected values in ONNX's. Needs only numpy.
 """
 
 import json
@@ -64,7 +67,7 @@ def load_safetensors(path):
 def expected_shapes(cfg):
     """{tensor name: shape} the format requires for this config."""
     H, L, P = cfg["hidden_size"], cfg["num_layers"], cfg.get("proj_size", 0)
-    G = 4 if cfg["cell"] == "lstm" else 3
+    G = {"lstm": 4, "gru": 3, "rnn": 1}[cfg["cell"]]
     hout = P or H
     shapes = {}
     for k in range(L):
@@ -75,6 +78,8 @@ def expected_shapes(cfg):
             shapes[f"rnn.bias_hh_l{k}"] = [G * H]
         if P:
             shapes[f"rnn.weight_hr_l{k}"] = [P, H]
+        if cfg.get("lstm_peepholes"):
+            shapes[f"rnn.weight_peephole_l{k}"] = [3 * H]
     if "head" in cfg:
         shapes["head.weight"] = [cfg["head"]["output_size"], hout]
         shapes["head.bias"] = [cfg["head"]["output_size"]]
@@ -85,11 +90,35 @@ def sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
 
 
+def nonlinearity(cfg):
+    """The RNN cell's f with its alpha/beta (docs/MODEL_FORMAT.md)."""
+    name = cfg.get("nonlinearity", "tanh")
+    a, b = cfg.get("nonlinearity_alpha"), cfg.get("nonlinearity_beta")
+    return {
+        "tanh": np.tanh,
+        "relu": lambda v: np.maximum(v, 0),
+        "sigmoid": sigmoid,
+        "affine": lambda v: a * v + b,
+        "leaky_relu": lambda v: np.where(v < 0, a * v, v),
+        "thresholded_relu": lambda v: np.where(v > a, v, 0),
+        "scaled_tanh": lambda v: a * np.tanh(b * v),
+        "hard_sigmoid": lambda v: np.minimum(1, np.maximum(0, a * v + b)),
+        "elu": lambda v: np.where(v < 0, a * np.expm1(v), v),
+        "softsign": lambda v: v / (1 + np.abs(v)),
+        "softplus": lambda v: np.log1p(np.exp(-np.abs(v))) + np.maximum(v, 0),
+    }[name]
+
+
 def run(cfg, w, x, state):
     """Run the model described by cfg/w over x (T, in) from flat state -> (y, final state)."""
     lstm = cfg["cell"] == "lstm"
     H, L, P = cfg["hidden_size"], cfg["num_layers"], cfg.get("proj_size", 0)
     hout = P or H
+    clip = cfg.get("clip")
+
+    def cl(v):  # clip on every gate pre-activation, before its activation
+        return v if clip is None else np.minimum(clip, np.maximum(-clip, v))
+
     # Split the flat state: per layer h_l (hout) then, for LSTM, c_l (H).
     hs, cs, pos = [], [], 0
     for _ in range(L):
@@ -115,14 +144,26 @@ def run(cfg, w, x, state):
             if lstm:
                 a = gi + gh
                 i, f, g, o = (a[j * H:(j + 1) * H] for j in range(4))
-                cs[k] = sigmoid(f) * cs[k] + sigmoid(i) * np.tanh(g)
-                h = sigmoid(o) * np.tanh(cs[k])
+                p = w.get(f"rnn.weight_peephole_l{k}", np.zeros(3 * H))
+                i = sigmoid(cl(i + p[:H] * cs[k]))
+                if cfg.get("lstm_input_forget"):
+                    f = 1 - i
+                else:
+                    f = sigmoid(cl(f + p[H:2 * H] * cs[k]))
+                cs[k] = f * cs[k] + i * np.tanh(cl(g))
+                h = sigmoid(cl(o + p[2 * H:] * cs[k])) * np.tanh(cs[k])
                 if P:
                     h = w[f"rnn.weight_hr_l{k}"] @ h
+            elif cfg["cell"] == "rnn":
+                h = nonlinearity(cfg)(cl(gi + gh))
             else:
-                r = sigmoid(gi[:H] + gh[:H])
-                z = sigmoid(gi[H:2 * H] + gh[H:2 * H])
-                n = np.tanh(gi[2 * H:] + r * gh[2 * H:])  # gh[2H:] already holds W_hn h + b_hn
+                r = sigmoid(cl(gi[:H] + gh[:H]))
+                z = sigmoid(cl(gi[H:2 * H] + gh[H:2 * H]))
+                if cfg.get("gru_linear_before_reset", True):
+                    n = np.tanh(cl(gi[2 * H:] + r * gh[2 * H:]))  # gh[2H:] = W_hn h + b_hn
+                else:
+                    W_hn = w[f"rnn.weight_hh_l{k}"][2 * H:]
+                    n = np.tanh(cl(gi[2 * H:] + W_hn @ (r * hs[k]) + bias("bias_hh", k)[2 * H:]))
                 h = (1 - z) * n + z * hs[k]
             hs[k] = h
             v = h
@@ -156,9 +197,11 @@ def read_csv(path):
 
 def check_config(cfg, path):
     known = {"cell", "input_size", "hidden_size", "num_layers", "proj_size", "bias", "head",
-             "normalization", "description", "input_names", "output_names"}
+             "normalization", "description", "input_names", "output_names",
+             "nonlinearity", "nonlinearity_alpha", "nonlinearity_beta", "gru_linear_before_reset",
+             "lstm_peepholes", "lstm_input_forget", "clip"}
     assert set(cfg) <= known, f"{path}: unknown keys {sorted(set(cfg) - known)}"
-    assert cfg["cell"] in ("lstm", "gru")
+    assert cfg["cell"] in ("lstm", "gru", "rnn")
     assert cfg["cell"] == "lstm" or "proj_size" not in cfg, f"{path}: proj_size on a GRU"
     P = cfg.get("proj_size", 0)
     out = cfg["head"]["output_size"] if "head" in cfg else (P or cfg["hidden_size"])

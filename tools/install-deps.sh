@@ -4,7 +4,7 @@
 # downloaded from anywhere else.
 #
 #   tools/install-deps.sh            # build + test dependencies
-#   tools/install-deps.sh --python   # also PyTorch, numpy, matplotlib for tools/ and bench/ scripts
+#   tools/install-deps.sh --python   # also PyTorch, numpy, matplotlib, protobuf for tools/ and bench/ scripts
 set -euo pipefail
 
 packages=(
@@ -12,9 +12,11 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libeigen3-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libabsl-dev
+  libonnx-dev  # onnx/onnx.proto, compiled for lstm-model import-onnx
 )
 if [[ "${1:-}" == "--python" ]]; then
-  packages+=(python3-torch python3-numpy python3-matplotlib libopenblas0-pthread)
+  packages+=(python3-torch python3-numpy python3-matplotlib libopenblas0-pthread
+             python3-protobuf)
 fi
 
 missing=()

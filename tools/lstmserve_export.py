@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Export a PyTorch LSTM/GRU (+ optional Linear head) as an lstmserve model version.
+"""Export a PyTorch LSTM/GRU/RNN (+ optional Linear head) as an lstmserve model version.
 
 An lstmserve model version directory holds two files (see docs/MODELS.md and
 the design notes):
@@ -11,7 +11,7 @@ the design notes):
 Served semantics, which lstmserve's C++ engine reproduces:
 
   x_n = (x - input_mean) / input_std            (if normalization has inputs)
-  h   = torch.nn.LSTM / torch.nn.GRU (x_n)      (unidirectional, last layer's h)
+  h   = torch.nn.LSTM / GRU / RNN (x_n)        (unidirectional, last layer's h)
   y   = activation(head(h))                     (if there is a head; softmax is
                                                  over the output vector)
   out = y * output_std + output_mean            (if normalization has outputs)
@@ -27,8 +27,8 @@ As a command line tool:
   /usr/bin/python3 tools/lstmserve_export.py MODULE.pt OUT_DIR [--dtype F16]
 
 where MODULE.pt is a torch.save()d nn.Module with an attribute `rnn` (an
-nn.LSTM or nn.GRU) and optionally `head` (nn.Linear), `activation` (str) and
-`normalization` (dict); or a bare nn.LSTM / nn.GRU. See --help.
+nn.LSTM, nn.GRU or nn.RNN) and optionally `head` (nn.Linear), `activation` (str) and
+`normalization` (dict); or a bare nn.LSTM / nn.GRU / nn.RNN. See --help.
 
 This module also holds small helpers shared by tools/train_bundled.py,
 tools/make_golden.py and tools/check_golden.py: safetensors read/write, dtype
@@ -203,7 +203,7 @@ def read_safetensors(path, return_dtypes=False):
 # --------------------------------------------------------------------------
 
 def _dims(rnn_or_config):
-    """(cell, num_layers, hidden_size, proj_size) of an nn.LSTM/GRU or a config dict."""
+    """(cell, num_layers, hidden_size, proj_size) of an nn.LSTM/GRU/RNN or a config dict."""
     if isinstance(rnn_or_config, dict):
         c = rnn_or_config
         return c["cell"], int(c["num_layers"]), int(c["hidden_size"]), int(c.get("proj_size", 0) or 0)
@@ -213,13 +213,15 @@ def _dims(rnn_or_config):
 
 
 def _cell_of(rnn):
-    # nn.LSTM and nn.GRU both derive from nn.RNNBase, as does nn.RNN; check the
-    # concrete classes so that plain nn.RNN (tanh/relu) is rejected.
+    # nn.LSTM, nn.GRU and nn.RNN all derive from nn.RNNBase; check the
+    # concrete classes.
     if isinstance(rnn, nn.LSTM):
         return "lstm"
     if isinstance(rnn, nn.GRU):
         return "gru"
-    raise ValueError(f"rnn must be a torch.nn.LSTM or torch.nn.GRU; got {type(rnn).__name__}")
+    if isinstance(rnn, nn.RNN):
+        return "rnn"
+    raise ValueError(f"rnn must be a torch.nn.LSTM, nn.GRU or nn.RNN; got {type(rnn).__name__}")
 
 
 def rnn_output_size(rnn_or_config):
@@ -373,7 +375,7 @@ def export_model(out_dir, rnn, head=None, activation="identity", normalization=N
                  dtype="F32", description="", input_names=None, output_names=None):
     """Write an lstmserve model version directory: out_dir/config.json + model.safetensors.
 
-    rnn:           torch.nn.LSTM or torch.nn.GRU, unidirectional (batch_first
+    rnn:           torch.nn.LSTM, nn.GRU or nn.RNN, unidirectional (batch_first
                    does not matter; dropout is an inference no-op).
     head:          optional torch.nn.Linear on the last layer's h
                    (in_features must be proj_size or hidden_size).
@@ -407,6 +409,8 @@ def export_model(out_dir, rnn, head=None, activation="identity", normalization=N
     if proj:
         config["proj_size"] = proj
     config["bias"] = bool(rnn.bias)
+    if cell == "rnn":
+        config["nonlinearity"] = rnn.nonlinearity  # "tanh" or "relu"
     if head is not None:
         config["head"] = {"output_size": head.out_features, "activation": activation}
     norm = _check_normalization(normalization, rnn.input_size, output_size)
@@ -500,10 +504,21 @@ def load_model(version_dir):
     tensors = read_safetensors(os.path.join(version_dir, "model.safetensors"))
     kw = dict(input_size=cfg["input_size"], hidden_size=cfg["hidden_size"],
               num_layers=cfg["num_layers"], bias=cfg.get("bias", True))
+    unsupported = {"lstm_peepholes", "lstm_input_forget", "clip"} & {k for k, v in cfg.items() if v}
+    if unsupported:
+        raise ValueError(f"{version_dir}: {sorted(unsupported)} have no torch.nn equivalent "
+                         "(tools/onnx_reference.py runs them)")
     if cfg["cell"] == "lstm":
         rnn = nn.LSTM(proj_size=cfg.get("proj_size", 0), **kw)
     elif cfg["cell"] == "gru":
+        if cfg.get("gru_linear_before_reset", True) is not True:
+            raise ValueError(f"{version_dir}: torch.nn.GRU has no gru_linear_before_reset=false")
         rnn = nn.GRU(**kw)
+    elif cfg["cell"] == "rnn":
+        nl = cfg.get("nonlinearity", "tanh")
+        if nl not in ("tanh", "relu"):
+            raise ValueError(f"{version_dir}: torch.nn.RNN has no nonlinearity {nl!r}")
+        rnn = nn.RNN(nonlinearity=nl, **kw)
     else:
         raise ValueError(f"{version_dir}: unknown cell {cfg['cell']!r}")
     head = None
@@ -573,7 +588,7 @@ def main(argv=None):
     for m in args.imports:
         __import__(m)
     obj = torch.load(args.module, map_location="cpu")
-    if isinstance(obj, (nn.LSTM, nn.GRU)):
+    if isinstance(obj, (nn.LSTM, nn.GRU, nn.RNN)):
         rnn, head, holder = obj, None, None
     elif isinstance(obj, nn.Module) and hasattr(obj, "rnn"):
         rnn, head, holder = obj.rnn, getattr(obj, "head", None), obj

@@ -4,6 +4,7 @@
 Run from the repository root, with a Python that has torch (1.13) and numpy:
 
     /usr/bin/python3 tools/make_golden.py          # rewrites tests/golden/*/
+    /usr/bin/python3 tools/make_golden.py CASE...  # rewrites only those cases
     /usr/bin/python3 tools/check_golden.py         # independent numpy re-check
 
 The output is deterministic: every case seeds its own generators, and the
@@ -44,6 +45,7 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lstmserve_export as E  # noqa: E402
+import onnx_reference as R  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOLDEN = os.path.join(REPO, "tests", "golden")
@@ -101,6 +103,57 @@ CASES = [
     # an output pair without an input pair
     case("gru_l1_in2_h12_head2_softmax_outnorm", "gru", 2, 12, 1, T=31, seed=114,
          head=2, activation="softmax", norm="output"),
+]
+
+
+def variant(name, cell, input_size, hidden, layers, T, seed, head=None, activation="identity",
+            bias=True, state="zero", **fields):
+    """A case of a cell variant PyTorch's LSTM/GRU lack (or the plain RNN):
+    `fields` are the config keys (nonlinearity, gru_linear_before_reset,
+    lstm_peepholes, lstm_input_forget, clip, ...). Expected values come from
+    tools/onnx_reference.py, the ONNX operators in numpy; RNN tanh/relu cases
+    are also checked against torch.nn.RNN."""
+    return dict(name=name, cell=cell, input_size=input_size, hidden=hidden, layers=layers, T=T,
+                seed=seed, head=head, activation=activation, bias=bias, state=state,
+                fields=fields)
+
+
+VARIANTS = [
+    variant("rnn_l1_in3_h16_tanh_head2_identity", "rnn", 3, 16, 1, T=40, seed=201, head=2),
+    variant("rnn_l2_in4_h24_relu_nohead_randstate", "rnn", 4, 24, 2, T=36, seed=202,
+            state="random", nonlinearity="relu"),
+    variant("rnn_l3_in2_h12_tanh_nobias_head3_softmax", "rnn", 2, 12, 3, T=30, seed=203, head=3,
+            activation="softmax", bias=False),
+    variant("rnn_l1_in3_h10_sigmoid_clip", "rnn", 3, 10, 1, T=25, seed=204,
+            nonlinearity="sigmoid", clip=0.7),
+    variant("rnn_l1_in3_h10_affine", "rnn", 3, 10, 1, T=25, seed=205,
+            nonlinearity="affine", nonlinearity_alpha=0.45, nonlinearity_beta=-0.1),
+    variant("rnn_l1_in3_h10_leaky_relu", "rnn", 3, 10, 1, T=25, seed=206,
+            nonlinearity="leaky_relu", nonlinearity_alpha=0.2),
+    variant("rnn_l1_in3_h10_thresholded_relu", "rnn", 3, 10, 1, T=25, seed=207,
+            nonlinearity="thresholded_relu", nonlinearity_alpha=0.3),
+    variant("rnn_l1_in3_h10_scaled_tanh_randstate", "rnn", 3, 10, 1, T=25, seed=208,
+            state="random", nonlinearity="scaled_tanh", nonlinearity_alpha=1.7,
+            nonlinearity_beta=0.6),
+    variant("rnn_l1_in3_h10_hard_sigmoid", "rnn", 3, 10, 1, T=25, seed=209,
+            nonlinearity="hard_sigmoid", nonlinearity_alpha=0.3, nonlinearity_beta=0.4),
+    variant("rnn_l1_in3_h10_elu", "rnn", 3, 10, 1, T=25, seed=210,
+            nonlinearity="elu", nonlinearity_alpha=0.8),
+    variant("rnn_l1_in3_h10_softsign", "rnn", 3, 10, 1, T=25, seed=211, nonlinearity="softsign"),
+    variant("rnn_l1_in3_h10_softplus_clip", "rnn", 3, 10, 1, T=25, seed=212,
+            nonlinearity="softplus", clip=2.0),
+    variant("gru_l2_in5_h20_resetfirst_head3_softmax_randstate", "gru", 5, 20, 2, T=34, seed=213,
+            head=3, activation="softmax", state="random", gru_linear_before_reset=False),
+    variant("gru_l1_in3_h12_resetfirst_nobias_clip", "gru", 3, 12, 1, T=30, seed=214,
+            bias=False, gru_linear_before_reset=False, clip=0.6),
+    variant("gru_l1_in4_h16_clip_head2_tanh", "gru", 4, 16, 1, T=30, seed=215, head=2,
+            activation="tanh", clip=0.5),
+    variant("lstm_l2_in4_h20_peephole_head2_identity_randstate", "lstm", 4, 20, 2, T=38,
+            seed=216, head=2, state="random", lstm_peepholes=True),
+    variant("lstm_l1_in3_h16_inputforget", "lstm", 3, 16, 1, T=32, seed=217,
+            lstm_input_forget=True),
+    variant("lstm_l2_in3_h12_peephole_inputforget_clip_randstate", "lstm", 3, 12, 2, T=30,
+            seed=218, state="random", lstm_peepholes=True, lstm_input_forget=True, clip=0.9),
 ]
 
 BUNDLED = [("bundled_sunspots", "models/sunspots/1", "models/sunspots/data.csv"),
@@ -202,9 +255,10 @@ def run(model, x, s0, dtype):
     return y.numpy().astype(np.float64), s
 
 
-def close(a, b, tol=TOL):
-    """max over entries of |a - b| / max(1, |b|) (absolute near 0, relative above 1)."""
-    return float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b)))) if np.size(a) else 0.0
+def close(a, b, floor=1.0):
+    """max over entries of |a - b| / max(floor, |b|) (with the default floor
+    1: absolute near 0, relative above 1)."""
+    return float(np.max(np.abs(a - b) / np.maximum(floor, np.abs(b)))) if np.size(a) else 0.0
 
 
 def reference(name, model_dir, x, s0):
@@ -265,6 +319,104 @@ def make_bundled(name, model_dir, data_csv):
     return d, dev, sorted(set(dtypes.values()))[0]
 
 
+def variant_tensors(c, rng):
+    """Weights of a variant case in lstmserve's layout, float32-exact."""
+    G = {"lstm": 4, "gru": 3, "rnn": 1}[c["cell"]]
+    H = c["hidden"]
+    # As init_weights, but a recurrent gain below 1 for the RNN: relu and
+    # the unbounded ONNX activations would otherwise grow without limit.
+    gain_rec = 0.9 if c["cell"] == "rnn" else 1.2
+    t = {}
+    for k in range(c["layers"]):
+        inp = c["input_size"] if k == 0 else H
+        t[f"rnn.weight_ih_l{k}"] = rng.normal(0, 1.5 / np.sqrt(inp), (G * H, inp))
+        t[f"rnn.weight_hh_l{k}"] = rng.normal(0, gain_rec / np.sqrt(H), (G * H, H))
+        if c["bias"]:
+            t[f"rnn.bias_ih_l{k}"] = rng.normal(0, 0.5, G * H)
+            t[f"rnn.bias_hh_l{k}"] = rng.normal(0, 0.5, G * H)
+        if c["fields"].get("lstm_peepholes"):
+            t[f"rnn.weight_peephole_l{k}"] = rng.normal(0, 0.5, 3 * H)
+    if c["head"]:
+        t["head.weight"] = rng.normal(0, 1.5 / np.sqrt(H), (c["head"], H))
+        t["head.bias"] = rng.normal(0, 0.3, c["head"])
+    return {k: f32(v) for k, v in t.items()}
+
+
+def torch_rnn_reference(cfg, tensors, x, s0):
+    """torch.nn.RNN (tanh/relu) in float64 on the same weights and state."""
+    H, L = cfg["hidden_size"], cfg["num_layers"]
+    rnn = nn.RNN(cfg["input_size"], H, L, nonlinearity=cfg.get("nonlinearity", "tanh"),
+                 bias=cfg["bias"]).double()
+    with torch.no_grad():
+        for name, p in rnn.named_parameters():
+            p.copy_(torch.from_numpy(tensors["rnn." + name]))
+        y, hn = rnn(torch.from_numpy(x)[:, None], torch.from_numpy(s0.reshape(L, 1, H)))
+    y = y[:, 0].numpy()
+    if "head" in cfg:
+        y = y @ tensors["head.weight"].T + tensors["head.bias"]
+        if cfg["head"]["activation"] == "softmax":
+            y = torch.softmax(torch.from_numpy(y), dim=1).numpy()
+        elif cfg["head"]["activation"] != "identity":
+            raise AssertionError("extend torch_rnn_reference for " + cfg["head"]["activation"])
+    return y, hn.numpy().reshape(-1)
+
+
+def make_variant(c):
+    d = os.path.join(GOLDEN, c["name"])
+    shutil.rmtree(d, ignore_errors=True)
+    rng = np.random.default_rng(c["seed"])
+    tensors = variant_tensors(c, rng)
+    cfg = {"cell": c["cell"], "input_size": c["input_size"], "hidden_size": c["hidden"],
+           "num_layers": c["layers"], "bias": c["bias"], **c["fields"]}
+    if c["head"]:
+        cfg["head"] = {"output_size": c["head"], "activation": c["activation"]}
+    cfg["description"] = f"lstmserve golden test case {c['name']} (tools/make_golden.py)"
+    mdir = os.path.join(d, "model", "1")
+    os.makedirs(mdir)
+    with open(os.path.join(mdir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    E.write_safetensors(os.path.join(mdir, "model.safetensors"), tensors)
+    x = f32(rng.normal(0, 1, (c["T"], c["input_size"])))
+    n_state = c["layers"] * c["hidden"] * (2 if c["cell"] == "lstm" else 1)
+    s0 = f32(rng.normal(0, 0.5, n_state)) if c["state"] == "random" else np.zeros(n_state)
+    y, s = R.run_config(cfg, tensors, x, s0)
+    # The same in float32: a well-conditioned case agrees within the tolerance.
+    R.FLOAT = np.float32
+    try:
+        y32, s32 = R.run_config(cfg, {k: v.astype(np.float32) for k, v in tensors.items()},
+                                x.astype(np.float32), s0.astype(np.float32))
+    finally:
+        R.FLOAT = np.float64
+    dev = max(close(y32, y), close(s32, s))
+    if not dev <= TOL:
+        raise AssertionError(f"{c['name']}: float32 deviates {dev:.3g}; ill-conditioned case")
+    absdev = float(max(np.max(np.abs(y32 - y)), np.max(np.abs(s32 - s))))
+    if c["cell"] == "rnn" and cfg.get("nonlinearity", "tanh") in ("tanh", "relu") \
+            and "clip" not in cfg:
+        yt, st = torch_rnn_reference(cfg, tensors, x, s0)
+        gap = max(close(yt, y), close(st, s))
+        assert gap < 1e-9, f"{c['name']}: torch.nn.RNN differs from the ONNX reference by {gap}"
+    write_case_files(d, x, s0, y, s)
+    return d, (dev, absdev), "F32"
+
+
+def check_reference_against_torch():
+    """The ONNX reference and its layout conversion agree with torch's LSTM
+    and GRU on their common ground (no variant fields)."""
+    for cell, mod in (("lstm", nn.LSTM), ("gru", nn.GRU)):
+        torch.manual_seed(7)
+        m = mod(3, 6, 2).double()
+        x = np.random.default_rng(7).normal(0, 1, (9, 3))
+        with torch.no_grad():
+            yt, _ = m(torch.from_numpy(x)[:, None])
+        tensors = {"rnn." + k: v.detach().numpy() for k, v in m.named_parameters()}
+        cfg = {"cell": cell, "input_size": 3, "hidden_size": 6, "num_layers": 2}
+        y, _ = R.run_config(cfg, tensors, x, np.zeros(2 * 6 * (2 if cell == "lstm" else 1)))
+        gap = close(yt[:, 0].numpy(), y)
+        assert gap < 1e-12, f"ONNX reference differs from torch {cell} by {gap}"
+
+
 def dir_size(d):
     return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(d) for f in fs)
 
@@ -274,6 +426,15 @@ def describe(cfg):
     parts = [f"{cfg['cell'].upper()} {cfg['num_layers']}L in{cfg['input_size']} h{cfg['hidden_size']}"]
     if cfg.get("proj_size"):
         parts.append(f"proj{cfg['proj_size']}")
+    if cfg["cell"] == "rnn":
+        parts.append(cfg.get("nonlinearity", "tanh"))
+    if cfg.get("gru_linear_before_reset") is False:
+        parts.append("linear_before_reset=false")
+    for key in ("lstm_peepholes", "lstm_input_forget"):
+        if cfg.get(key):
+            parts.append(key[5:])
+    if "clip" in cfg:
+        parts.append(f"clip {cfg['clip']}")
     if not cfg.get("bias", True):
         parts.append("no bias")
     if "head" in cfg:
@@ -322,6 +483,14 @@ absolute one: `bundled_sunspots` outputs sunspot numbers up to ~150 and its
 float32 error is ~3e-5 in absolute terms. An engine with approximate
 vectorized sigmoid/tanh may need a somewhat looser tolerance (e.g. 1e-4).
 
+The cell variants PyTorch lacks (the `rnn_*` cases other than tanh/relu,
+and every case with `resetfirst`, `clip`, `peephole` or `inputforget` in its
+name) take their expected values from `tools/onnx_reference.py`, a numpy
+implementation of the ONNX LSTM/GRU/RNN operators run in float64 on the
+weights converted to ONNX's layout; the RNN tanh/relu cases are also checked
+against `torch.nn.RNN`, and the reference itself against `torch.nn.LSTM` /
+`torch.nn.GRU`, when the data is generated.
+
 Synthetic cases use weights drawn with gains chosen so that gates swing
 through the non-linear range and each layer matters (not PyTorch's default
 init), random normal inputs, and a zero or random initial state (`randstate`
@@ -342,18 +511,49 @@ weights in `models/`: regenerate after `tools/train_bundled.py` retrains them.
 """
 
 
-def main():
+def old_readme_rows():
+    """{case name: its line in the current README's table}."""
+    path = os.path.join(GOLDEN, "README.md")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return {line.split("`")[1]: line.rstrip("\n") for line in f if line.startswith("| `")}
+
+
+def main(argv):
+    """With case names as arguments, regenerates only those (the README keeps
+    the other cases' rows): a float32 torch run's rounding depends on the
+    BLAS build, so a machine other than the one that made a case may fail
+    its conditioning check without anything having changed."""
     torch.set_num_threads(1)
     os.makedirs(GOLDEN, exist_ok=True)
+    wanted = set(argv)
+    known = {c["name"] for c in CASES + VARIANTS} | {b[0] for b in BUNDLED}
+    if wanted - known:
+        raise SystemExit(f"unknown cases: {sorted(wanted - known)}")
+    todo = (lambda name: not wanted or name in wanted)
+    kept = old_readme_rows()
     rows = []
+    order = []
     for c in CASES:
-        d, dev, dt = make_synthetic(c)
-        rows.append((c["name"], c["T"], dt, dev, d, c["state"]))
+        order.append(c["name"])
+        if todo(c["name"]):
+            d, dev, dt = make_synthetic(c)
+            rows.append((c["name"], c["T"], dt, dev, d, c["state"]))
+    check_reference_against_torch()
+    for c in VARIANTS:
+        order.append(c["name"])
+        if todo(c["name"]):
+            d, dev, dt = make_variant(c)
+            rows.append((c["name"], c["T"], dt, dev, d, c["state"]))
     for name, mdir, data in BUNDLED:
-        d, dev, dt = make_bundled(name, mdir, data)
-        rows.append((name, BUNDLED_T, dt, dev, d, "zero"))
+        order.append(name)
+        if todo(name):
+            d, dev, dt = make_bundled(name, mdir, data)
+            rows.append((name, BUNDLED_T, dt, dev, d, "zero"))
     lines = ["| case | model | dtype | T | initial state | f32 dev (abs) | size |",
              "|---|---|---|---|---|---|---|"]
+    table = {}
     print(f"{'case':50s} {'T':>4s} {'dtype':5s} {'f32 dev':>9s} {'abs':>9s} {'bytes':>9s}")
     for name, T, dt, (dev, absdev), d, state in rows:
         size = dir_size(d)
@@ -366,8 +566,9 @@ def main():
             mdir = os.path.join(d, "model", "1")
         with open(os.path.join(mdir, "config.json")) as f:
             cfg = json.load(f)
-        lines.append(f"| `{name}` | {describe(cfg)} | {dt} | {T} | {state} | "
-                     f"{dev:.1e} ({absdev:.1e}) | {size / 1024:.0f} KiB |")
+        table[name] = (f"| `{name}` | {describe(cfg)} | {dt} | {T} | {state} | "
+                       f"{dev:.1e} ({absdev:.1e}) | {size / 1024:.0f} KiB |")
+    lines += [table.get(name) or kept[name] for name in order if name in table or name in kept]
     with open(os.path.join(GOLDEN, "README.md"), "w") as f:
         f.write(README_HEAD + "\n".join(lines) + "\n")
     print(f"total tests/golden: {dir_size(GOLDEN)} bytes")
@@ -378,4 +579,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -14,6 +14,7 @@
 #include "model/csv.h"
 #include "model/kernels.h"
 #include "model/model.h"
+#include "model/onnx/onnx_import.h"
 #include "model/repository.h"
 #include "model/state_file.h"
 #include "model/status_macros.h"
@@ -31,6 +32,33 @@ absl::StatusOr<LoadedModel> LoadFromPath(const std::string& path) {
   ASSIGN_OR_RETURN(std::string dir, ResolveVersionDir(path));
   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(dir));
   return LoadedModel{dir, std::move(model)};
+}
+
+// The cell's ONNX-derived options in one line ("pytorch" when there are
+// none): nonlinearity, reset-first GRU, peepholes, input_forget, clip.
+std::string CellVariantText(const ModelConfig& c) {
+  std::vector<std::string> parts;
+  if (c.cell == CellType::kRnn) {
+    std::string nl(NonlinearityName(c.nonlinearity));
+    const int params = NonlinearityParams(c.nonlinearity);
+    if (params == 1) absl::StrAppend(&nl, "(alpha=", c.nonlinearity_alpha, ")");
+    if (params == 2) {
+      absl::StrAppend(&nl, "(alpha=", c.nonlinearity_alpha,
+                      ", beta=", c.nonlinearity_beta, ")");
+    }
+    parts.push_back(nl);
+  }
+  if (c.cell == CellType::kGru && !c.gru_linear_before_reset) {
+    parts.push_back("linear_before_reset=false");
+  }
+  if (c.cell == CellType::kLstm && c.lstm_peepholes) {
+    parts.push_back("peepholes");
+  }
+  if (c.cell == CellType::kLstm && c.lstm_input_forget) {
+    parts.push_back("input_forget");
+  }
+  if (c.clip > 0) parts.push_back(absl::StrCat("clip=", c.clip));
+  return parts.empty() ? "pytorch" : absl::StrJoin(parts, ", ");
 }
 
 std::string Names(const std::vector<std::string>& names) {
@@ -53,6 +81,20 @@ absl::Status Info(const InfoOptions& options, std::ostream& out) {
     j["num_layers"] = c.num_layers;
     j["proj_size"] = c.proj_size;
     j["bias"] = c.bias;
+    j["variant"] = CellVariantText(c);
+    if (c.cell == CellType::kRnn) {
+      j["nonlinearity"] = std::string(NonlinearityName(c.nonlinearity));
+      j["nonlinearity_alpha"] = ShortestDouble(c.nonlinearity_alpha);
+      j["nonlinearity_beta"] = ShortestDouble(c.nonlinearity_beta);
+    }
+    if (c.cell == CellType::kGru) {
+      j["gru_linear_before_reset"] = c.gru_linear_before_reset;
+    }
+    if (c.cell == CellType::kLstm) {
+      j["lstm_peepholes"] = c.lstm_peepholes;
+      j["lstm_input_forget"] = c.lstm_input_forget;
+    }
+    j["clip"] = ShortestDouble(c.clip);
     if (c.head) {
       j["head"] = {
           {"output_size", c.head->output_size},
@@ -78,6 +120,7 @@ absl::Status Info(const InfoOptions& options, std::ostream& out) {
       << "num_layers:     " << c.num_layers << '\n'
       << "proj_size:      " << c.proj_size << '\n'
       << "bias:           " << (c.bias ? "true" : "false") << '\n'
+      << "variant:        " << CellVariantText(c) << '\n'
       << "head:           "
       << (c.head ? absl::StrCat(c.head->output_size, " outputs, ",
                                 std::string(ActivationName(c.head->activation)))
@@ -270,6 +313,19 @@ absl::Status Bench(const BenchOptions& o, std::ostream& out,
         mean, p50, p99, gflops);
   }
   return absl::OkStatus();
+}
+
+absl::Status ImportOnnx(const ImportOnnxOptions& options, std::ostream& out) {
+  ASSIGN_OR_RETURN(
+      onnx_import::ImportedModel imported,
+      onnx_import::ImportOnnxFile(options.onnx_path, options.out_dir));
+  out << "wrote " << options.out_dir << "/config.json and " << options.out_dir
+      << "/model.safetensors\n";
+  for (const std::string& note : imported.notes)
+    out << "note: " << note << '\n';
+  InfoOptions info;
+  info.model_path = options.out_dir;
+  return Info(info, out);
 }
 
 }  // namespace lstmserve::model::cli

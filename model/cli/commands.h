@@ -49,4 +49,15 @@ struct BenchOptions {
 absl::Status Bench(const BenchOptions& options, std::ostream& out,
                    std::ostream& progress);
 
+struct ImportOnnxOptions {
+  std::string onnx_path;
+  std::string out_dir;  // the version directory to write
+};
+
+// Converts an ONNX model (LSTM/GRU/RNN nodes, optional head and activation)
+// into out_dir/config.json and out_dir/model.safetensors, then prints the
+// result's spec and what the import decided (docs/MODEL_FORMAT.md, "Import
+// from ONNX").
+absl::Status ImportOnnx(const ImportOnnxOptions& options, std::ostream& out);
+
 }  // namespace lstmserve::model::cli

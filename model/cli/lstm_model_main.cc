@@ -10,7 +10,8 @@ namespace cli = lstmserve::model::cli;
 int main(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
   CLI::App app{
-      "lstm-model: inspect, run and benchmark an LSTM/GRU model version.\n"
+      "lstm-model: inspect, run, benchmark and import an LSTM/GRU/RNN model "
+      "version.\n"
       "DIR is a version directory (holding config.json and "
       "model.safetensors) or a model directory (its highest version is "
       "used)."};
@@ -64,6 +65,18 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.001, 3600.0));
   bench_cmd->add_flag("--json", bench.json, "Print one JSON object");
 
+  cli::ImportOnnxOptions import_onnx;
+  CLI::App* import_cmd = app.add_subcommand(
+      "import-onnx",
+      "Convert an ONNX model of LSTM/GRU/RNN nodes (optionally a Gemm or "
+      "MatMul+Add head and Sigmoid/Tanh/Softmax) into a version directory.");
+  import_cmd->add_option("MODEL.onnx", import_onnx.onnx_path, "ONNX model file")
+      ->required();
+  import_cmd
+      ->add_option("OUT_DIR", import_onnx.out_dir,
+                   "Version directory to write (e.g. repo/mymodel/1)")
+      ->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -77,6 +90,8 @@ int main(int argc, char** argv) {
     status = cli::Run(run, std::cin, std::cout);
   } else if (*bench_cmd) {
     status = cli::Bench(bench, std::cout, std::cerr);
+  } else if (*import_cmd) {
+    status = cli::ImportOnnx(import_onnx, std::cout);
   }
   if (!status.ok()) {
     std::cerr << "lstm-model: " << status.message() << '\n';

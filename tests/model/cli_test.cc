@@ -71,6 +71,25 @@ TEST_F(LstmModelCliTest, InfoPrintsTheSpec) {
   EXPECT_THAT(r.stdout_text, HasSubstr("\"state_bytes\": 48"));
 }
 
+TEST_F(LstmModelCliTest, InfoShowsTheCellVariant) {
+  const std::string rnn = testutil::SourcePath(
+      "tests/golden/rnn_l1_in3_h10_scaled_tanh_randstate/model");
+  auto r = RunCommand(Cmd("info " + rnn));
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_THAT(r.stdout_text, HasSubstr("cell:           rnn"));
+  EXPECT_THAT(r.stdout_text,
+              HasSubstr("variant:        scaled_tanh(alpha=1.7, beta=0.6)"));
+  // RNN state is h only: 10 floats.
+  EXPECT_THAT(r.stdout_text, HasSubstr("10 floats = 40 bytes per session"));
+  const std::string lstm = testutil::SourcePath(
+      "tests/golden/lstm_l2_in3_h12_peephole_inputforget_clip_randstate/model");
+  r = RunCommand(Cmd("info --json " + lstm));
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_THAT(r.stdout_text, HasSubstr("\"lstm_peepholes\": true"));
+  EXPECT_THAT(r.stdout_text, HasSubstr("\"lstm_input_forget\": true"));
+  EXPECT_THAT(r.stdout_text, HasSubstr("\"clip\": 0.9"));
+}
+
 TEST_F(LstmModelCliTest, RunPrintsOneRowPerStep) {
   auto r = RunCommand(Cmd("run " + model_dir_), input_);
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;

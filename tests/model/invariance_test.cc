@@ -50,7 +50,38 @@ std::vector<Case> Cases() {
       Config(CellType::kGru, 3, 16, 2, 0, true, 2, Activation::kIdentity);
   normalized.normalization = Normalization{
       {0.5f, -1.0f, 2.0f}, {2.0f, 0.5f, 3.0f}, {10.0f, -3.0f}, {4.0f, 0.25f}};
+  // The ONNX cell variants (kernels_variants.inc), on odd sizes too.
+  ModelConfig rnn_relu =
+      Config(CellType::kRnn, 3, 20, 2, 0, true, 2, Activation::kSoftmax);
+  rnn_relu.nonlinearity = Nonlinearity::kRelu;
+  ModelConfig rnn_clip_odd =
+      Config(CellType::kRnn, 7, 5, 3, 0, false, 0, Activation::kIdentity);
+  rnn_clip_odd.nonlinearity = Nonlinearity::kScaledTanh;
+  rnn_clip_odd.nonlinearity_alpha = 1.5f;
+  rnn_clip_odd.nonlinearity_beta = 0.7f;
+  rnn_clip_odd.clip = 0.3f;
+  ModelConfig gru_reset_first =
+      Config(CellType::kGru, 4, 24, 2, 0, true, 3, Activation::kSigmoid);
+  gru_reset_first.gru_linear_before_reset = false;
+  ModelConfig gru_reset_first_odd =
+      Config(CellType::kGru, 7, 5, 2, 0, false, 0, Activation::kIdentity);
+  gru_reset_first_odd.gru_linear_before_reset = false;
+  gru_reset_first_odd.clip = 0.2f;
+  ModelConfig lstm_onnx =
+      Config(CellType::kLstm, 5, 17, 2, 0, true, 2, Activation::kTanh);
+  lstm_onnx.lstm_peepholes = true;
+  lstm_onnx.lstm_input_forget = true;
+  lstm_onnx.clip = 0.25f;
+  ModelConfig lstm_peephole_proj =
+      Config(CellType::kLstm, 3, 16, 2, 5, true, 0, Activation::kIdentity);
+  lstm_peephole_proj.lstm_peepholes = true;
   return {
+      {"rnn_relu", rnn_relu},
+      {"rnn_clip_odd", rnn_clip_odd},
+      {"gru_reset_first", gru_reset_first},
+      {"gru_reset_first_odd", gru_reset_first_odd},
+      {"lstm_onnx", lstm_onnx},
+      {"lstm_peephole_proj", lstm_peephole_proj},
       {"lstm_small",
        Config(CellType::kLstm, 1, 8, 1, 0, true, 0, Activation::kIdentity)},
       {"lstm_proj_softmax",

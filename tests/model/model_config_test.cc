@@ -244,9 +244,9 @@ TEST(ModelConfigTest, DuplicateKeys) {
 
 TEST(ModelConfigTest, Cell) {
   ExpectError(Parse(ConfigText().Remove("cell")),
-              {R"("cell" is missing; expected "lstm" or "gru")"});
-  ExpectError(Parse(ConfigText().Set("cell", R"("rnn")")),
-              {R"("cell" is "rnn"; expected "lstm" or "gru")"});
+              {R"("cell" is missing; expected "lstm", "gru" or "rnn")"});
+  ExpectError(Parse(ConfigText().Set("cell", R"("lstm2")")),
+              {R"("cell" is "lstm2"; expected "lstm", "gru" or "rnn")"});
   ExpectError(Parse(ConfigText().Set("cell", R"("LSTM")")),
               {R"("cell" is "LSTM")"});
   ExpectError(Parse(ConfigText().Set("cell", "1")), {R"("cell" is 1;)"});
@@ -554,8 +554,8 @@ TEST_F(ModelConfigDiskTest, MissingFileIsNotFound) {
 }
 
 TEST_F(ModelConfigDiskTest, ErrorsNameThePath) {
-  const std::string path = Write(ConfigText().Set("cell", R"("rnn")").str());
-  ExpectError(ReadModelConfig(path), {R"("cell" is "rnn")"},
+  const std::string path = Write(ConfigText().Set("cell", R"("lstm2")").str());
+  ExpectError(ReadModelConfig(path), {R"("cell" is "lstm2")"},
               absl::StatusCode::kInvalidArgument, path);
 }
 
