@@ -156,7 +156,8 @@ class ModelExecutor::Shard final : public Strand {
     if (op.kind == Op::Kind::kStateless) {
       auto slot = std::make_unique<Slot>();
       slot->state.assign(executor_.model_->model->state_size(), 0.0f);
-      Slot* raw = slot.release();  // freed when its batch finishes
+      Slot* raw = slot.get();
+      ephemeral_.push_back(std::move(slot));  // freed once idle
       queue_.Push(raw, std::move(op.task), absl::Now());
       return;
     }
@@ -355,6 +356,7 @@ class ModelExecutor::Shard final : public Strand {
                              "the call's deadline passed while it was queued"));
     }
     expired_.clear();
+    FreeIdleEphemeral();  // a stateless call may have expired in the queue
     if (batch_.entries.empty()) return wake;
 
     const model::Model& m = *executor_.model_->model;
@@ -409,17 +411,28 @@ class ModelExecutor::Shard final : public Strand {
     queue_.Finish(batch_, finished);
     for (QueueEntry* e : batch_.entries) {
       Slot* slot = static_cast<Slot*>(e);
-      if (slot->session == nullptr) {
-        delete slot;  // a stateless call's
-      } else if (BatchQueue::Idle(*slot) && !slot->deferred.empty()) {
+      if (slot->session != nullptr && BatchQueue::Idle(*slot) &&
+          !slot->deferred.empty()) {
         DrainDeferred(slot);
       }
     }
     batch_.clear();
+    FreeIdleEphemeral();
     return queue_.empty() ? absl::InfiniteFuture() : finished;
   }
 
+  // Stateless calls' slots whose chunk has run or left the queue.
+  void FreeIdleEphemeral() {
+    ephemeral_.erase(std::remove_if(ephemeral_.begin(), ephemeral_.end(),
+                                    [](const std::unique_ptr<Slot>& s) {
+                                      return BatchQueue::Idle(*s);
+                                    }),
+                     ephemeral_.end());
+  }
+
   ModelExecutor& executor_;
+  // Stateless calls' slots, until their chunk is done.
+  std::vector<std::unique_ptr<Slot>> ephemeral_;
 
   absl::Mutex mu_;
   std::vector<Op> inbox_ ABSL_GUARDED_BY(mu_);

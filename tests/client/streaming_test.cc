@@ -331,10 +331,17 @@ TEST_F(StreamingTest, AThousandSessionsShareOneStreamPipelinedAndNoThreads) {
       expected_first = r->next_step;
       outputs.insert(outputs.end(), r->outputs.begin(), r->outputs.end());
     }
-    ExpectAllNear(
-        outputs,
-        StatelessReference(*client_, i % 2 ? "sunspots" : "elnino", inputs[i]),
-        "session " + std::to_string(i));
+    // Within 2e-5, not 1e-5: large batches sum the products in tiles in
+    // another order than the one-session reference (1.6e-5 seen on elnino
+    // under the ASan build's optimisation).
+    const std::vector<float> want =
+        StatelessReference(*client_, i % 2 ? "sunspots" : "elnino", inputs[i]);
+    ASSERT_EQ(outputs.size(), want.size());
+    for (size_t k = 0; k < want.size(); ++k) {
+      ASSERT_NEAR(outputs[k], want[k],
+                  2e-5f * std::max(1.0f, std::fabs(want[k])))
+          << "session " << i << " at " << k;
+    }
   }
   for (auto& s : sessions) EXPECT_TRUE(s->Close().ok());
 }
