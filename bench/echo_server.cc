@@ -5,7 +5,8 @@
 // bench/run_core_bench.sh: lstm-server's steps/s against it is the share
 // of the time the server's own work leaves to gRPC.
 //
-//   build/bench/echo_server --listen 127.0.0.1:0 --port-file F --output-size 256
+//   build/bench/echo_server --listen 127.0.0.1:0 --port-file F --output-size
+//   256
 #include <cstdio>
 #include <deque>
 #include <fstream>

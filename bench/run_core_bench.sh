@@ -45,7 +45,8 @@ stop() {
 }
 trap stop EXIT
 
-# start BINARY [flags...]: sets $pid and $target.
+# start BINARY [flags...]: an lstm-server or the echo server; sets $pid
+# and $target.
 start() {
   stop
   rm -f "$work/port"
@@ -85,17 +86,9 @@ for round in $(seq "$rounds"); do
     run bench1 "$kind" --model bench_lstm --sessions 1 --chunk 1
   done
   # The transport alone: the same message sizes, no compute.
-  stop
-  rm -f "$work/port"
-  "$build/bench/echo_server" --listen 127.0.0.1:0 --port-file "$work/port" --output-size 1 --input-size 1 &
-  pid=$!; for _ in $(seq 200); do [[ -s "$work/port" ]] && break; sleep 0.05; done
-  target=127.0.0.1:$(cat "$work/port")
+  start "$build/bench/echo_server" --output-size 1 --input-size 1
   run tiny64 echo --model tiny --sessions 64 --chunk 1
-  stop
-  rm -f "$work/port"
-  "$build/bench/echo_server" --listen 127.0.0.1:0 --port-file "$work/port" --output-size 256 --input-size 64 &
-  pid=$!; for _ in $(seq 200); do [[ -s "$work/port" ]] && break; sleep 0.05; done
-  target=127.0.0.1:$(cat "$work/port")
+  start "$build/bench/echo_server" --output-size 256 --input-size 64
   run bench1 echo --model bench_lstm --sessions 1 --chunk 1
   run bench64 echo --model bench_lstm --sessions 64 --chunk 1
 done

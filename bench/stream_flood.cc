@@ -48,9 +48,10 @@ int main(int argc, char** argv) {
       ++written;
     }
   });
-  const auto end = std::chrono::steady_clock::now() +
-                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                       std::chrono::duration<double>(seconds));
+  const auto end =
+      std::chrono::steady_clock::now() +
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(seconds));
   std::this_thread::sleep_until(end);
   stop.store(true);
   ctx.TryCancel();  // unblocks a Write stuck on flow control

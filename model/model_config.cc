@@ -450,13 +450,12 @@ absl::StatusOr<ModelConfig> ParseImpl(std::string_view json_text,
     return absl::InvalidArgumentError(absl::StrCat(
         file_name, ": not valid JSON (at byte ", nul, "): NUL byte"));
   }
-  if (size_t where = 0;
-      NestingDepth(json_text, limits.max_json_depth, where) >
-      limits.max_json_depth) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        file_name, ": arrays and objects are nested more than ",
-        limits.max_json_depth, " deep (at byte ", where,
-        "); a config.json needs a few levels"));
+  if (size_t where = 0; NestingDepth(json_text, limits.max_json_depth, where) >
+                        limits.max_json_depth) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file_name, ": arrays and objects are nested more than ",
+                     limits.max_json_depth, " deep (at byte ", where,
+                     "); a config.json needs a few levels"));
   }
   // Duplicate keys are an error (nlohmann would silently keep the last one):
   // a config with two "hidden_size" entries is ambiguous.

@@ -470,6 +470,11 @@ ModelExecutor::Shard& ModelExecutor::ShardOf(uint64_t serial) {
   return *shards_[serial % shards_.size()];
 }
 
+void ModelExecutor::PostToSession(Op op) {
+  Shard& shard = ShardOf(op.session->serial);
+  shard.Post(std::move(op));
+}
+
 absl::Status ModelExecutor::Admit(const Task& task) {
   const int64_t steps = task.chunk.steps;
   const int64_t before = queued_steps_->fetch_add(steps);
@@ -488,13 +493,12 @@ void ModelExecutor::Install(std::shared_ptr<SessionHandle> session,
                             std::vector<ReplayChunk> replay) {
   Op op;
   op.kind = Op::Kind::kInstall;
-  const uint64_t serial = session->serial;
   op.session = std::move(session);
   op.initial_state = std::move(initial_state);
   op.state = std::move(state);
   op.next_step = next_step;
   op.replay = std::move(replay);
-  ShardOf(serial).Post(std::move(op));
+  PostToSession(std::move(op));
 }
 
 void ModelExecutor::RunChunk(std::shared_ptr<SessionHandle> session,
@@ -503,10 +507,9 @@ void ModelExecutor::RunChunk(std::shared_ptr<SessionHandle> session,
   if (task.sender == 0) task.sender = session->serial;
   Op op;
   op.kind = Op::Kind::kChunk;
-  const uint64_t serial = session->serial;
   op.session = std::move(session);
   op.task = std::move(task);
-  ShardOf(serial).Post(std::move(op));
+  PostToSession(std::move(op));
 }
 
 void ModelExecutor::RunStateless(Task task) {
@@ -523,41 +526,37 @@ void ModelExecutor::FailChunk(std::shared_ptr<SessionHandle> session,
                               Task::Done done, absl::Status error) {
   Op op;
   op.kind = Op::Kind::kFailChunk;
-  const uint64_t serial = session->serial;
   op.session = std::move(session);
   op.task.done = std::move(done);
   op.error = std::move(error);
-  ShardOf(serial).Post(std::move(op));
+  PostToSession(std::move(op));
 }
 
 void ModelExecutor::Reset(std::shared_ptr<SessionHandle> session,
                           StatusDone done) {
   Op op;
   op.kind = Op::Kind::kReset;
-  const uint64_t serial = session->serial;
   op.session = std::move(session);
   op.status_done = std::move(done);
-  ShardOf(serial).Post(std::move(op));
+  PostToSession(std::move(op));
 }
 
 void ModelExecutor::Close(std::shared_ptr<SessionHandle> session,
                           StatusDone done) {
   Op op;
   op.kind = Op::Kind::kClose;
-  const uint64_t serial = session->serial;
   op.session = std::move(session);
   op.status_done = std::move(done);
-  ShardOf(serial).Post(std::move(op));
+  PostToSession(std::move(op));
 }
 
 void ModelExecutor::Export(std::shared_ptr<SessionHandle> session,
                            SnapshotDone done) {
   Op op;
   op.kind = Op::Kind::kExport;
-  const uint64_t serial = session->serial;
   op.session = std::move(session);
   op.snapshot_done = std::move(done);
-  ShardOf(serial).Post(std::move(op));
+  PostToSession(std::move(op));
 }
 
 void ModelExecutor::RecordRejected() {

@@ -39,6 +39,7 @@
 namespace lstmserve::server {
 
 class ModelExecutor;
+struct Op;  // an operation posted to a shard (executor.cc)
 
 // A session's identity, shared by the session directory and the operations in
 // flight. Immutable but for the published counters, which only the owning
@@ -138,6 +139,8 @@ class ModelExecutor {
   class Shard;
   friend class Shard;
   Shard& ShardOf(uint64_t serial);
+  // Posts to the shard that owns op.session.
+  void PostToSession(Op op);
   // Counts the task's steps in the server-wide queue, or refuses it.
   absl::Status Admit(const Task& task);
   void RecordRejected();

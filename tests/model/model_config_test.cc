@@ -192,8 +192,7 @@ TEST(ModelConfigTest, UnknownKeysAreIgnoredNestedAsDeepAsTheLimit) {
 TEST(ModelConfigTest, AMegabyteOfNestedBracketsIsAClearErrorNotACrash) {
   // The parser recurses per level: half a million levels overflowed the
   // stack before the depth was checked first.
-  const std::string deep =
-      std::string(500000, '[') + std::string(500000, ']');
+  const std::string deep = std::string(500000, '[') + std::string(500000, ']');
   for (const std::string& text :
        {deep, ConfigText().Set("future", deep).str(),
         ConfigText().Set("description", "\"[[[[\"").str()}) {
