@@ -66,6 +66,7 @@ class EchoReactor final
 
   void OnWriteDone(bool ok) override {
     const v1::StreamResponse* next = nullptr;
+    grpc::WriteOptions options;
     bool finish = false;
     {
       absl::MutexLock lock(&mu_);
@@ -73,9 +74,12 @@ class EchoReactor final
       if (!ok) writes_.clear();
       writing_ = !writes_.empty();
       if (writing_) next = &writes_.front();
+      // As lstm-server does: answers queued behind this one leave in one
+      // send (the reference must be as good at this as the server).
+      if (writes_.size() > 1) options.set_buffer_hint();
       finish = !writing_ && reads_done_;
     }
-    if (next) StartWrite(next);
+    if (next) StartWrite(next, options);
     if (finish) Finish(grpc::Status::OK);
   }
 

@@ -310,7 +310,12 @@ void StreamMux::MaybeWriteLocked(Conn& conn) {
     return;
   }
   conn.write_pending = true;
-  conn.call->StartWrite(&conn.writes.front());
+  // With more requests queued behind this one, gRPC may hold it in the
+  // stream's buffer (the write still completes), so they leave in one send;
+  // the last one queued goes without the hint and flushes them all.
+  grpc::WriteOptions options;
+  if (conn.writes.size() > 1) options.set_buffer_hint();
+  conn.call->StartWrite(&conn.writes.front(), options);
 }
 
 void StreamMux::OnWriteDone(int c, StreamCall* call, bool ok) {

@@ -493,6 +493,7 @@ class LstmServeService::StreamReactor final
 
   void OnWriteDone(bool ok) override {
     const grpc::ByteBuffer* next = nullptr;
+    grpc::WriteOptions next_options;
     bool resume_read = false;
     std::optional<grpc::Status> finish;
     {
@@ -509,7 +510,10 @@ class LstmServeService::StreamReactor final
             grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
       } else {
         writing_ = !writes_.empty() && !finished_;
-        if (writing_) next = &writes_.front();
+        if (writing_) {
+          next = &writes_.front();
+          next_options = WriteOptionsLocked();
+        }
         if (read_paused_ && !reads_done_ && !finished_ && UnderLimitsLocked()) {
           read_paused_ = false;
           resume_read = true;
@@ -517,7 +521,7 @@ class LstmServeService::StreamReactor final
         if (!writing_) finish = FinishIfIdleLocked();
       }
     }
-    if (next) StartWrite(next);
+    if (next) StartWrite(next, next_options);
     if (resume_read) StartRead(&read_buffer_);
     if (finish) Finish(*finish);
   }
@@ -597,6 +601,17 @@ class LstmServeService::StreamReactor final
                                        "the server is shutting down"));
     }
     return std::nullopt;
+  }
+
+  // The front response is about to be written. With more queued behind it,
+  // gRPC may hold it in the stream's buffer (the write still completes), so
+  // a batch's responses leave in one send instead of one each; the last
+  // response queued is written without the hint and flushes them all.
+  grpc::WriteOptions WriteOptionsLocked() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    grpc::WriteOptions options;
+    if (writes_.size() > 1) options.set_buffer_hint();
+    return options;
   }
 
   // Queues a response for writing (any thread). Dropped once finished.
