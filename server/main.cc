@@ -120,6 +120,21 @@ int main(int argc, char** argv) {
                  "the server exits as soon as they are done")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--state-dir", options.state_dir,
+                 "Keep sessions in an SQLite database in DIR, checkpointed "
+                 "every --checkpoint-interval and at shutdown, and restore "
+                 "them at start (default: sessions live in memory only)");
+  double checkpoint_interval_s = 1;
+  app.add_option("--checkpoint-interval", checkpoint_interval_s,
+                 "Seconds between checkpoints of the sessions that changed "
+                 "(with --state-dir; 0: only at shutdown)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--state-sync", options.state_sync,
+                 "normal: a checkpoint survives the process being killed; "
+                 "full: also a power loss (an fsync per commit)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"normal", "full"}));
   app.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error or off")
       ->capture_default_str()
@@ -136,6 +151,7 @@ int main(int argc, char** argv) {
   // profile). The tests keep it on; the server binary does not need it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   options.session_idle_timeout = absl::Seconds(idle_timeout_s);
+  options.checkpoint_interval = absl::Seconds(checkpoint_interval_s);
   options.max_queue_delay = absl::Microseconds(max_queue_delay_us);
   options.batch_peer_window = batch_peer_window_us < 0
                                   ? absl::InfiniteDuration()

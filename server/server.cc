@@ -11,6 +11,7 @@
 #include "server/core/model_registry.h"
 #include "server/core/session_manager.h"
 #include "server/service.h"
+#include "server/store/sqlite_state_store.h"
 #include "spdlog/spdlog.h"
 
 namespace lstmserve::server {
@@ -18,6 +19,7 @@ namespace lstmserve::server {
 struct Server::Impl {
   ServerOptions options;
   std::unique_ptr<ModelRegistry> registry;
+  std::unique_ptr<StateStore> store;  // null without --state-dir
   std::unique_ptr<SessionManager> core;
   std::unique_ptr<LstmServeService> service;
   std::unique_ptr<grpc::Server> grpc_server;
@@ -71,14 +73,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       options.max_stream_buffered_bytes < 1 || options.max_replay_chunks < 0 ||
       options.max_queue_delay < absl::ZeroDuration() ||
       options.batch_peer_window < absl::ZeroDuration() || options.threads < 0 ||
-      options.session_idle_timeout <= absl::ZeroDuration()) {
+      options.session_idle_timeout <= absl::ZeroDuration() ||
+      options.checkpoint_interval < absl::ZeroDuration() ||
+      (options.state_sync != "normal" && options.state_sync != "full")) {
     return absl::InvalidArgumentError(
         "--max-sessions, --max-steps-per-request, --max-stream-inflight, "
         "--max-stream-buffered-bytes, --max-batch and --max-queued-steps "
         "must be at least 1, --max-replay-chunks at least 0, "
         "--max-message-bytes at least 1024, --threads, --max-queue-delay "
-        "and --batch-peer-window at least 0 and --session-idle-timeout "
-        "positive");
+        "and --batch-peer-window at least 0, --session-idle-timeout "
+        "positive, --checkpoint-interval at least 0 and --state-sync "
+        "normal or full");
   }
 
   ASSIGN_OR_RETURN(impl->registry, ModelRegistry::Create(options.model_repo));
@@ -90,6 +95,23 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     spdlog::info("model={} version={} loaded: {} {}x{}, {} parameters", m->name,
                  m->version, model::CellTypeName(c.cell), c.num_layers,
                  c.hidden_size, m->model->parameter_count());
+  }
+
+  if (!options.state_dir.empty()) {
+    store::SqliteStateStore::Report report;
+    store::SqliteStateStore::Options store_options;
+    store_options.dir = options.state_dir;
+    store_options.sync_full = options.state_sync == "full";
+    absl::StatusOr<std::unique_ptr<store::SqliteStateStore>> opened =
+        store::SqliteStateStore::Open(store_options, &report);
+    for (const std::string& w : report.warnings) {
+      spdlog::warn("state store: {}", w);
+    }
+    if (!opened.ok()) return opened.status();
+    if (report.created) {
+      spdlog::info("state store: created {}", (*opened)->Describe());
+    }
+    impl->store = *std::move(opened);
   }
 
   CoreOptions core_options;
@@ -107,9 +129,27 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   core_options.batching.peer_window = options.batch_peer_window;
   core_options.max_queued_steps = options.max_queued_steps;
   core_options.clock = options.clock;
+  core_options.store = impl->store.get();
+  core_options.checkpoint_interval = options.checkpoint_interval;
   const int threads = core_options.threads;
   ASSIGN_OR_RETURN(impl->core,
                    SessionManager::Create(*impl->registry, core_options));
+  if (impl->store) {
+    absl::StatusOr<StateStore::Contents> contents = impl->store->LoadAll();
+    if (!contents.ok()) return contents.status();
+    for (const std::string& p : contents->problems) {
+      spdlog::error("state store: {}; it stays in the store", p);
+    }
+    const size_t stored = contents->records.size();
+    SessionManager::Restored restored =
+        impl->core->Restore(std::move(contents->records));
+    for (const std::string& p : restored.problems) {
+      spdlog::warn("state store: {}; it stays in the store", p);
+    }
+    spdlog::info("state store {}: {} sessions restored of {} stored",
+                 impl->store->Describe(), restored.sessions,
+                 stored + contents->problems.size());
+  }
 
   ServiceOptions service_options;
   service_options.max_stream_inflight = options.max_stream_inflight;

@@ -64,6 +64,15 @@ struct ServerOptions {
   // How often idle sessions are looked for; 0 disables the background sweep
   // (tests then call SessionManager::ExpireIdle themselves).
   absl::Duration expiry_sweep_interval = absl::Seconds(1);
+  // Durable sessions: a directory for the SQLite session store (empty:
+  // sessions live in memory only and a restart loses them).
+  std::string state_dir;
+  // How often the sessions that changed are checkpointed (0: only at
+  // shutdown).
+  absl::Duration checkpoint_interval = absl::Seconds(1);
+  // SQLite's synchronous mode: "normal" (a commit survives the process
+  // being killed) or "full" (also a power loss, at an fsync per commit).
+  std::string state_sync = "normal";
 };
 
 class Server {

@@ -115,6 +115,7 @@ void FillSessionInfo(const SessionInfo& s, v1::SessionInfo* info) {
   info->set_created_unix_ms(absl::ToUnixMillis(s.created));
   info->set_last_used_unix_ms(absl::ToUnixMillis(s.last_used));
   info->set_state_size(s.state_size);
+  if (s.durable_step) info->set_durable_step(*s.durable_step);
 }
 
 void FillTensor(const std::vector<float>& values, int rows, int cols,
@@ -275,6 +276,9 @@ grpc::ServerUnaryReactor* LstmServeService::Predict(
                 out.set_replayed(result->replayed);
                 out.set_model(result->model->name);
                 out.set_version(result->model->version);
+                if (result->durable_step) {
+                  out.set_durable_step(*result->durable_step);
+                }
               }
               call->Finish(result.status());
             });
@@ -287,16 +291,18 @@ grpc::ServerUnaryReactor* LstmServeService::CreateSession(
   return Unary<v1::CreateSessionRequest, v1::SessionInfo>(
       ctx, request, response, [this, ctx](Call* call) {
         const v1::CreateSessionRequest& r = call->request;
-        absl::StatusOr<SessionInfo> info = core_.CreateSession(
+        core_.CreateSession(
             OwnerOf(ctx), r.session_id(), r.model(), r.version(),
             std::vector<float>(r.initial_state().begin(),
-                               r.initial_state().end()));
-        if (info.ok()) {
-          FillSessionInfo(*info, &call->response);
-          spdlog::debug("session={} created model={} version={}", info->id,
-                        info->model, info->version);
-        }
-        call->Finish(info.status());
+                               r.initial_state().end()),
+            [call](absl::StatusOr<SessionInfo> info) {
+              if (info.ok()) {
+                FillSessionInfo(*info, &call->response);
+                spdlog::debug("session={} created model={} version={}",
+                              info->id, info->model, info->version);
+              }
+              call->Finish(info.status());
+            });
       });
 }
 
@@ -383,10 +389,13 @@ grpc::ServerUnaryReactor* LstmServeService::ImportSession(
         absl::StatusOr<SessionSnapshot> snap =
             FromProto(call->request.snapshot());
         if (!snap.ok()) return call->Finish(snap.status());
-        absl::StatusOr<SessionInfo> info =
-            core_.ImportSession(OwnerOf(ctx), *std::move(snap));
-        if (info.ok()) FillSessionInfo(*info, &call->response);
-        call->Finish(info.status());
+        core_.ImportSession(OwnerOf(ctx), *std::move(snap),
+                            [call](absl::StatusOr<SessionInfo> info) {
+                              if (info.ok()) {
+                                FillSessionInfo(*info, &call->response);
+                              }
+                              call->Finish(info.status());
+                            });
       });
 }
 
@@ -689,8 +698,14 @@ class LstmServeService::StreamReactor final
                  response.mutable_outputs());
       response.set_next_step(result->next_step);
       response.set_replayed(result->replayed);
+      if (result->durable_step)
+        response.set_durable_step(*result->durable_step);
     } else {
       SetError(result.status(), &response);
+      // Where the session is, so the client can resend from there.
+      if (std::optional<int64_t> expected = ExpectedStepOf(result.status())) {
+        response.set_next_step(*expected);
+      }
     }
     {
       absl::MutexLock lock(&mu_);

@@ -44,7 +44,13 @@ SessionInfo SessionHandle::Info() const {
   info.last_used =
       absl::FromUnixMicros(last_used_unix_us.load(std::memory_order_relaxed));
   info.state_size = model->model->state_size();
+  info.durable_step = Durable();
   return info;
+}
+
+std::optional<int64_t> SessionHandle::Durable() const {
+  if (!stored) return std::nullopt;
+  return durable_step.load(std::memory_order_acquire);
 }
 
 // One operation posted to a shard.
@@ -56,16 +62,14 @@ struct Op {
     kReset,
     kClose,
     kExport,
-    kFailChunk
+    kFailChunk,
+    kCheckpoint,  // not about one session: session is null
   };
   Kind kind = Kind::kChunk;
-  std::shared_ptr<SessionHandle> session;  // null for kStateless
-  Task task;                               // kChunk, kStateless
-  // kInstall
-  std::vector<float> initial_state;
-  std::vector<float> state;
-  int64_t next_step = 0;
-  std::vector<ReplayChunk> replay;
+  std::shared_ptr<SessionHandle> session;     // null for kStateless
+  Task task;                                  // kChunk, kStateless
+  SlotInit init;                              // kInstall
+  ModelExecutor::RecordsTaken taken;          // kCheckpoint
   ModelExecutor::StatusDone status_done;      // kReset, kClose
   ModelExecutor::SnapshotDone snapshot_done;  // kExport
   absl::Status error;                         // kFailChunk
@@ -79,6 +83,8 @@ struct Slot : QueueEntry {
   std::vector<float> initial_state;        // empty: zeros
   int64_t next_step = 0;
   std::vector<ReplayChunk> replay;  // oldest first, ends at next_step
+  // Changed since the shard's last checkpoint (in its dirty list).
+  bool dirty = false;
   // Operations that must wait for the chunks queued ahead of them: a
   // control operation, and everything posted after it.
   std::vector<Op> deferred;
@@ -153,6 +159,7 @@ class ModelExecutor::Shard final : public Strand {
 
   void Accept(Op op) {
     if (op.kind == Op::Kind::kInstall) return Install(std::move(op));
+    if (op.kind == Op::Kind::kCheckpoint) return Checkpoint(std::move(op));
     if (op.kind == Op::Kind::kStateless) {
       auto slot = std::make_unique<Slot>();
       slot->state.assign(executor_.model_->model->state_size(), 0.0f);
@@ -179,17 +186,26 @@ class ModelExecutor::Shard final : public Strand {
     auto slot = std::make_unique<Slot>();
     const int size = executor_.model_->model->state_size();
     slot->session = std::move(op.session);
-    slot->initial_state = std::move(op.initial_state);
-    if (!op.state.empty()) {
-      slot->state = std::move(op.state);
+    slot->initial_state = std::move(op.init.initial_state);
+    if (!op.init.state.empty()) {
+      slot->state = std::move(op.init.state);
     } else if (!slot->initial_state.empty()) {
       slot->state = slot->initial_state;
     } else {
       slot->state.assign(size, 0.0f);
     }
-    slot->next_step = op.next_step;
-    slot->replay = std::move(op.replay);
+    slot->next_step = op.init.next_step;
+    slot->replay = std::move(op.init.replay);
     Publish(*slot, /*used=*/false);
+    StoreWriter* writer = executor_.options_.writer;
+    if (writer != nullptr && op.init.put) {
+      std::vector<StoreWriter::Item> items;
+      items.push_back(StoreWriter::Item{
+          StoreWrite{StoreWrite::Kind::kPut, RecordOf(*slot)}, slot->session});
+      writer->Submit(std::move(items), std::move(op.init.stored));
+    } else if (op.init.stored) {
+      op.init.stored(absl::OkStatus());
+    }
     const uint64_t serial = slot->session->serial;
     slots_[serial] = std::move(slot);
   }
@@ -213,8 +229,67 @@ class ModelExecutor::Shard final : public Strand {
         op.snapshot_done(status);
         break;
       case Op::Kind::kInstall:
+      case Op::Kind::kCheckpoint:
         break;
     }
+  }
+
+  // What the store keeps of a session, as it is now.
+  SessionRecord RecordOf(const Slot& slot) const {
+    const SessionHandle& s = *slot.session;
+    SessionRecord r;
+    r.id = s.id;
+    r.owner = s.owner;
+    r.incarnation = s.incarnation;
+    r.model = executor_.model_->name;
+    r.version = executor_.model_->version;
+    r.next_step = slot.next_step;
+    r.state = slot.state;
+    r.initial_state = slot.initial_state;
+    r.replay = slot.replay;
+    r.created_unix_us = absl::ToUnixMicros(s.created);
+    r.last_used_unix_us = s.last_used_unix_us.load(std::memory_order_relaxed);
+    return r;
+  }
+
+  void MarkDirty(Slot& slot) {
+    if (executor_.options_.writer == nullptr || slot.dirty) return;
+    slot.dirty = true;
+    dirty_.push_back(slot.session->serial);
+  }
+
+  // Hands the records of the sessions changed since the last checkpoint to
+  // the checkpoint's callback. Runs between operations, so every record is
+  // a state the session was in: never half a chunk.
+  void Checkpoint(Op op) {
+    std::vector<StoreWriter::Item> records;
+    records.reserve(dirty_.size());
+    for (uint64_t serial : dirty_) {
+      auto it = slots_.find(serial);
+      if (it == slots_.end()) continue;  // closed since: its delete is queued
+      Slot& slot = *it->second;
+      slot.dirty = false;
+      records.push_back(StoreWriter::Item{
+          StoreWrite{StoreWrite::Kind::kUpdate, RecordOf(slot)}, slot.session});
+    }
+    dirty_.clear();
+    op.taken(std::move(records));
+  }
+
+  // Writes a control operation's effect through the store (when there is
+  // one) before completing it.
+  void WriteThrough(StoreWrite write, std::shared_ptr<SessionHandle> session,
+                    ModelExecutor::StatusDone done) {
+    StoreWriter* writer = executor_.options_.writer;
+    if (writer == nullptr) return done(absl::OkStatus());
+    std::vector<StoreWriter::Item> items;
+    items.push_back(StoreWriter::Item{std::move(write), std::move(session)});
+    // The operation has taken effect in memory; a failed commit is retried
+    // by the writer, so the caller hears OK either way.
+    writer->Submit(std::move(items),
+                   [done = std::move(done)](absl::Status) mutable {
+                     done(absl::OkStatus());
+                   });
   }
 
   // Runs a control operation; the session has no chunk queued or running.
@@ -231,7 +306,14 @@ class ModelExecutor::Shard final : public Strand {
         slot->replay.clear();
         slot->replay.shrink_to_fit();
         Publish(*slot, /*used=*/true);
-        op.status_done(absl::OkStatus());
+        if (executor_.options_.writer != nullptr) {
+          // Written now, not at the next checkpoint: a reset is durable
+          // when it is acknowledged.
+          WriteThrough(StoreWrite{StoreWrite::Kind::kUpdate, RecordOf(*slot)},
+                       slot->session, std::move(op.status_done));
+        } else {
+          op.status_done(absl::OkStatus());
+        }
         return true;
       case Op::Kind::kFailChunk:
         op.task.done(std::move(op.error));
@@ -251,7 +333,15 @@ class ModelExecutor::Shard final : public Strand {
         std::vector<Op> after = std::move(slot->deferred);
         const std::shared_ptr<SessionHandle> session = slot->session;
         slots_.erase(session->serial);
-        op.status_done(absl::OkStatus());
+        if (executor_.options_.writer != nullptr) {
+          SessionRecord gone;
+          gone.id = session->id;
+          gone.incarnation = session->incarnation;
+          WriteThrough(StoreWrite{StoreWrite::Kind::kDelete, std::move(gone)},
+                       nullptr, std::move(op.status_done));
+        } else {
+          op.status_done(absl::OkStatus());
+        }
         for (Op& rest : after) Fail(rest, SessionGone(*session));
         return false;
       }
@@ -313,14 +403,19 @@ class ModelExecutor::Shard final : public Strand {
         result.replayed = true;
         return result;
       }
-      return absl::FailedPreconditionError(absl::StrCat(
-          "chunk starts at step ", *chunk.first_step, " but session ",
-          Quote(slot.session->id), " expects step ", slot.next_step,
-          " (a retry of an applied chunk must repeat its inputs exactly)"));
+      return WithExpectedStep(
+          absl::FailedPreconditionError(absl::StrCat(
+              "chunk starts at step ", *chunk.first_step, " but session ",
+              Quote(slot.session->id), " expects step ", slot.next_step,
+              " (a retry of an applied chunk must repeat its inputs "
+              "exactly)")),
+          slot.next_step);
     }
-    return absl::FailedPreconditionError(absl::StrCat(
-        "chunk starts at step ", *chunk.first_step, " but session ",
-        Quote(slot.session->id), " expects step ", slot.next_step));
+    return WithExpectedStep(
+        absl::FailedPreconditionError(absl::StrCat(
+            "chunk starts at step ", *chunk.first_step, " but session ",
+            Quote(slot.session->id), " expects step ", slot.next_step)),
+        slot.next_step);
   }
 
   void Commit(Slot& slot, Task& task, const std::vector<float>& outputs) {
@@ -340,6 +435,7 @@ class ModelExecutor::Shard final : public Strand {
       slot.replay.shrink_to_fit();
     }
     Publish(slot, /*used=*/true);
+    MarkDirty(slot);
   }
 
   // Takes one batch and runs it. Returns when to run again: now if more may
@@ -404,7 +500,11 @@ class ModelExecutor::Shard final : public Strand {
     }
     executor_.RecordBatch(batch_, started, compute, steps_run);
     for (size_t i = 0; i < n; ++i) {
-      if (results_[i].ok()) results_[i]->model = executor_.model_.get();
+      if (results_[i].ok()) {
+        results_[i]->model = executor_.model_.get();
+        const Slot& slot = *static_cast<Slot*>(batch_.entries[i]);
+        if (slot.session) results_[i]->durable_step = slot.session->Durable();
+      }
       batch_.tasks[i].done(std::move(results_[i]));
     }
     const absl::Time finished = absl::Now();
@@ -442,6 +542,8 @@ class ModelExecutor::Shard final : public Strand {
   // Owned by the strand: touched only inside Run.
   std::vector<Op> ops_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Slot>> slots_;
+  // Serials of the slots changed since the last checkpoint.
+  std::vector<uint64_t> dirty_;
   BatchQueue queue_;
   Batch batch_;
   std::vector<Task> expired_;
@@ -488,17 +590,21 @@ absl::Status ModelExecutor::Admit(const Task& task) {
 }
 
 void ModelExecutor::Install(std::shared_ptr<SessionHandle> session,
-                            std::vector<float> initial_state,
-                            std::vector<float> state, int64_t next_step,
-                            std::vector<ReplayChunk> replay) {
+                            SlotInit init) {
   Op op;
   op.kind = Op::Kind::kInstall;
   op.session = std::move(session);
-  op.initial_state = std::move(initial_state);
-  op.state = std::move(state);
-  op.next_step = next_step;
-  op.replay = std::move(replay);
+  op.init = std::move(init);
   PostToSession(std::move(op));
+}
+
+void ModelExecutor::Checkpoint(RecordsTaken taken) {
+  for (const std::unique_ptr<Shard>& shard : shards_) {
+    Op op;
+    op.kind = Op::Kind::kCheckpoint;
+    op.taken = taken;
+    shard->Post(std::move(op));
+  }
 }
 
 void ModelExecutor::RunChunk(std::shared_ptr<SessionHandle> session,

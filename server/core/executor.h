@@ -21,7 +21,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,9 @@
 #include "server/core/batch_queue.h"
 #include "server/core/clock.h"
 #include "server/core/model_registry.h"
+#include "server/core/session_handle.h"
+#include "server/core/state_store.h"
+#include "server/core/store_writer.h"
 #include "server/core/types.h"
 #include "server/core/worker_pool.h"
 
@@ -40,26 +45,6 @@ namespace lstmserve::server {
 
 class ModelExecutor;
 struct Op;  // an operation posted to a shard (executor.cc)
-
-// A session's identity, shared by the session directory and the operations in
-// flight. Immutable but for the published counters, which only the owning
-// shard writes (after each operation, before completing it), so that
-// GetSession, ListSessions and idle expiry read them without posting.
-struct SessionHandle {
-  std::string id;
-  std::string owner;
-  // Unique among all sessions this process ever made (ids come back after
-  // close; a shard keys its slots by serial, so a stale handle finds none).
-  uint64_t serial = 0;
-  std::shared_ptr<const LoadedModel> model;  // the exact version, pinned
-  ModelExecutor* executor = nullptr;
-  absl::Time created;
-
-  std::atomic<int64_t> next_step{0};
-  std::atomic<int64_t> last_used_unix_us{0};
-
-  SessionInfo Info() const;
-};
 
 // Counters for one model version since the server started.
 struct ModelStats {
@@ -88,6 +73,22 @@ struct ExecutorOptions {
   int max_replay_chunks = 8;
   // Session timestamps (last use); batching delays use the real clock.
   std::shared_ptr<Clock> clock = std::make_shared<RealClock>();
+  // Where resets, closes and checkpoints are written; null: sessions live
+  // in memory only. Must outlive the executor.
+  StoreWriter* writer = nullptr;
+};
+
+// How a session's slot starts.
+struct SlotInit {
+  std::vector<float> initial_state;  // what a reset returns to; empty: zeros
+  std::vector<float> state;          // empty: the initial state
+  int64_t next_step = 0;
+  std::vector<ReplayChunk> replay;
+  // With a store: write the new session's record (a put) from its shard,
+  // ahead of anything else written for it, and run `stored` once that is
+  // committed (or failed). Without a store, `stored` runs at once.
+  bool put = false;
+  StoreWriter::Done stored;
 };
 
 class ModelExecutor {
@@ -104,12 +105,8 @@ class ModelExecutor {
 
   const std::shared_ptr<const LoadedModel>& model() const { return model_; }
 
-  // Creates the session's slot: `state` (empty: the initial state),
-  // `initial_state` (empty: zeros; what a reset returns to), its step index
-  // and replay record. Checked by the caller; cannot fail.
-  void Install(std::shared_ptr<SessionHandle> session,
-               std::vector<float> initial_state, std::vector<float> state,
-               int64_t next_step, std::vector<ReplayChunk> replay);
+  // Creates the session's slot. Checked by the caller; cannot fail.
+  void Install(std::shared_ptr<SessionHandle> session, SlotInit init);
 
   // Applies a chunk under the exactly-once rules: with first_step unset, or
   // equal to the next expected step, the chunk runs; an exact retry of a
@@ -127,11 +124,22 @@ class ModelExecutor {
   // A stateless chunk: from the zero state, nothing kept.
   void RunStateless(Task task);
 
-  // Back to the initial state and step 0; forgets the replay record.
+  // Back to the initial state and step 0; forgets the replay record. With
+  // a store, `done` runs once the reset is committed.
   void Reset(std::shared_ptr<SessionHandle> session, StatusDone done);
-  // Removes the session's slot once the chunks ahead of it have run.
+  // Removes the session's slot once the chunks ahead of it have run. With a
+  // store, its record is deleted, and `done` runs once that is committed.
   void Close(std::shared_ptr<SessionHandle> session, StatusDone done);
   void Export(std::shared_ptr<SessionHandle> session, SnapshotDone done);
+
+  // A checkpoint: each shard, between two operations, takes the records of
+  // its sessions that changed since its last checkpoint and hands them to
+  // `taken` (once per shard, on that shard's thread; maybe with none).
+  using RecordsTaken =
+      std::function<void(std::vector<StoreWriter::Item> records)>;
+  void Checkpoint(RecordsTaken taken);
+  // How many times Checkpoint calls `taken`.
+  int shards() const { return static_cast<int>(shards_.size()); }
 
   ModelStats Stats() const;
 

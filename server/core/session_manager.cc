@@ -30,6 +30,7 @@ SessionManager::SessionManager(const ModelRegistry& models, CoreOptions options)
     : models_(models), options_(std::move(options)) {
   std::random_device rd;
   id_salt_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  incarnations_.seed((static_cast<uint64_t>(rd()) << 32) ^ rd());
 }
 
 absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(
@@ -38,18 +39,24 @@ absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(
       options.limits.max_steps_per_request < 1 ||
       options.limits.max_replay_chunks < 0 || options.max_queued_steps < 1 ||
       options.batching.max_batch < 1 ||
-      options.idle_timeout <= absl::ZeroDuration()) {
+      options.idle_timeout <= absl::ZeroDuration() ||
+      options.checkpoint_interval < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "core options: threads at least 0; max_sessions, "
         "max_steps_per_request, "
         "max_batch and max_queued_steps must be at least 1, "
-        "max_replay_chunks at least 0, idle_timeout positive");
+        "max_replay_chunks and checkpoint_interval at least 0, "
+        "idle_timeout positive");
   }
   auto manager = std::unique_ptr<SessionManager>(
       new SessionManager(models, std::move(options)));
   SessionManager& m = *manager;
   m.pool_ = std::make_unique<WorkerPool>(m.options_.threads);
   ExecutorOptions exec;
+  if (m.options_.store != nullptr) {
+    m.writer_ = std::make_unique<StoreWriter>(*m.options_.store);
+    exec.writer = m.writer_.get();
+  }
   exec.batching = m.options_.batching;
   exec.max_queued_steps = m.options_.max_queued_steps;
   exec.max_replay_chunks = m.options_.limits.max_replay_chunks;
@@ -57,6 +64,10 @@ absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(
   for (const std::shared_ptr<const LoadedModel>& model : models.All()) {
     m.executors_[model.get()] = std::make_unique<ModelExecutor>(
         model, *m.pool_, exec, &m.queued_steps_);
+  }
+  if (m.writer_ && m.options_.threads > 0 &&
+      m.options_.checkpoint_interval > absl::ZeroDuration()) {
+    m.checkpointer_ = std::thread([&m] { m.CheckpointLoop(); });
   }
   return manager;
 }
@@ -70,7 +81,48 @@ void SessionManager::BeginShutdown() {
 
 void SessionManager::Stop() {
   shutting_down_.store(true);
+  if (stopped_.exchange(true)) return;
+  if (checkpointer_.joinable()) {
+    stop_checkpointing_.Notify();
+    checkpointer_.join();
+  }
+  // The last checkpoint: the pool runs it before it stops, then the writer
+  // commits it before it stops.
+  if (writer_) CheckpointNow();
   if (pool_) pool_->Stop();
+  if (writer_) writer_->Stop();
+}
+
+void SessionManager::CheckpointLoop() {
+  while (!stop_checkpointing_.WaitForNotificationWithTimeout(
+      options_.checkpoint_interval)) {
+    // A round still being handed over, or a store still busy with the
+    // last one: the changed sessions stay marked and go in the next round.
+    if (round_parts_.load() > 0 || writer_->stats().pending > 0) continue;
+    CheckpointNow();
+  }
+}
+
+void SessionManager::CheckpointNow() {
+  if (!writer_) return;
+  int parts = 0;
+  for (const auto& [model, executor] : executors_) parts += executor->shards();
+  round_parts_.store(parts);
+  writer_->BeginRound(parts);
+  for (const auto& [model, executor] : executors_) {
+    executor->Checkpoint([this](std::vector<StoreWriter::Item> records) {
+      writer_->SubmitRoundPart(std::move(records));
+      round_parts_.fetch_sub(1);
+    });
+  }
+}
+
+absl::Status SessionManager::FlushStore() {
+  return writer_ ? writer_->Flush() : absl::OkStatus();
+}
+
+StoreWriter::Stats SessionManager::StoreStats() const {
+  return writer_ ? writer_->stats() : StoreWriter::Stats{};
 }
 
 ModelExecutor& SessionManager::ExecutorFor(const LoadedModel& model) const {
@@ -106,16 +158,19 @@ std::string SessionManager::NewIdLocked() {
   return id;
 }
 
-absl::StatusOr<std::shared_ptr<SessionHandle>> SessionManager::CreateLocked(
-    const std::string& owner, absl::string_view id,
-    const std::shared_ptr<const LoadedModel>& model,
-    std::vector<float> initial_state) {
+absl::Status SessionManager::CheckCreateLocked(absl::string_view id) const {
   if (sessions_.count(id)) {
     // Another owner's id is "already exists" too: create cannot take it.
     return absl::AlreadyExistsError(
         absl::StrCat("session ", Quote(id), " already exists"));
   }
-  if (absl::Status s = CheckCapacityLocked(); !s.ok()) return s;
+  return CheckCapacityLocked();
+}
+
+std::shared_ptr<SessionHandle> SessionManager::InstallLocked(
+    const std::string& owner, absl::string_view id,
+    const std::shared_ptr<const LoadedModel>& model, SlotInit init,
+    StoreWriter::Done stored) {
   auto handle = std::make_shared<SessionHandle>();
   handle->id = id.empty() ? NewIdLocked() : std::string(id);
   handle->owner = owner;
@@ -123,10 +178,25 @@ absl::StatusOr<std::shared_ptr<SessionHandle>> SessionManager::CreateLocked(
   handle->model = model;
   handle->executor = &ExecutorFor(*model);
   handle->created = Now();
+  handle->incarnation = incarnations_() >> 1;  // fits SQLite's INTEGER
+  handle->stored = writer_ != nullptr;
+  handle->next_step.store(init.next_step);
   handle->last_used_unix_us.store(absl::ToUnixMicros(handle->created));
   sessions_[handle->id] = handle;
-  handle->executor->Install(handle, std::move(initial_state), {}, 0, {});
+  init.put = true;
+  init.stored = std::move(stored);
+  handle->executor->Install(handle, std::move(init));
   return handle;
+}
+
+void SessionManager::Discard(const std::shared_ptr<SessionHandle>& session) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(session->id);
+    if (it == sessions_.end() || it->second != session) return;
+    sessions_.erase(it);
+  }
+  session->executor->Close(session, [](absl::Status) {});
 }
 
 void SessionManager::SubmitChunk(const Caller& caller,
@@ -167,10 +237,12 @@ void SessionManager::SubmitChunk(const Caller& caller,
       absl::StatusOr<std::shared_ptr<const LoadedModel>> model =
           models_.Get(request.model, request.version);
       if (!model.ok()) return done(model.status());
-      absl::StatusOr<std::shared_ptr<SessionHandle>> created =
-          CreateLocked(caller.owner, request.session_id, *model, {});
-      if (!created.ok()) return done(created.status());
-      session = *std::move(created);
+      if (absl::Status s = CheckCreateLocked(request.session_id); !s.ok()) {
+        return done(s);
+      }
+      // Not waited for: the chunk's answer says how durable it is.
+      session = InstallLocked(caller.owner, request.session_id, *model,
+                              SlotInit{}, nullptr);
     } else {
       return done(NotFound(request.session_id));
     }
@@ -200,29 +272,70 @@ void SessionManager::SubmitChunk(const Caller& caller,
   executor->RunChunk(std::move(session), std::move(task));
 }
 
-absl::StatusOr<SessionInfo> SessionManager::CreateSession(
-    const std::string& owner, absl::string_view id,
-    absl::string_view model_name, int64_t version,
-    std::vector<float> initial_state) {
-  if (shutting_down()) return ShuttingDown();
+void SessionManager::CreateSession(const std::string& owner,
+                                   absl::string_view id,
+                                   absl::string_view model_name,
+                                   int64_t version,
+                                   std::vector<float> initial_state,
+                                   InfoDone done) {
+  if (shutting_down()) return done(ShuttingDown());
   if (!id.empty()) {
-    if (absl::Status s = ValidateSessionId(id); !s.ok()) return s;
+    if (absl::Status s = ValidateSessionId(id); !s.ok()) return done(s);
   }
   absl::StatusOr<std::shared_ptr<const LoadedModel>> model =
       models_.Get(model_name, version);
-  if (!model.ok()) return model.status();
+  if (!model.ok()) return done(model.status());
   if (!initial_state.empty()) {
     if (absl::Status s = ValidateState(
             initial_state, (*model)->model->state_size(), "initial_state");
         !s.ok()) {
-      return s;
+      return done(s);
     }
   }
+  SlotInit init;
+  init.initial_state = std::move(initial_state);
+  InstallAndReply(owner, id, *model, std::move(init), std::move(done));
+}
+
+void SessionManager::InstallAndReply(
+    const std::string& owner, absl::string_view id,
+    const std::shared_ptr<const LoadedModel>& model, SlotInit init,
+    InfoDone done) {
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<std::shared_ptr<SessionHandle>> session =
-      CreateLocked(owner, id, *model, std::move(initial_state));
-  if (!session.ok()) return session.status();
-  return (*session)->Info();
+  if (absl::Status s = CheckCreateLocked(id); !s.ok()) {
+    mu_.Unlock();
+    done(s);
+    mu_.Lock();
+    return;
+  }
+  if (!writer_) {
+    std::shared_ptr<SessionHandle> session =
+        InstallLocked(owner, id, model, std::move(init), nullptr);
+    SessionInfo info = session->Info();
+    mu_.Unlock();
+    done(std::move(info));
+    mu_.Lock();
+    return;
+  }
+  // Replied to once the session is stored. `created` is set before `stored`
+  // can read it: the writer runs it after the shard has run the install,
+  // which is posted under mu_, and `stored` takes mu_ first.
+  auto created = std::make_shared<std::shared_ptr<SessionHandle>>();
+  auto stored = [this, created,
+                 done = std::move(done)](absl::Status status) mutable {
+    std::shared_ptr<SessionHandle> session;
+    {
+      absl::MutexLock lock(&mu_);
+      session = *created;
+    }
+    if (!status.ok()) {
+      Discard(session);
+      return done(status);
+    }
+    done(session->Info());
+  };
+  *created =
+      InstallLocked(owner, id, model, std::move(init), std::move(stored));
 }
 
 absl::StatusOr<SessionInfo> SessionManager::GetSession(
@@ -269,42 +382,95 @@ void SessionManager::ExportSession(const std::string& owner,
   executor->Export(*std::move(s), std::move(done));
 }
 
-absl::StatusOr<SessionInfo> SessionManager::ImportSession(
-    const std::string& owner, SessionSnapshot snap) {
-  if (shutting_down()) return ShuttingDown();
-  if (absl::Status s = ValidateSessionId(snap.id); !s.ok()) return s;
+void SessionManager::ImportSession(const std::string& owner,
+                                   SessionSnapshot snap, InfoDone done) {
+  if (shutting_down()) return done(ShuttingDown());
+  if (absl::Status s = ValidateSessionId(snap.id); !s.ok()) return done(s);
   if (snap.version <= 0) {
-    return absl::InvalidArgumentError(
+    return done(absl::InvalidArgumentError(
         absl::StrCat("snapshot.version is ", snap.version,
-                     "; a snapshot names the exact version it ran on"));
+                     "; a snapshot names the exact version it ran on")));
   }
   absl::StatusOr<std::shared_ptr<const LoadedModel>> model =
       models_.Get(snap.model, snap.version);
-  if (!model.ok()) return model.status();
+  if (!model.ok()) return done(model.status());
   if (absl::Status s = ValidateSnapshot(snap, **model, options_.limits);
       !s.ok()) {
-    return s;
+    return done(s);
   }
-  absl::MutexLock lock(&mu_);
-  if (sessions_.count(snap.id)) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("session ", Quote(snap.id), " already exists"));
-  }
-  if (absl::Status s = CheckCapacityLocked(); !s.ok()) return s;
-  auto handle = std::make_shared<SessionHandle>();
-  handle->id = snap.id;
-  handle->owner = owner;
-  handle->serial = NextSerial();
-  handle->model = *model;
-  handle->executor = &ExecutorFor(**model);
-  handle->created = Now();
-  handle->next_step.store(snap.next_step);
-  handle->last_used_unix_us.store(absl::ToUnixMicros(handle->created));
-  sessions_[handle->id] = handle;
   // A reset returns to the zero state: the snapshot's origin is unknown.
-  handle->executor->Install(handle, {}, std::move(snap.state), snap.next_step,
-                            std::move(snap.replay));
-  return handle->Info();
+  SlotInit init;
+  init.state = std::move(snap.state);
+  init.next_step = snap.next_step;
+  init.replay = std::move(snap.replay);
+  InstallAndReply(owner, snap.id, *model, std::move(init), std::move(done));
+}
+
+SessionManager::Restored SessionManager::Restore(
+    std::vector<SessionRecord> records) {
+  Restored result;
+  for (SessionRecord& r : records) {
+    auto problem = [&](absl::string_view why) {
+      result.problems.push_back(absl::StrCat(
+          "session ", Quote(r.id), " (model ", Quote(r.model), " version ",
+          r.version, ", step ", r.next_step, ") not restored: ", why));
+    };
+    absl::StatusOr<std::shared_ptr<const LoadedModel>> model =
+        r.version > 0 ? models_.Get(r.model, r.version)
+                      : absl::InvalidArgumentError("its version is not > 0");
+    if (!model.ok()) {
+      problem(model.status().message());
+      continue;
+    }
+    if (absl::Status s = ValidateSessionId(r.id); !s.ok()) {
+      problem(s.message());
+      continue;
+    }
+    SessionSnapshot snap;
+    snap.id = r.id;
+    snap.model = r.model;
+    snap.version = r.version;
+    snap.next_step = r.next_step;
+    snap.state = std::move(r.state);
+    snap.replay = std::move(r.replay);
+    absl::Status valid = ValidateSnapshot(snap, **model, options_.limits);
+    if (valid.ok() && !r.initial_state.empty()) {
+      valid = ValidateState(r.initial_state, (*model)->model->state_size(),
+                            "initial_state");
+    }
+    if (!valid.ok()) {
+      problem(valid.message());
+      continue;
+    }
+    absl::MutexLock lock(&mu_);
+    if (sessions_.count(r.id)) {
+      problem("a session with its id exists already");
+      continue;
+    }
+    auto handle = std::make_shared<SessionHandle>();
+    handle->id = r.id;
+    handle->owner = r.owner;
+    handle->serial = NextSerial();
+    handle->model = *model;
+    handle->executor = &ExecutorFor(**model);
+    handle->created = absl::FromUnixMicros(r.created_unix_us);
+    handle->incarnation = r.incarnation;
+    handle->stored = writer_ != nullptr;
+    handle->next_step.store(r.next_step);
+    handle->durable_step.store(r.next_step);
+    // Time the server was down is not idle time: clients could not reach
+    // their sessions then.
+    handle->last_used_unix_us.store(absl::ToUnixMicros(Now()));
+    sessions_[handle->id] = handle;
+    SlotInit init;
+    init.initial_state = std::move(r.initial_state);
+    init.state = std::move(snap.state);
+    init.next_step = r.next_step;
+    init.replay = std::move(snap.replay);
+    handle->executor->Install(handle, std::move(init));  // already stored
+    ++result.sessions;
+  }
+  return result;
 }
 
 SessionManager::Page SessionManager::ListSessions(

@@ -20,8 +20,10 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -29,11 +31,14 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "server/core/batch_queue.h"
 #include "server/core/clock.h"
 #include "server/core/executor.h"
 #include "server/core/model_registry.h"
+#include "server/core/state_store.h"
+#include "server/core/store_writer.h"
 #include "server/core/types.h"
 #include "server/core/validation.h"
 #include "server/core/worker_pool.h"
@@ -52,6 +57,12 @@ struct CoreOptions {
   BatchQueue::Options batching;
   int64_t max_queued_steps = 1 << 20;
   std::shared_ptr<Clock> clock = std::make_shared<RealClock>();
+  // Where sessions are kept across restarts; null: in memory only. Must
+  // outlive the manager.
+  StateStore* store = nullptr;
+  // How often the sessions that changed are checkpointed to the store. 0:
+  // only when asked (CheckpointNow) and at Stop.
+  absl::Duration checkpoint_interval = absl::Seconds(1);
 };
 
 // Who is calling, and the call's own bounds.
@@ -104,12 +115,12 @@ class SessionManager {
                    ChunkDone done);
 
   // `id` empty: a server-made id. INVALID_ARGUMENT, ALREADY_EXISTS,
-  // RESOURCE_EXHAUSTED, NOT_FOUND (model).
-  absl::StatusOr<SessionInfo> CreateSession(const std::string& owner,
-                                            absl::string_view id,
-                                            absl::string_view model,
-                                            int64_t version,
-                                            std::vector<float> initial_state);
+  // RESOURCE_EXHAUSTED, NOT_FOUND (model); with a store, UNAVAILABLE if the
+  // session cannot be stored (it is not created then). With a store, `done`
+  // runs once the session is stored.
+  void CreateSession(const std::string& owner, absl::string_view id,
+                     absl::string_view model, int64_t version,
+                     std::vector<float> initial_state, InfoDone done);
   // NOT_FOUND unless the session exists and belongs to `owner` (another
   // owner's session is indistinguishable from a missing one).
   absl::StatusOr<SessionInfo> GetSession(const std::string& owner,
@@ -121,9 +132,30 @@ class SessionManager {
   void ExportSession(const std::string& owner, absl::string_view id,
                      SnapshotDone done);
   // ALREADY_EXISTS for a taken id; every field range-checked
-  // (ValidateSnapshot).
-  absl::StatusOr<SessionInfo> ImportSession(const std::string& owner,
-                                            SessionSnapshot snapshot);
+  // (ValidateSnapshot). Stored before `done` runs, as CreateSession.
+  void ImportSession(const std::string& owner, SessionSnapshot snapshot,
+                     InfoDone done);
+
+  // Brings back sessions read from the store at start (before serving).
+  // A record whose model version is not loaded, or that does not fit its
+  // model, is not restored (it stays in the store) and gets a line in the
+  // result's problems.
+  struct Restored {
+    int sessions = 0;
+    std::vector<std::string> problems;
+  };
+  Restored Restore(std::vector<SessionRecord> records);
+
+  // Starts a checkpoint round now: each executor's shards hand over the
+  // sessions changed since their last checkpoint, committed in one
+  // transaction. No-op without a store. (The background thread does this
+  // every checkpoint_interval.)
+  void CheckpointNow();
+  // Waits until everything handed to the store so far has been attempted;
+  // the status of the last commit. OK without a store.
+  absl::Status FlushStore();
+  // The store writer's counters (zeros without a store).
+  StoreWriter::Stats StoreStats() const;
 
   struct Page {
     std::vector<SessionInfo> sessions;  // ordered by id
@@ -145,7 +177,8 @@ class SessionManager {
   // shutting down"); work already posted completes.
   void BeginShutdown();
   bool shutting_down() const { return shutting_down_.load(); }
-  // Runs what is posted, then joins the workers. Idempotent.
+  // Runs what is posted, takes a last checkpoint of every changed session
+  // and commits it, then joins the workers. Idempotent.
   void Stop();
 
  private:
@@ -155,10 +188,26 @@ class SessionManager {
       const std::string& owner, absl::string_view id) const;
   // Creates and installs a session (under mu_, so that no operation can
   // reach its shard before the slot exists).
-  absl::StatusOr<std::shared_ptr<SessionHandle>> CreateLocked(
+  // ALREADY_EXISTS or RESOURCE_EXHAUSTED if a session `id` cannot be made.
+  absl::Status CheckCreateLocked(absl::string_view id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes and installs a checked session (under mu_, so that no operation
+  // can reach its shard before the slot exists). With a store its record is
+  // written (a put) from its shard and `stored` runs once that is
+  // committed; without, `stored` runs at once on the shard.
+  std::shared_ptr<SessionHandle> InstallLocked(
       const std::string& owner, absl::string_view id,
-      const std::shared_ptr<const LoadedModel>& model,
-      std::vector<float> initial_state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+      const std::shared_ptr<const LoadedModel>& model, SlotInit init,
+      StoreWriter::Done stored) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Installs a checked new session, then calls `done` with its info: at
+  // once without a store, once stored with one (and a session that cannot
+  // be stored is discarded and `done` gets the error).
+  void InstallAndReply(const std::string& owner, absl::string_view id,
+                       const std::shared_ptr<const LoadedModel>& model,
+                       SlotInit init, InfoDone done) ABSL_LOCKS_EXCLUDED(mu_);
+  // A create or import that could not be stored: closes it again.
+  void Discard(const std::shared_ptr<SessionHandle>& session);
+  void CheckpointLoop();
   absl::Status CheckCapacityLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ModelExecutor& ExecutorFor(const LoadedModel& model) const;
@@ -167,7 +216,13 @@ class SessionManager {
   const CoreOptions options_;
   std::atomic<int64_t> queued_steps_{0};
   std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> stopped_{false};
+  std::unique_ptr<StoreWriter> writer_;  // null without a store
   std::unique_ptr<WorkerPool> pool_;
+  std::thread checkpointer_;
+  absl::Notification stop_checkpointing_;
+  // Parts of the current checkpoint round not handed over yet.
+  std::atomic<int> round_parts_{0};
   // One per model version; fixed after Create.
   std::map<const LoadedModel*, std::unique_ptr<ModelExecutor>> executors_;
 
@@ -176,6 +231,7 @@ class SessionManager {
       ABSL_GUARDED_BY(mu_);
   uint64_t id_counter_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t id_salt_ = 0;
+  std::mt19937_64 incarnations_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace lstmserve::server

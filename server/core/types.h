@@ -30,6 +30,9 @@ struct ChunkResult {
   int64_t next_step = 0;  // the session's next expected step after this one
   bool replayed = false;  // an exact retry answered from the replay record
   const LoadedModel* model = nullptr;  // the exact version that ran
+  // Steps before this index are in the session's last committed checkpoint
+  // (kNotDurable: none yet); nullopt without a state store.
+  std::optional<int64_t> durable_step;
 };
 
 struct SessionInfo {
@@ -40,6 +43,7 @@ struct SessionInfo {
   absl::Time created;
   absl::Time last_used;
   int state_size = 0;
+  std::optional<int64_t> durable_step;  // as in ChunkResult
 };
 
 // One applied chunk kept for exact retries: its first step, inputs and
@@ -66,5 +70,8 @@ struct SessionSnapshot {
 // The largest step index a session may reach. Far beyond any real sequence,
 // and far from int64 overflow in any sum of a step index and a chunk length.
 inline constexpr int64_t kMaxStepIndex = int64_t{1} << 62;
+
+// durable_step of a session that has no committed checkpoint yet.
+inline constexpr int64_t kNotDurable = -1;
 
 }  // namespace lstmserve::server

@@ -2,7 +2,9 @@
 
 #include <cmath>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -170,6 +172,25 @@ absl::Status ValidateSnapshot(const SessionSnapshot& snap,
     end = c.first_step;
   }
   return absl::OkStatus();
+}
+
+namespace {
+constexpr absl::string_view kExpectedStepPayload =
+    "type.lstmserve.dev/expected_step";
+}  // namespace
+
+absl::Status WithExpectedStep(absl::Status status, int64_t expected) {
+  status.SetPayload(kExpectedStepPayload, absl::Cord(absl::StrCat(expected)));
+  return status;
+}
+
+std::optional<int64_t> ExpectedStepOf(const absl::Status& status) {
+  absl::optional<absl::Cord> payload = status.GetPayload(kExpectedStepPayload);
+  int64_t step = 0;
+  if (!payload || !absl::SimpleAtoi(std::string(*payload), &step)) {
+    return std::nullopt;
+  }
+  return step;
 }
 
 }  // namespace lstmserve::server

@@ -53,6 +53,12 @@ absl::Status ValidateSnapshot(const SessionSnapshot& snapshot,
                               const LoadedModel& model,
                               const RequestLimits& limits);
 
+// A FAILED_PRECONDITION for a chunk's first_step carries the step the
+// session expects, so that the service can tell the client (the stream's
+// next_step) without parsing the message.
+absl::Status WithExpectedStep(absl::Status status, int64_t expected);
+std::optional<int64_t> ExpectedStepOf(const absl::Status& status);
+
 // A state vector of the model's state size with finite values (`what`
 // names it in the message).
 absl::Status ValidateState(std::span<const float> state, int expected,

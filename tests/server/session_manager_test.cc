@@ -33,6 +33,7 @@ class CoreTest : public testing::Test {
     options.threads = 0;  // the test runs the work: RunUntilIdle
     options.batching.max_queue_delay = absl::ZeroDuration();
     options.clock = clock_;
+    store_ = options.store;
     core_ = *SessionManager::Create(*registry_, options);
   }
 
@@ -66,6 +67,29 @@ class CoreTest : public testing::Test {
   }
   void Run() { core_->pool().RunUntilIdle(); }
 
+  absl::StatusOr<SessionInfo> Create(const std::string& owner,
+                                     absl::string_view id,
+                                     absl::string_view model, int64_t version,
+                                     std::vector<float> initial_state) {
+    Result<absl::StatusOr<SessionInfo>> r;
+    core_->CreateSession(owner, id, model, version, std::move(initial_state),
+                         r.Callback());
+    // Without a store the reply is at once; with one, after the commit.
+    if (!r.value) Run();
+    if (!r.value) core_->FlushStore().IgnoreError();
+    EXPECT_TRUE(r.value.has_value());
+    return r.value ? *r.value : absl::InternalError("no reply");
+  }
+  absl::StatusOr<SessionInfo> Import(const std::string& owner,
+                                     SessionSnapshot snap) {
+    Result<absl::StatusOr<SessionInfo>> r;
+    core_->ImportSession(owner, std::move(snap), r.Callback());
+    if (!r.value) Run();
+    if (!r.value) core_->FlushStore().IgnoreError();
+    EXPECT_TRUE(r.value.has_value());
+    return r.value ? *r.value : absl::InternalError("no reply");
+  }
+
   SessionSnapshot Export(absl::string_view id) {
     Result<absl::StatusOr<SessionSnapshot>> r;
     core_->ExportSession("", id, r.Callback());
@@ -90,6 +114,7 @@ class CoreTest : public testing::Test {
 
   std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
   std::unique_ptr<ModelRegistry> registry_;
+  StateStore* store_ = nullptr;  // set by tests with a store
   std::unique_ptr<SessionManager> core_;
   std::deque<Result<absl::StatusOr<ChunkResult>>> results_;
   std::deque<std::vector<float>> inputs_;
@@ -98,7 +123,7 @@ class CoreTest : public testing::Test {
 
 TEST_F(CoreTest, ChunksContinueTheSessionExactlyAsOneLongChunk) {
   Start();
-  ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("", "a", "tiny", 1, {}).ok());
   auto r1 = Chunk("a", {1, 2, 3, 4});
   auto r2 = Chunk("a", {5, 6});
   ASSERT_TRUE(r1.ok() && r2.ok());
@@ -112,7 +137,7 @@ TEST_F(CoreTest, ChunksContinueTheSessionExactlyAsOneLongChunk) {
 
 TEST_F(CoreTest, ExecutorRunsChunkResetChunkExportCloseInPostedOrder) {
   Start();
-  ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("", "a", "tiny", 1, {}).ok());
   // Everything posted before any of it runs: each waits for what is ahead.
   auto* a = Post("a", {1, 2, 3, 4});
   Result<absl::StatusOr<SessionInfo>> reset;
@@ -140,7 +165,7 @@ TEST_F(CoreTest, ExecutorRunsChunkResetChunkExportCloseInPostedOrder) {
 
 TEST_F(CoreTest, AChunkPostedBehindACloseFailsNotFound) {
   Start();
-  ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("", "a", "tiny", 1, {}).ok());
   absl::StatusOr<std::shared_ptr<SessionHandle>> handle;
   auto* first = Post("a", {1, 2});
   Result<absl::Status> closed;
@@ -156,7 +181,7 @@ TEST_F(CoreTest, SessionsOfOneModelShareOneEngineCall) {
   std::vector<Result<absl::StatusOr<ChunkResult>>*> posted;
   for (int i = 0; i < 5; ++i) {
     const std::string id = absl::StrCat("s", i);
-    ASSERT_TRUE(core_->CreateSession("", id, "tiny", 1, {}).ok());
+    ASSERT_TRUE(Create("", id, "tiny", 1, {}).ok());
     posted.push_back(Post(id, {float(i), 1, 2, float(i)}));
   }
   Run();
@@ -176,7 +201,7 @@ TEST_F(CoreTest, ExactRetriesWithinTheReplayWindowAreAnsweredNotReapplied) {
   CoreOptions o;
   o.limits.max_replay_chunks = 3;
   Start(o);
-  ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("", "a", "tiny", 1, {}).ok());
   std::vector<ChunkResult> first;
   for (int k = 0; k < 4; ++k) {
     auto r = Chunk("a", {float(k), 1}, k);
@@ -207,7 +232,7 @@ TEST_F(CoreTest, ExactRetriesWithinTheReplayWindowAreAnsweredNotReapplied) {
 
 TEST_F(CoreTest, ARefusedChunkIsAnsweredInOrderWithTheSessionsOthers) {
   Start();
-  ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("", "a", "tiny", 1, {}).ok());
   std::vector<int> order;
   auto record = [&order](int tag) {
     return [&order, tag](absl::StatusOr<ChunkResult>) { order.push_back(tag); };
@@ -232,7 +257,7 @@ TEST_F(CoreTest, ARefusedChunkIsAnsweredInOrderWithTheSessionsOthers) {
 
 TEST_F(CoreTest, ChunksWithoutFirstStepKeepNoReplayRecord) {
   Start();
-  ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("", "a", "tiny", 1, {}).ok());
   ASSERT_TRUE(Chunk("a", {1, 2}, 0).ok());
   EXPECT_EQ(Export("a").replay.size(), 1u);
   ASSERT_TRUE(Chunk("a", {3, 4}).ok());
@@ -241,18 +266,17 @@ TEST_F(CoreTest, ChunksWithoutFirstStepKeepNoReplayRecord) {
 
 TEST_F(CoreTest, StepIndexCannotPass2To62) {
   Start();
-  SessionSnapshot snap =
-      Export(core_->CreateSession("", "a", "tiny", 1, {})->id);
+  SessionSnapshot snap = Export(Create("", "a", "tiny", 1, {})->id);
   snap.id = "near-end";
   snap.next_step = kMaxStepIndex - 1;
-  ASSERT_TRUE(core_->ImportSession("", snap).ok());
+  ASSERT_TRUE(Import("", snap).ok());
   auto over = Chunk("near-end", {1, 2, 3, 4});
   EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(over.status().message(), HasSubstr("2^62"));
   EXPECT_TRUE(Chunk("near-end", {1, 2}).ok());  // exactly to the end is fine
   snap.id = "past-end";
   snap.next_step = kMaxStepIndex + 1;
-  EXPECT_EQ(core_->ImportSession("", snap).status().code(),
+  EXPECT_EQ(Import("", snap).status().code(),
             absl::StatusCode::kInvalidArgument);
   auto huge = Chunk("near-end", {1, 2}, std::numeric_limits<int64_t>::max());
   EXPECT_EQ(huge.status().code(), absl::StatusCode::kInvalidArgument);
@@ -260,7 +284,7 @@ TEST_F(CoreTest, StepIndexCannotPass2To62) {
 
 TEST_F(CoreTest, SnapshotRoundTripContinuesIdenticallyAndKeepsRetries) {
   Start();
-  ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("", "a", "tiny", 1, {}).ok());
   ASSERT_TRUE(Chunk("a", {1, 2}, 0).ok());
   auto last = Chunk("a", {3, 4}, 1);
   SessionSnapshot snap = Export("a");
@@ -268,7 +292,7 @@ TEST_F(CoreTest, SnapshotRoundTripContinuesIdenticallyAndKeepsRetries) {
 
   auto second = std::move(core_);
   Start();  // another server, same models
-  ASSERT_TRUE(core_->ImportSession("", snap).ok());
+  ASSERT_TRUE(Import("", snap).ok());
   auto retry = Chunk("a", {3, 4}, 1);  // the client never saw the answer
   ASSERT_TRUE(retry.ok()) << retry.status();
   EXPECT_TRUE(retry->replayed);
@@ -280,15 +304,14 @@ TEST_F(CoreTest, SnapshotRoundTripContinuesIdenticallyAndKeepsRetries) {
 
 TEST_F(CoreTest, EveryFieldOfAnImportedSnapshotIsRangeChecked) {
   Start();
-  ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("", "a", "tiny", 1, {}).ok());
   ASSERT_TRUE(Chunk("a", {1, 2, 3, 4}, 0).ok());
   const SessionSnapshot good = Export("a");
   auto refused = [&](auto mutate) {
     SessionSnapshot s = good;
     s.id = "imported";
     mutate(s);
-    return core_->ImportSession("", s).status().code() ==
-           absl::StatusCode::kInvalidArgument;
+    return Import("", s).status().code() == absl::StatusCode::kInvalidArgument;
   };
   EXPECT_TRUE(refused([](SessionSnapshot& s) { s.state.pop_back(); }));
   EXPECT_TRUE(refused([](SessionSnapshot& s) { s.state[0] = NAN; }));
@@ -306,9 +329,8 @@ TEST_F(CoreTest, EveryFieldOfAnImportedSnapshotIsRangeChecked) {
   EXPECT_TRUE(refused([](SessionSnapshot& s) { s.id = "bad id!"; }));
   SessionSnapshot ok = good;
   ok.id = "imported";
-  EXPECT_TRUE(core_->ImportSession("", ok).ok());
-  EXPECT_EQ(core_->ImportSession("", ok).status().code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(Import("", ok).ok());
+  EXPECT_EQ(Import("", ok).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
 TEST_F(CoreTest, StatelessCallsStartFromZeroAndRefuseFirstStep) {
@@ -345,7 +367,7 @@ TEST_F(CoreTest, CreateOnStreamAndItsConsistencyRules) {
 
 TEST_F(CoreTest, AnotherOwnersSessionLooksExactlyLikeAMissingOne) {
   Start();
-  ASSERT_TRUE(core_->CreateSession("alice", "a", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("alice", "a", "tiny", 1, {}).ok());
   auto* other = Post("a", {1, 2}, std::nullopt, "bob");
   auto* missing = Post("b", {1, 2}, std::nullopt, "bob");
   auto* create = Post("a", {1, 2}, std::nullopt, "bob", "tiny", true);
@@ -365,17 +387,17 @@ TEST_F(CoreTest, SessionLimitIdsAndInitialState) {
   CoreOptions o;
   o.max_sessions = 2;
   Start(o);
-  auto made = core_->CreateSession("", "", "tiny", 1, {});
+  auto made = Create("", "", "tiny", 1, {});
   ASSERT_TRUE(made.ok());
   EXPECT_THAT(made->id, testing::StartsWith("s-"));
-  EXPECT_EQ(core_->CreateSession("", "bad id", "tiny", 1, {}).status().code(),
+  EXPECT_EQ(Create("", "bad id", "tiny", 1, {}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(core_->CreateSession("", "x", "tiny", 1, {1, 2}).status().code(),
+  EXPECT_EQ(Create("", "x", "tiny", 1, {1, 2}).status().code(),
             absl::StatusCode::kInvalidArgument);  // wrong state size
-  ASSERT_TRUE(core_->CreateSession("", "x", "tiny", 1, {}).ok());
-  EXPECT_EQ(core_->CreateSession("", "x", "tiny", 1, {}).status().code(),
+  ASSERT_TRUE(Create("", "x", "tiny", 1, {}).ok());
+  EXPECT_EQ(Create("", "x", "tiny", 1, {}).status().code(),
             absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(core_->CreateSession("", "y", "tiny", 1, {}).status().code(),
+  EXPECT_EQ(Create("", "y", "tiny", 1, {}).status().code(),
             absl::StatusCode::kResourceExhausted);
 }
 
@@ -383,7 +405,7 @@ TEST_F(CoreTest, ResetReturnsToTheInitialState) {
   Start();
   const int size = (*registry_->Get("tiny", 1))->model->state_size();
   std::vector<float> initial(size, 0.5f);
-  ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, initial).ok());
+  ASSERT_TRUE(Create("", "a", "tiny", 1, initial).ok());
   auto before = Chunk("a", {1, 2});
   ASSERT_TRUE(Chunk("a", {3, 4}).ok());
   Result<absl::StatusOr<SessionInfo>> reset;
@@ -398,8 +420,8 @@ TEST_F(CoreTest, IdleSessionsExpireOnTheInjectedClock) {
   CoreOptions o;
   o.idle_timeout = absl::Minutes(1);
   Start(o);
-  ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, {}).ok());
-  ASSERT_TRUE(core_->CreateSession("", "b", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("", "a", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("", "b", "tiny", 1, {}).ok());
   clock_->Advance(absl::Seconds(40));
   ASSERT_TRUE(Chunk("b", {1, 2}).ok());
   clock_->Advance(absl::Seconds(30));
@@ -414,8 +436,8 @@ TEST_F(CoreTest, AFullQueueRefusesFastAndCounts) {
   CoreOptions o;
   o.max_queued_steps = 10;
   Start(o);
-  ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, {}).ok());
-  ASSERT_TRUE(core_->CreateSession("", "b", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("", "a", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("", "b", "tiny", 1, {}).ok());
   auto* big = Post("a", std::vector<float>(16, 1.0f));     // 8 steps
   auto* refused = Post("b", std::vector<float>(6, 1.0f));  // 3 more
   ASSERT_TRUE(refused->value);  // at once, before anything runs
@@ -432,7 +454,7 @@ TEST_F(CoreTest, AFullQueueRefusesFastAndCounts) {
 
 TEST_F(CoreTest, ShuttingDownRefusesNewChunksButFinishesPostedOnes) {
   Start();
-  ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("", "a", "tiny", 1, {}).ok());
   auto* posted = Post("a", {1, 2});
   core_->BeginShutdown();
   auto* late = Post("a", {3, 4});
@@ -452,11 +474,8 @@ TEST_F(CoreTest, HostileStringsAreCutInEveryErrorMessage) {
   EXPECT_LT(create->value->status().message().size(), kBound);
   auto* model = Post("", {1, 2}, std::nullopt, "", huge);
   EXPECT_LT(model->value->status().message().size(), kBound);
-  EXPECT_LT(
-      core_->CreateSession("", huge, "tiny", 1, {}).status().message().size(),
-      kBound);
-  EXPECT_LT(core_->CreateSession("", "", huge, 1, {}).status().message().size(),
-            kBound);
+  EXPECT_LT(Create("", huge, "tiny", 1, {}).status().message().size(), kBound);
+  EXPECT_LT(Create("", "", huge, 1, {}).status().message().size(), kBound);
   EXPECT_LT(core_->GetSession("", huge).status().message().size(), kBound);
   Result<absl::Status> closed;
   core_->CloseSession("", huge, closed.Callback());
@@ -465,15 +484,15 @@ TEST_F(CoreTest, HostileStringsAreCutInEveryErrorMessage) {
   snap.id = huge;
   snap.model = huge;
   snap.version = 1;
-  EXPECT_LT(core_->ImportSession("", snap).status().message().size(), kBound);
+  EXPECT_LT(Import("", snap).status().message().size(), kBound);
   snap.id = "ok";
-  EXPECT_LT(core_->ImportSession("", snap).status().message().size(), kBound);
+  EXPECT_LT(Import("", snap).status().message().size(), kBound);
   EXPECT_TRUE(core_->ListSessions("", 10, huge).sessions.empty());
 }
 
 TEST_F(CoreTest, BadShapesAndValuesAreInvalidArgument) {
   Start();
-  ASSERT_TRUE(core_->CreateSession("", "a", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("", "a", "tiny", 1, {}).ok());
   auto* nan = Post("a", {1, NAN});
   auto* odd = Post("a", {1, 2, 3});  // 3 values for a [1, 2] shape
   Run();  // refused chunks are answered in order with the others
