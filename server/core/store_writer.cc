@@ -78,6 +78,7 @@ void StoreWriter::Submit(std::vector<Item> items, Done done) {
 void StoreWriter::BeginRound(int parts) {
   absl::MutexLock lock(&mu_);
   round_parts_ = parts;
+  retry_at_ = absl::InfinitePast();  // a round is a retry's turn too
 }
 
 void StoreWriter::SubmitRoundPart(std::vector<Item> items) {
@@ -94,7 +95,11 @@ void StoreWriter::SubmitRoundPart(std::vector<Item> items) {
 absl::Status StoreWriter::Flush() {
   absl::MutexLock lock(&mu_);
   const uint64_t target = submitted_;
-  while (attempted_ < target) cv_.Wait(&mu_);
+  // Also waits for a retry that is due (one a round has just made due).
+  while (attempted_ < target || (!retry_.empty() && round_parts_ == 0 &&
+                                 absl::Now() >= retry_at_ && !stopped_)) {
+    cv_.Wait(&mu_);
+  }
   return last_status_;
 }
 

@@ -247,39 +247,51 @@ absl::Status CreateSchema(sqlite3* db) {
   return s;
 }
 
-// Reads every row of a damaged database that can still be read, one rowid
-// at a time, so that a bad page loses only the rows on it.
-std::vector<SessionRecord> Salvage(sqlite3* db, int64_t* unreadable) {
+// Reads every row of a damaged database that can still be reached, in
+// rowid order. Where a seek past a row fails (a damaged page), the rows
+// behind it are skipped one at a time, then in growing jumps, so that a bad
+// page loses only what lies under it. `skipped` counts failed seeks.
+std::vector<SessionRecord> Salvage(sqlite3* db, int64_t* skipped) {
   std::vector<SessionRecord> saved;
-  *unreadable = 0;
-  absl::StatusOr<int64_t> max_rowid =
-      QueryInt(db, "SELECT max(rowid) FROM sessions");
-  if (!max_rowid.ok()) {
-    *unreadable = -1;  // the table itself cannot be read
-    return saved;
-  }
+  *skipped = 0;
+  // Lets SQLite read a file shorter than its header says (a truncated one)
+  // instead of refusing it whole. Nothing is written to this file.
+  Exec(db, "PRAGMA writable_schema = ON").IgnoreError();
   Statement st;
-  if (!st.Prepare(db, absl::StrCat("SELECT ", kColumns,
-                                   " FROM sessions WHERE rowid = ?"))
+  if (!st.Prepare(db, absl::StrCat("SELECT rowid, ", kColumns,
+                                   " FROM sessions WHERE rowid > ?1 "
+                                   "ORDER BY rowid LIMIT 1"))
            .ok()) {
-    *unreadable = -1;
+    *skipped = -1;  // the table itself cannot be read
     return saved;
   }
-  for (int64_t rowid = 1; rowid <= *max_rowid; ++rowid) {
+  constexpr int64_t kMaxRowid = int64_t{1} << 62;
+  int64_t after = 0;  // the last rowid read or given up on
+  int64_t jump = 1;
+  int failures_in_a_row = 0;
+  while (after < kMaxRowid) {
     st.Reset();
-    sqlite3_bind_int64(st.get(), 1, rowid);
+    sqlite3_bind_int64(st.get(), 1, after);
     const int rc = sqlite3_step(st.get());
-    if (rc == SQLITE_DONE) continue;  // no such row
-    if (rc != SQLITE_ROW) {
-      ++*unreadable;
+    if (rc == SQLITE_DONE) break;  // nothing past `after`
+    if (rc == SQLITE_ROW) {
+      after = sqlite3_column_int64(st.get(), 0);
+      failures_in_a_row = 0;
+      jump = 1;
+      // The row's columns start at 1 here; ReadRow reads from 0.
+      Statement row;
+      if (row.Prepare(db, absl::StrCat("SELECT ", kColumns,
+                                       " FROM sessions WHERE rowid = ", after))
+              .ok() &&
+          sqlite3_step(row.get()) == SQLITE_ROW) {
+        absl::StatusOr<SessionRecord> r = ReadRow(row.get());
+        if (r.ok()) saved.push_back(*std::move(r));
+      }
       continue;
     }
-    absl::StatusOr<SessionRecord> r = ReadRow(st.get());
-    if (r.ok()) {
-      saved.push_back(*std::move(r));
-    } else {
-      ++*unreadable;
-    }
+    ++*skipped;
+    if (++failures_in_a_row > 1000) jump = std::min(jump * 2, kMaxRowid);
+    after += jump;
   }
   return saved;
 }
@@ -448,8 +460,10 @@ absl::StatusOr<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(
              ? absl::StrCat("salvaged ", writes.size(),
                             " sessions; the sessions table itself could not "
                             "be read")
-             : absl::StrCat("salvaged ", writes.size(), " sessions, ",
-                            unreadable, " rows could not be read"));
+             : absl::StrCat("salvaged ", writes.size(), " sessions; ",
+                            unreadable == 0
+                                ? "every row could be read"
+                                : "rows on damaged pages could not be read"));
   }
   return store;
 }
