@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/internal.h"
+#include "client/resend_log.h"
 #include "grpcpp/generic/generic_stub.h"
 
 namespace lstmserve::client {
@@ -93,6 +94,7 @@ SessionInfo FromProto(const pb::SessionInfo& info) {
   out.created_unix_ms = info.created_unix_ms();
   out.last_used_unix_ms = info.last_used_unix_ms();
   out.state_size = info.state_size();
+  if (info.has_durable_step()) out.durable_step = info.durable_step();
   return out;
 }
 
@@ -285,6 +287,9 @@ absl::StatusOr<PredictResult> RunPredict(const Client::Shared& shared,
   result.session_id = response->session_id();
   result.next_step = response->next_step();
   result.replayed = response->replayed();
+  if (response->has_durable_step()) {
+    result.durable_step = response->durable_step();
+  }
   return result;
 }
 
@@ -657,6 +662,9 @@ struct Session::State {
   mutable absl::Mutex mu ABSL_ACQUIRED_AFTER(call_mu);
   int64_t next_step ABSL_GUARDED_BY(mu) = 0;
   bool closed ABSL_GUARDED_BY(mu) = false;
+  // Answered inputs since the server's durable_step; only Step touches it
+  // (under call_mu).
+  std::unique_ptr<internal::ResendLog> log ABSL_GUARDED_BY(call_mu);
 };
 
 Session::Session(std::shared_ptr<Client::Shared> shared, std::string id,
@@ -666,6 +674,11 @@ Session::Session(std::shared_ptr<Client::Shared> shared, std::string id,
       model_(std::move(model)),
       version_(version),
       state_(std::make_unique<State>()) {
+  {
+    absl::MutexLock lock(&state_->call_mu);
+    state_->log = std::make_unique<internal::ResendLog>(
+        shared_->options.max_resend_steps);
+  }
   absl::MutexLock lock(&state_->mu);
   state_->next_step = next_step;
 }
@@ -692,18 +705,60 @@ absl::StatusOr<StepResult> Session::Step(const std::vector<float>& inputs,
   request.session_id = id_;
   request.inputs = inputs;
   request.steps = steps;
+  const int64_t first_step = *request.first_step;
   // Retried on UNAVAILABLE because first_step is set.
   absl::StatusOr<PredictResult> predicted = RunPredict(*shared_, request);
-  if (!predicted.ok()) {
-    return internal::SessionLost(predicted.status(), id_, *request.first_step);
+  // A server that came back from its last checkpoint is behind this chunk:
+  // resend the steps it lost, then the chunk again. A crash during that
+  // starts it over (a few times at most).
+  constexpr int kMaxRecoveries = 8;
+  for (int recovery = 0;
+       recovery < kMaxRecoveries && !predicted.ok() &&
+       predicted.status().code() == absl::StatusCode::kFailedPrecondition &&
+       state_->log->active();
+       ++recovery) {
+    pb::GetSessionRequest where;
+    where.set_session_id(id_);
+    absl::StatusOr<pb::SessionInfo> info = CallStub(
+        *shared_, /*retry_safe=*/true, &pb::LstmServe::Stub::GetSession, where);
+    if (!info.ok() || info->next_step() >= first_step) break;
+    absl::StatusOr<std::vector<internal::ResendLog::Chunk>> lost =
+        state_->log->Between(info->next_step(), first_step);
+    if (!lost.ok()) return lost.status();
+    absl::Status resent;
+    for (internal::ResendLog::Chunk& c : *lost) {
+      PredictRequest resend;
+      resend.session_id = id_;
+      resend.first_step = c.first_step;
+      resend.steps = c.steps;
+      resend.inputs = std::move(c.inputs);
+      resent = RunPredict(*shared_, resend).status();
+      if (!resent.ok()) break;
+    }
+    if (resent.code() == absl::StatusCode::kFailedPrecondition) {
+      predicted = resent;  // it moved back again: start over
+      continue;
+    }
+    if (!resent.ok()) {
+      return absl::Status(
+          resent.code(),
+          absl::StrCat("resending the steps the server lost failed: ",
+                       resent.message()));
+    }
+    predicted = RunPredict(*shared_, request);
   }
+  if (!predicted.ok()) {
+    return internal::SessionLost(predicted.status(), id_, first_step);
+  }
+  state_->log->Answered(first_step, steps, inputs, predicted->durable_step);
   StepResult result;
   result.outputs = std::move(predicted->outputs);
   result.steps = predicted->steps;
   result.output_size = predicted->output_size;
-  result.first_step = *request.first_step;
+  result.first_step = first_step;
   result.next_step = predicted->next_step;
   result.replayed = predicted->replayed;
+  result.durable_step = predicted->durable_step;
   absl::MutexLock lock(&state_->mu);
   state_->next_step = predicted->next_step;
   return result;

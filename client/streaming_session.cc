@@ -41,6 +41,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/internal.h"
+#include "client/resend_log.h"
 #include "lstmserve/client.h"
 
 namespace lstmserve::client {
@@ -53,6 +54,9 @@ struct Chunk {
   std::vector<float> inputs;
   int steps = 0;
   std::optional<int64_t> first_step;  // fixed when first written
+  // Steps the server lost in a crash, sent again from the ResendLog: their
+  // answers were delivered before and are not delivered again.
+  bool resend = false;
   StreamingSession::Callback callback;
   uint64_t request_id = 0;  // of the attempt on the wire; 0: none
   // Set when answered (or refused here); delivered once it is the front.
@@ -97,6 +101,8 @@ struct StreamingSession::Core {
   int64_t next_first_step = 0;  // of the next chunk to number
   int64_t next_step = 0;        // from the last response
   std::deque<Delivery> outbox;
+  // Answered inputs since the server's durable_step (resent after a crash).
+  std::unique_ptr<internal::ResendLog> log;
   bool delivering = false;
   uint64_t sent = 0;       // chunks accepted by Send
   uint64_t delivered = 0;  // callbacks returned
@@ -168,6 +174,15 @@ class StreamMux {
   void TakeBackLocked(Conn& conn, StreamingSession::Core* core, size_t from,
                       bool renumber) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandleCallEndLocked(int c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A response on `conn`: completes its chunk (or starts a recovery).
+  void AnswerLocked(Conn& conn, pb::StreamResponse& response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The server holds the session at `server_step`, behind chunk k: puts
+  // the steps in between (from the ResendLog) in front of chunk k, to be
+  // sent first; or fails the session's chunks with DATA_LOSS when they
+  // were not kept.
+  void RecoverLocked(Conn& conn, StreamingSession::Core* core, size_t k,
+                     int64_t server_step) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FailAllLocked(StreamingSession::Core* core, const absl::Status& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Drain(StreamingSession::Core* core) ABSL_LOCKS_EXCLUDED(mu_);
@@ -271,6 +286,19 @@ void StreamMux::PumpLocked(StreamingSession::Core* core) {
   // Answers leave in send order, whatever order they came in.
   while (!core->chunks.empty() && core->chunks.front().result) {
     Chunk& chunk = core->chunks.front();
+    if (chunk.resend) {
+      // Its answer was delivered before the server lost the step.
+      absl::Status failed = chunk.result->status();
+      core->chunks.pop_front();
+      if (!failed.ok()) {
+        FailAllLocked(core, absl::Status(failed.code(),
+                                         absl::StrCat("resending the steps the "
+                                                      "server lost failed: ",
+                                                      failed.message())));
+        return;
+      }
+      continue;
+    }
     core->outbox.push_back(
         {std::move(chunk.callback), *std::move(chunk.result)});
     core->chunks.pop_front();
@@ -359,52 +387,101 @@ void StreamMux::OnReadDone(int c, StreamCall* call, bool ok) {
       worker_cv_.Signal();
       return;
     }
-    pb::StreamResponse& response = call->response;
-    auto it = conn.awaiting.find(response.request_id());
-    if (it != conn.awaiting.end()) {
-      StreamingSession::Core* core = it->second.core;
-      conn.awaiting.erase(it);
-      conn.failures = 0;
-      size_t k = 0;
-      while (core->chunks[k].request_id != response.request_id()) ++k;
-      Chunk& chunk = core->chunks[k];
-      chunk.request_id = 0;
-      --core->inflight;
-      if (response.has_error() && response.error().code() != 0) {
-        chunk.result = internal::SessionLost(
-            absl::Status(static_cast<absl::StatusCode>(response.error().code()),
-                         response.error().message()),
-            core->session_id, *chunk.first_step);
-        // It did not run, so the chunks behind it were numbered one chunk
-        // too far: take them back and number them from where it started.
-        TakeBackLocked(conn, core, k + 1, /*renumber=*/true);
-        core->next_first_step = *chunk.first_step;
-      } else {
-        core->next_step = response.next_step();
-        // The session exists now: should the server lose it later, a
-        // resend must find it gone (NOT_FOUND), not create it at step 0.
-        core->create_model.clear();
-        StepResult step;
-        step.steps = chunk.steps;
-        step.first_step = *chunk.first_step;
-        step.next_step = response.next_step();
-        step.replayed = response.replayed();
-        absl::Status shape =
-            internal::OutputsFromProto(response.mutable_outputs(), chunk.steps,
-                                       &step.outputs, &step.output_size);
-        if (shape.ok()) {
-          chunk.result = std::move(step);
-        } else {
-          chunk.result = shape;
-        }
-      }
-      PumpLocked(core);
-    }
-    // Any other response answers nothing we wait for (a chunk taken back).
+    AnswerLocked(conn, call->response);
     drain.swap(to_drain_);
   }
   RunDrains(drain);
   call->StartRead(&call->response);
+}
+
+void StreamMux::AnswerLocked(Conn& conn, pb::StreamResponse& response) {
+  auto it = conn.awaiting.find(response.request_id());
+  // Any other response answers nothing we wait for (a chunk taken back).
+  if (it == conn.awaiting.end()) return;
+  StreamingSession::Core* core = it->second.core;
+  conn.awaiting.erase(it);
+  conn.failures = 0;
+  size_t k = 0;
+  while (core->chunks[k].request_id != response.request_id()) ++k;
+  Chunk& chunk = core->chunks[k];
+  chunk.request_id = 0;
+  --core->inflight;
+  const std::optional<int64_t> durable =
+      response.has_durable_step()
+          ? std::optional<int64_t>(response.durable_step())
+          : std::nullopt;
+  const int code = response.has_error() ? response.error().code() : 0;
+  if (code == static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION) &&
+      response.next_step() < *chunk.first_step && core->log->active()) {
+    // The server is behind this chunk: it came back from its last
+    // checkpoint (a crash lost the steps after it).
+    RecoverLocked(conn, core, k, response.next_step());
+  } else if (code != 0) {
+    chunk.result =
+        internal::SessionLost(absl::Status(static_cast<absl::StatusCode>(code),
+                                           response.error().message()),
+                              core->session_id, *chunk.first_step);
+    // It did not run, so the chunks behind it were numbered one chunk
+    // too far: take them back and number them from where it started.
+    TakeBackLocked(conn, core, k + 1, /*renumber=*/true);
+    core->next_first_step = *chunk.first_step;
+  } else {
+    core->next_step = response.next_step();
+    // The session exists now, and once it is durable (or the server keeps
+    // no store), a server that loses it must answer NOT_FOUND, not create
+    // it again at step 0. Until its first checkpoint a crash may lose it
+    // whole: then the stream creates it again and the ResendLog replays it
+    // from step 0.
+    if (!durable || *durable >= 0) core->create_model.clear();
+    if (chunk.resend) {
+      core->log->Durable(durable);
+      chunk.result = StepResult{};  // dropped, not delivered again
+    } else {
+      StepResult step;
+      step.steps = chunk.steps;
+      step.first_step = *chunk.first_step;
+      step.next_step = response.next_step();
+      step.replayed = response.replayed();
+      step.durable_step = durable;
+      absl::Status shape =
+          internal::OutputsFromProto(response.mutable_outputs(), chunk.steps,
+                                     &step.outputs, &step.output_size);
+      if (shape.ok()) {
+        chunk.result = std::move(step);
+      } else {
+        chunk.result = shape;
+      }
+      core->log->Answered(*chunk.first_step, chunk.steps,
+                          std::move(chunk.inputs), durable);
+    }
+  }
+  PumpLocked(core);
+}
+
+void StreamMux::RecoverLocked(Conn& conn, StreamingSession::Core* core,
+                              size_t k, int64_t server_step) {
+  const int64_t from = *core->chunks[k].first_step;
+  absl::StatusOr<std::vector<internal::ResendLog::Chunk>> lost =
+      core->log->Between(server_step, from);
+  // Chunk k and those behind it go out again as they were, after the lost
+  // steps (or fail with them).
+  TakeBackLocked(conn, core, k, /*renumber=*/false);
+  if (!lost.ok()) {
+    FailAllLocked(core, lost.status());
+    return;
+  }
+  std::vector<Chunk> resends;
+  for (internal::ResendLog::Chunk& c : *lost) {
+    Chunk r;
+    r.inputs = std::move(c.inputs);
+    r.steps = c.steps;
+    r.first_step = c.first_step;
+    r.resend = true;
+    resends.push_back(std::move(r));
+  }
+  core->chunks.insert(core->chunks.begin() + static_cast<std::ptrdiff_t>(k),
+                      std::make_move_iterator(resends.begin()),
+                      std::make_move_iterator(resends.end()));
 }
 
 void StreamMux::OnCallDone(int c, const grpc::Status& status) {
@@ -705,6 +782,8 @@ absl::StatusOr<std::unique_ptr<StreamingSession>> Client::OpenStream(
   core->create_version = info->version;
   core->next_first_step = info->next_step;
   core->next_step = info->next_step;
+  core->log =
+      std::make_unique<internal::ResendLog>(shared_->options.max_resend_steps);
   core->shared = shared_;
   core->mux = &shared_->Mux();
   core->mux->Register(core.get());

@@ -70,13 +70,15 @@ json ModelJson(const ModelInfo& m) {
 }
 
 json SessionJson(const SessionInfo& s) {
-  return json{{"session_id", s.session_id},
-              {"model", s.model},
-              {"version", s.version},
-              {"next_step", s.next_step},
-              {"state_size", s.state_size},
-              {"created_unix_ms", s.created_unix_ms},
-              {"last_used_unix_ms", s.last_used_unix_ms}};
+  json j{{"session_id", s.session_id},
+         {"model", s.model},
+         {"version", s.version},
+         {"next_step", s.next_step},
+         {"state_size", s.state_size},
+         {"created_unix_ms", s.created_unix_ms},
+         {"last_used_unix_ms", s.last_used_unix_ms}};
+  if (s.durable_step) j["durable_step"] = *s.durable_step;
+  return j;
 }
 
 void PrintSession(const SessionInfo& s, bool as_json, std::ostream& out) {
@@ -87,8 +89,12 @@ void PrintSession(const SessionInfo& s, bool as_json, std::ostream& out) {
   out << "session_id: " << s.session_id << '\n'
       << "model: " << s.model << '\n'
       << "version: " << s.version << '\n'
-      << "next_step: " << s.next_step << '\n'
-      << "state_size: " << s.state_size << '\n'
+      << "next_step: " << s.next_step << '\n';
+  if (s.durable_step) {
+    // -1: not in a checkpoint yet.
+    out << "durable_step: " << *s.durable_step << '\n';
+  }
+  out << "state_size: " << s.state_size << '\n'
       << "created: " << FormatUnixMs(s.created_unix_ms) << '\n'
       << "last_used: " << FormatUnixMs(s.last_used_unix_ms) << '\n';
 }

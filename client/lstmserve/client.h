@@ -67,6 +67,13 @@ struct ClientOptions {
   // 8), so that after a broken stream every resent chunk is still answered
   // exactly once.
   int max_inflight_chunks = 4;
+  // Durable sessions (a server with --state-dir): steps of inputs each
+  // Session and StreamingSession keeps from the server's durable_step on,
+  // so that after the server comes back from its last checkpoint (a crash)
+  // the steps it lost are resent and the caller sees every step once, with
+  // the outputs of an uninterrupted run. Past this many the oldest are
+  // dropped, and a recovery that would need them fails with DATA_LOSS.
+  int64_t max_resend_steps = 65536;
 };
 
 // One model version's metadata (lstmserve.v1.ModelInfo).
@@ -111,6 +118,9 @@ struct PredictResult {
   std::string session_id{};  // empty for stateless calls
   int64_t next_step = 0;     // the session's next expected step index
   bool replayed = false;     // an exact retry answered, not re-applied
+  // Steps before this index survive a crash of the server (-1: none yet);
+  // unset when the server keeps sessions in memory only.
+  std::optional<int64_t> durable_step{};
 };
 
 struct CreateSessionRequest {
@@ -129,6 +139,7 @@ struct SessionInfo {
   int64_t created_unix_ms = 0;
   int64_t last_used_unix_ms = 0;
   int state_size = 0;
+  std::optional<int64_t> durable_step{};  // as in PredictResult
 };
 
 struct SessionPage {
@@ -173,6 +184,7 @@ struct StepResult {
   int64_t first_step = 0;  // the session's index of this chunk's first step
   int64_t next_step = 0;   // the session's next index after this chunk
   bool replayed = false;   // answered from the server's record of a retry
+  std::optional<int64_t> durable_step{};  // as in PredictResult
 };
 
 struct OpenSessionOptions {

@@ -89,10 +89,11 @@ inline std::vector<float> StatelessReference(Client& client,
 // runs of the engine may differ in the last bits).
 inline void ExpectAllNear(const std::vector<float>& got,
                           const std::vector<float>& want,
-                          const std::string& what = "") {
+                          const std::string& what = "",
+                          float relative = 1e-5f) {
   ASSERT_EQ(got.size(), want.size()) << what;
   for (size_t i = 0; i < got.size(); ++i) {
-    const float tolerance = 1e-5f * std::max(1.0f, std::fabs(want[i]));
+    const float tolerance = relative * std::max(1.0f, std::fabs(want[i]));
     ASSERT_NEAR(got[i], want[i], tolerance) << what << " at index " << i;
   }
 }
