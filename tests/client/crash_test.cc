@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "client_fixture.h"
 #include "gtest/gtest.h"
 #include "lstmserve/client.h"
@@ -100,7 +101,7 @@ std::vector<Streamed> OpenSessions(Client& client, int n, int steps,
     // their first commit), half by CreateSession (durable when answered).
     auto opened = client.OpenStream(
         {.model = s.model,
-         .session_id = i % 4 < 2 ? "s" + std::to_string(i) : ""});
+         .session_id = i % 4 < 2 ? absl::StrCat("s", i) : ""});
     EXPECT_TRUE(opened.ok()) << opened.status();
     if (opened.ok()) s.session = *std::move(opened);
   }
