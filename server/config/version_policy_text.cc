@@ -41,10 +41,11 @@ absl::StatusOr<VersionPolicy> FromTomlTable(const toml::table& table,
   const toml::node* latest = table.get("latest");
   const toml::node* specific = table.get("specific");
   if ((latest == nullptr) == (specific == nullptr)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        Location(table), ": key \"", path, "\": expected ", kTomlForms,
-        ", got a table with ", latest == nullptr ? "neither" : "both",
-        " latest and specific"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Location(table), ": key \"", path, "\": expected ",
+                     kTomlForms, ", got a table with ",
+                     latest == nullptr ? "neither latest nor specific"
+                                       : "both latest and specific"));
   }
   VersionPolicy policy;
   if (latest != nullptr) {
