@@ -65,6 +65,7 @@ struct Option {
 };
 
 // A field of ServerConfig (or of its ServerOptions) that an option sets.
+// Implicit, so that a table entry names the field as &ServerOptions::x.
 template <typename T>
 class Field {
  public:
