@@ -20,8 +20,9 @@ using testing::TempDir;
 
 // Values tried, in order, to move an option off its default.
 const char* const kCandidates[] = {
-    "7",    "2.5",  "0.125", "-1",     "true",        "all", "specific:1,3",
-    "json", "full", "debug", "/tmp/x", "10.1.2.3:99", "off", "1", "4096"};
+    "7",      "2.5",          "0.125", "-1",   "true",
+    "all",    "specific:1,3", "json",  "full", "debug",
+    "/tmp/x", "10.1.2.3:99",  "off",   "1",    "4096"};
 
 // A configuration in which every option of the file differs from its
 // default (so a printer that dropped one would show), as text per key.
