@@ -74,16 +74,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       options.max_queue_delay < absl::ZeroDuration() ||
       options.batch_peer_window < absl::ZeroDuration() || options.threads < 0 ||
       options.session_idle_timeout <= absl::ZeroDuration() ||
-      options.checkpoint_interval < absl::ZeroDuration() ||
-      (options.state_sync != "normal" && options.state_sync != "full")) {
+      options.checkpoint_interval < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "--max-sessions, --max-steps-per-request, --max-stream-inflight, "
         "--max-stream-buffered-bytes, --max-batch and --max-queued-steps "
         "must be at least 1, --max-replay-chunks at least 0, "
         "--max-message-bytes at least 1024, --threads, --max-queue-delay "
         "and --batch-peer-window at least 0, --session-idle-timeout "
-        "positive, --checkpoint-interval at least 0 and --state-sync "
-        "normal or full");
+        "positive and --checkpoint-interval at least 0");
   }
 
   ASSIGN_OR_RETURN(impl->registry, ModelRegistry::Create(options.model_repo));
@@ -101,7 +99,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     store::SqliteStateStore::Report report;
     store::SqliteStateStore::Options store_options;
     store_options.dir = options.state_dir;
-    store_options.sync_full = options.state_sync == "full";
+    store_options.sync_full = options.state_sync == StateSync::kFull;
     absl::StatusOr<std::unique_ptr<store::SqliteStateStore>> opened =
         store::SqliteStateStore::Open(store_options, &report);
     for (const std::string& w : report.warnings) {

@@ -12,6 +12,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libeigen3-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libabsl-dev
+  libtomlplusplus-dev  # toml++: lstm-server --config files
   libonnx-dev  # onnx/onnx.proto, compiled for lstm-model import-onnx
   libsqlite3-dev  # the session store behind --state-dir
 )

@@ -1,0 +1,107 @@
+// ServerOptions: everything Server::Start needs to know, with the documented
+// defaults. lstm-server fills it from its flags, config file and environment
+// (server/config/option_table.cc declares each option once); tests and
+// embedders fill it directly.
+//
+// Thread-safety: a value; thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "server/core/clock.h"
+#include "server/core/version_policy.h"
+
+namespace lstmserve::server {
+
+// SQLite's synchronous mode for the session store (--state-sync).
+enum class StateSync {
+  kNormal,  // WAL + synchronous=NORMAL: survives a process crash
+  kFull,    // synchronous=FULL: also survives power loss, slower commits
+};
+
+// A weight format a model may be converted to when it is loaded.
+enum class WeightFormat { kF32, kBf16, kInt8 };
+
+// Settings of one model of the repository ([models.NAME] in the config file).
+struct ModelOptions {
+  // Versions served; unset: ServerOptions::version_policy.
+  std::optional<VersionPolicy> versions;
+  // Weight format to run the model in; unset: as stored in its files.
+  std::optional<WeightFormat> weights;
+
+  bool operator==(const ModelOptions&) const = default;
+};
+
+struct ServerOptions {
+  // Model repository: <repo>/<name>/<version>/{config.json,model.safetensors}.
+  std::string model_repo = "models";
+  // host:port to listen on; port 0 picks a free port (see Server::port()).
+  std::string listen = "127.0.0.1:50051";
+  // Worker threads that run the engine; 0 means one per CPU core.
+  int threads = 0;
+  // A session unused for this long is closed.
+  absl::Duration session_idle_timeout = absl::Minutes(10);
+  // Creating a session beyond this many fails with RESOURCE_EXHAUSTED.
+  int max_sessions = 10000;
+  // Steps (rows) per Predict request or stream message.
+  int max_steps_per_request = 4096;
+  // Largest request message accepted (gRPC answers RESOURCE_EXHAUSTED).
+  int max_message_bytes = 16 << 20;
+  // Requests a stream may have read and not yet answered (response written)
+  // before the server stops reading from it (back-pressure).
+  int max_stream_inflight = 256;
+  // Bytes of one stream's responses waiting to be written before the server
+  // stops reading from it.
+  int64_t max_stream_buffered_bytes = 4 << 20;
+  // Applied chunks sent with first_step that a session keeps, so that a
+  // client pipelining that many chunks can retry all of them exactly once.
+  int max_replay_chunks = 8;
+  // Cross-session micro-batching: chunks of up to max_batch sessions of one
+  // model version run as one engine call; a partial batch waits at most
+  // max_queue_delay for more (0: never waits).
+  int max_batch = 64;
+  absl::Duration max_queue_delay = absl::Microseconds(100);
+  // A partial batch waits only if another session of its model sent a chunk
+  // within this window, so a lone client never waits for partners that do
+  // not come; stateless calls over one connection count as one sender
+  // (InfiniteDuration: always waits).
+  absl::Duration batch_peer_window = absl::Milliseconds(1);
+  // Steps waiting in the scheduler's queue at most; beyond it requests fail
+  // fast with RESOURCE_EXHAUSTED instead of queueing without end.
+  int64_t max_queued_steps = 1 << 20;
+  // Accept NaN/Inf inputs. Off by default: one NaN poisons a session's state
+  // for good.
+  bool allow_non_finite = false;
+  // Durability: the directory of the SQLite session store; empty keeps
+  // sessions in memory only (lost when the process ends).
+  std::string state_dir;
+  // How often the sessions that changed are checkpointed to the store.
+  absl::Duration checkpoint_interval = absl::Seconds(1);
+  StateSync state_sync = StateSync::kNormal;
+  // How often the model repository is scanned for new or removed versions;
+  // ZeroDuration: only at start (and on LoadModel/UnloadModel).
+  absl::Duration repo_poll_interval = absl::Seconds(2);
+  // An unloaded version's sessions keep running this long before they are
+  // closed with reason "reload"; ZeroDuration: closed at once.
+  absl::Duration version_drain_timeout = absl::Hours(1);
+  // Versions served of a model that `models` does not set a policy for.
+  VersionPolicy version_policy;
+  // Per-model settings, by model (directory) name.
+  std::map<std::string, ModelOptions> models;
+  // host:port of the Prometheus /metrics endpoint; "off": none.
+  std::string metrics_listen = "127.0.0.1:9464";
+  // One line per request: a file path, "-" for stdout, "off" or "": none.
+  std::string access_log = "off";
+  // Time source for session timestamps and expiry (tests inject FakeClock).
+  std::shared_ptr<Clock> clock = std::make_shared<RealClock>();
+  // How often idle sessions are looked for; 0 disables the background sweep
+  // (tests then call SessionManager::ExpireIdle themselves).
+  absl::Duration expiry_sweep_interval = absl::Seconds(1);
+};
+
+}  // namespace lstmserve::server
