@@ -13,6 +13,8 @@ packages=(
   libeigen3-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libabsl-dev
   libonnx-dev  # onnx/onnx.proto, compiled for lstm-model import-onnx
+  libcivetweb-dev  # the /metrics HTTP endpoint (server/metrics/)
+  prometheus  # promtool, which checks the metrics exposition in tests/metrics/
 )
 if [[ "${1:-}" == "--python" ]]; then
   packages+=(python3-torch python3-numpy python3-matplotlib libopenblas0-pthread
