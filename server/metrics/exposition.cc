@@ -47,6 +47,56 @@ bool Matches(const FamilyDesc& desc, const SeriesSnapshot& series) {
          series.bucket_counts.size() == desc.bucket_bounds.size() + 1;
 }
 
+// The length of the well-formed UTF-8 sequence at the start of `s`, or 0.
+size_t Utf8Length(std::string_view s) {
+  auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  auto continuation = [&](size_t i, unsigned char lo = 0x80,
+                          unsigned char hi = 0xBF) {
+    return i < s.size() && byte(i) >= lo && byte(i) <= hi;
+  };
+  const unsigned char c = byte(0);
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return continuation(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    const unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
+    const unsigned char hi = c == 0xED ? 0x9F : 0xBF;
+    return continuation(1, lo, hi) && continuation(2) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    const unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
+    const unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
+    return continuation(1, lo, hi) && continuation(2) && continuation(3) ? 4
+                                                                         : 0;
+  }
+  return 0;
+}
+
+// Escapes `text` for a label value (quote too) or a HELP line; bytes that
+// are not UTF-8 become U+FFFD, since Prometheus rejects the whole scrape
+// otherwise.
+std::string Escape(std::string_view text, bool quote) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    const char c = text[i];
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '"' && quote) {
+      out += "\\\"";
+    } else if (const size_t n = Utf8Length(text.substr(i)); n > 0) {
+      out.append(text.substr(i, n));
+      i += n;
+      continue;
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+    }
+    ++i;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string FormatDouble(double value) {
@@ -68,42 +118,11 @@ std::string FormatValue(uint64_t integer, double real) {
 }
 
 std::string EscapeLabelValue(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
+  return Escape(value, /*quote=*/true);
 }
 
 std::string EscapeHelp(std::string_view help) {
-  std::string out;
-  out.reserve(help.size());
-  for (char c : help) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
+  return Escape(help, /*quote=*/false);
 }
 
 void AppendFamily(FamilySnapshot& family, std::string& out) {

@@ -43,8 +43,10 @@ std::string FormatDouble(double value);
 std::string FormatValue(uint64_t integer, double real);
 
 // A label value between double quotes: \ " and newline as \\ \" \n.
+// Bytes that are not well-formed UTF-8 become U+FFFD: Prometheus refuses a
+// whole scrape over one invalid label value.
 std::string EscapeLabelValue(std::string_view value);
-// A # HELP text: \ and newline as \\ \n.
+// A # HELP text: \ and newline as \\ \n; not UTF-8 as above.
 std::string EscapeHelp(std::string_view help);
 
 // Appends # HELP, # TYPE and the family's samples to `out`, its series

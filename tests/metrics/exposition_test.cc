@@ -59,6 +59,28 @@ TEST(Escape, LabelValuesEscapeBackslashQuoteAndNewline) {
             "tab\there, caf\xc3\xa9");
 }
 
+TEST(Escape, BytesThatAreNotUtf8BecomeTheReplacementCharacter) {
+  const std::string kReplacement = "\xEF\xBF\xBD";
+  // Well-formed: 2, 3 and 4 byte sequences, at the edges of their ranges.
+  const std::string good =
+      "\xC2\x80 \xDF\xBF \xE0\xA0\x80 \xED\x9F\xBF "
+      "\xEF\xBF\xBF \xF0\x90\x80\x80 \xF4\x8F\xBF\xBF";
+  EXPECT_EQ(EscapeLabelValue(good), good);
+  EXPECT_EQ(EscapeHelp(good), good);
+  // A stray continuation byte, an overlong form, a surrogate, past U+10FFFF,
+  // a truncated sequence at the end, and a byte that never occurs.
+  EXPECT_EQ(EscapeLabelValue("a\x80"
+                             "b"),
+            "a" + kReplacement + "b");
+  EXPECT_EQ(EscapeLabelValue("\xC0\xAF"), kReplacement + kReplacement);
+  EXPECT_EQ(EscapeLabelValue("\xED\xA0\x80"),
+            kReplacement + kReplacement + kReplacement);
+  EXPECT_EQ(EscapeLabelValue("\xF4\x90\x80\x80"),
+            kReplacement + kReplacement + kReplacement + kReplacement);
+  EXPECT_EQ(EscapeLabelValue("ok\xE2\x82"), "ok" + kReplacement + kReplacement);
+  EXPECT_EQ(EscapeHelp("\xFF\"\n"), kReplacement + "\"\\n");
+}
+
 TEST(Escape, HelpEscapesBackslashAndNewlineButNotQuotes) {
   EXPECT_EQ(EscapeHelp(R"(a "quoted" \ path)"
                        "\nsecond line"),

@@ -86,6 +86,8 @@ TEST_F(Promtool, AcceptsEveryTypeLabelsCollectorsAndProcessMetrics) {
   requests->WithLabels({"Predict", "ecg", "OK"}).Increment(12);
   requests->WithLabels({"Stream", "air \"quality\"\nv2\\x", "NOT_FOUND"})
       .Increment();
+  // Not UTF-8 (a model directory named in Latin-1, say).
+  requests->WithLabels({"Predict", "caf\xe9", "OK"}).Increment();
   CounterFamily* cpu = *registry.AddCounter("lstmserve_compute_seconds_total",
                                             "Time spent computing.");
   cpu->WithLabels({}).Increment(0.125);
