@@ -46,7 +46,9 @@ class LabelValues {
   LabelValues() = default;
   LabelValues(std::initializer_list<std::string_view> values)
       : values_(values.begin(), values.end()) {}
-  LabelValues(std::vector<std::string> values) : values_(std::move(values)) {}
+  // Implicit, like the list above, so that callers pass values directly.
+  LabelValues(std::vector<std::string> values)  // NOLINT(runtime/explicit)
+      : values_(std::move(values)) {}
 
   const std::vector<std::string>& values() const { return values_; }
 

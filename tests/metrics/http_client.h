@@ -18,7 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
-namespace lstmserve::metrics::testing {
+namespace lstmserve::metrics::test_http {
 
 struct HttpResponse {
   int status = 0;
@@ -111,4 +111,4 @@ inline absl::StatusOr<HttpResponse> Request(int port, const std::string& method,
   return Parse(*answer);
 }
 
-}  // namespace lstmserve::metrics::testing
+}  // namespace lstmserve::metrics::test_http

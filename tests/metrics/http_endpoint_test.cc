@@ -20,8 +20,8 @@
 namespace lstmserve::metrics {
 namespace {
 
-using testing::HttpResponse;
-using testing::Request;
+using test_http::HttpResponse;
+using test_http::Request;
 
 constexpr char kExpositionType[] = "text/plain; version=0.0.4; charset=utf-8";
 
