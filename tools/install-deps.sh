@@ -15,6 +15,8 @@ packages=(
   libtomlplusplus-dev  # toml++: lstm-server --config files
   libonnx-dev  # onnx/onnx.proto, compiled for lstm-model import-onnx
   libsqlite3-dev  # the session store behind --state-dir
+  libcivetweb-dev  # the /metrics HTTP endpoint (server/metrics/)
+  prometheus  # promtool, which checks the metrics exposition in tests/metrics/
 )
 if [[ "${1:-}" == "--python" ]]; then
   packages+=(python3-torch python3-numpy python3-matplotlib libopenblas0-pthread
