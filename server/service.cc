@@ -451,7 +451,11 @@ class LstmServeService::StreamReactor final
   StreamReactor(LstmServeService* service, grpc::CallbackServerContext* ctx)
       : service_(service), ctx_(ctx) {
     caller_.owner = OwnerOf(ctx);
-    caller_.cancelled = [ctx] { return ctx->IsCancelled(); };
+    // Not ctx->IsCancelled(): gRPC destroys the context after OnDone while
+    // this reactor (and so a queued chunk's check) may live on.
+    caller_.cancelled = [this] {
+      return call_gone_.load(std::memory_order_relaxed);
+    };
     bool shutting_down;
     {
       absl::MutexLock lock(&service_->streams_mu_);
@@ -536,6 +540,7 @@ class LstmServeService::StreamReactor final
   }
 
   void OnCancel() override {
+    call_gone_.store(true, std::memory_order_relaxed);
     std::optional<grpc::Status> finish;
     {
       absl::MutexLock lock(&mu_);
@@ -546,6 +551,7 @@ class LstmServeService::StreamReactor final
   }
 
   void OnDone() override {
+    call_gone_.store(true, std::memory_order_relaxed);
     {
       absl::MutexLock lock(&service_->streams_mu_);
       service_->streams_.erase(this);
@@ -722,6 +728,9 @@ class LstmServeService::StreamReactor final
   grpc::ByteBuffer read_buffer_;
   v1::StreamRequest request_;
   int64_t messages_read_ = 0;  // only OnReadDone touches it
+  // The call was cancelled or is over: chunks still queued for it are
+  // dropped (read by the workers through caller_.cancelled).
+  std::atomic<bool> call_gone_{false};
 
   absl::Mutex mu_;
   std::deque<grpc::ByteBuffer> writes_ ABSL_GUARDED_BY(mu_);  // front: writing
