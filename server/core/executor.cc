@@ -73,6 +73,9 @@ struct Op {
   ModelExecutor::StatusDone status_done;      // kReset, kClose
   ModelExecutor::SnapshotDone snapshot_done;  // kExport
   absl::Status error;                         // kFailChunk
+  // kStateless: keeps the executor alive until the call is done (a
+  // session's operations are kept alive by the session).
+  std::shared_ptr<ModelExecutor> keep_alive;
 };
 
 // A session's state, owned by its shard. A Slot is also the session's entry
@@ -85,6 +88,8 @@ struct Slot : QueueEntry {
   std::vector<ReplayChunk> replay;  // oldest first, ends at next_step
   // Changed since the shard's last checkpoint (in its dirty list).
   bool dirty = false;
+  // A stateless call's slot keeps the executor alive until it is freed.
+  std::shared_ptr<ModelExecutor> keep_alive;
   // Operations that must wait for the chunks queued ahead of them: a
   // control operation, and everything posted after it.
   std::vector<Op> deferred;
@@ -163,6 +168,7 @@ class ModelExecutor::Shard final : public Strand {
     if (op.kind == Op::Kind::kStateless) {
       auto slot = std::make_unique<Slot>();
       slot->state.assign(executor_.model_->model->state_size(), 0.0f);
+      slot->keep_alive = std::move(op.keep_alive);
       Slot* raw = slot.get();
       ephemeral_.push_back(std::move(slot));  // freed once idle
       queue_.Push(raw, std::move(op.task), absl::Now());
@@ -530,6 +536,7 @@ class ModelExecutor::Shard final : public Strand {
                      ephemeral_.end());
   }
 
+  friend class ModelExecutor;
   ModelExecutor& executor_;
   // Stateless calls' slots, until their chunk is done.
   std::vector<std::unique_ptr<Slot>> ephemeral_;
@@ -623,6 +630,7 @@ void ModelExecutor::RunStateless(Task task) {
   Op op;
   op.kind = Op::Kind::kStateless;
   op.task = std::move(task);
+  op.keep_alive = shared_from_this();
   // Spread stateless calls over the shards; they share no state.
   ShardOf(stateless_counter_.fetch_add(1, std::memory_order_relaxed))
       .Post(std::move(op));
@@ -694,6 +702,25 @@ void ModelExecutor::RecordBatch(const Batch& batch, absl::Time started,
 ModelStats ModelExecutor::Stats() const {
   absl::MutexLock lock(&stats_mu_);
   return stats_;
+}
+
+std::vector<Strand*> ModelExecutor::strands() const {
+  std::vector<Strand*> out;
+  for (const std::unique_ptr<Shard>& shard : shards_)
+    out.push_back(shard.get());
+  return out;
+}
+
+void ModelExecutor::DropSlots() {
+  for (const std::unique_ptr<Shard>& shard : shards_) {
+    // Moved out first: a slot's session may hold the last reference to
+    // this executor.
+    auto slots = std::move(shard->slots_);
+    shard->slots_.clear();
+    auto ephemeral = std::move(shard->ephemeral_);
+    shard->ephemeral_.clear();
+    shard->dirty_.clear();
+  }
 }
 
 }  // namespace lstmserve::server

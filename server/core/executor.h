@@ -91,7 +91,7 @@ struct SlotInit {
   StoreWriter::Done stored;
 };
 
-class ModelExecutor {
+class ModelExecutor : public std::enable_shared_from_this<ModelExecutor> {
  public:
   using StatusDone = absl::AnyInvocable<void(absl::Status)>;
   using SnapshotDone =
@@ -142,6 +142,12 @@ class ModelExecutor {
   int shards() const { return static_cast<int>(shards_.size()); }
 
   ModelStats Stats() const;
+
+  // The shards, for WorkerPool::Quiesce before the executor is destroyed.
+  std::vector<Strand*> strands() const;
+  // Drops every session's slot. Only with the pool stopped (at shutdown:
+  // slots hold their sessions, which hold the executor).
+  void DropSlots();
 
  private:
   class Shard;

@@ -16,7 +16,7 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(
     return absl::NotFoundError(absl::StrCat(
         repo, ": no models; expected <repo>/<name>/<version>/config.json"));
   }
-  auto registry = std::unique_ptr<ModelRegistry>(new ModelRegistry());
+  auto registry = std::make_unique<ModelRegistry>();
   for (const model::ModelEntry& entry : entries) {
     for (int64_t version : entry.versions) {
       const std::string dir = absl::StrCat(entry.path, "/", version);
@@ -29,10 +29,10 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(
       loaded->name = entry.name;
       loaded->version = version;
       loaded->model = *std::move(m);
-      registry->models_[entry.name][version] = std::move(loaded);
+      registry->Add(std::move(loaded)).IgnoreError();  // one per version
     }
   }
-  if (registry->models_.empty()) {
+  if (registry->num_versions() == 0) {
     std::string why;
     for (const LoadError& e : registry->load_errors_) {
       absl::StrAppend(&why, "; ", e.status.message());
@@ -45,19 +45,45 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(
 
 absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::FromModels(
     std::vector<std::shared_ptr<const LoadedModel>> models) {
-  auto registry = std::unique_ptr<ModelRegistry>(new ModelRegistry());
+  auto registry = std::make_unique<ModelRegistry>();
   for (std::shared_ptr<const LoadedModel>& m : models) {
-    auto& slot = registry->models_[m->name][m->version];
-    if (slot) {
+    const std::string name = m->name;
+    const int64_t version = m->version;
+    if (!registry->Add(std::move(m)).ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "model ", Quote(m->name), " version ", m->version, " given twice"));
+          "model ", Quote(name), " version ", version, " given twice"));
     }
-    slot = std::move(m);
   }
   return registry;
 }
 
+absl::Status ModelRegistry::Add(std::shared_ptr<const LoadedModel> model) {
+  absl::MutexLock lock(&mu_);
+  auto& slot = models_[model->name][model->version];
+  if (slot) {
+    return absl::AlreadyExistsError(absl::StrCat("model ", Quote(model->name),
+                                                 " version ", model->version,
+                                                 " is served already"));
+  }
+  slot = std::move(model);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const LoadedModel> ModelRegistry::Remove(absl::string_view name,
+                                                         int64_t version) {
+  absl::MutexLock lock(&mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) return nullptr;
+  auto v = it->second.find(version);
+  if (v == it->second.end()) return nullptr;
+  std::shared_ptr<const LoadedModel> removed = std::move(v->second);
+  it->second.erase(v);
+  if (it->second.empty()) models_.erase(it);
+  return removed;
+}
+
 std::vector<std::shared_ptr<const LoadedModel>> ModelRegistry::All() const {
+  absl::MutexLock lock(&mu_);
   std::vector<std::shared_ptr<const LoadedModel>> all;
   for (const auto& [name, versions] : models_) {
     for (const auto& [v, m] : versions) all.push_back(m);
@@ -67,11 +93,12 @@ std::vector<std::shared_ptr<const LoadedModel>> ModelRegistry::All() const {
 
 absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelRegistry::Get(
     absl::string_view name, int64_t version) const {
+  absl::MutexLock lock(&mu_);
   auto it = models_.find(name);
   if (it == models_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("model ", Quote(name),
-                     " not found; models: ", absl::StrJoin(Names(), ", ")));
+    return absl::NotFoundError(absl::StrCat(
+        "model ", Quote(name),
+        " not found; models: ", absl::StrJoin(NamesLocked(), ", ")));
   }
   if (version < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -80,20 +107,31 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> ModelRegistry::Get(
   if (version == 0) return it->second.rbegin()->second;
   auto v = it->second.find(version);
   if (v == it->second.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("model ", Quote(name), " has no version ", version,
-                     "; versions: ", absl::StrJoin(Versions(name), ", ")));
+    return absl::NotFoundError(absl::StrCat(
+        "model ", Quote(name), " has no version ", version,
+        "; versions: ", absl::StrJoin(VersionsLocked(name), ", ")));
   }
   return v->second;
 }
 
 std::vector<std::string> ModelRegistry::Names() const {
+  absl::MutexLock lock(&mu_);
+  return NamesLocked();
+}
+
+std::vector<std::string> ModelRegistry::NamesLocked() const {
   std::vector<std::string> names;
   for (const auto& [name, versions] : models_) names.push_back(name);
   return names;
 }
 
 std::vector<int64_t> ModelRegistry::Versions(absl::string_view name) const {
+  absl::MutexLock lock(&mu_);
+  return VersionsLocked(name);
+}
+
+std::vector<int64_t> ModelRegistry::VersionsLocked(
+    absl::string_view name) const {
   std::vector<int64_t> versions;
   auto it = models_.find(name);
   if (it == models_.end()) return versions;
@@ -102,6 +140,7 @@ std::vector<int64_t> ModelRegistry::Versions(absl::string_view name) const {
 }
 
 int ModelRegistry::num_versions() const {
+  absl::MutexLock lock(&mu_);
   int n = 0;
   for (const auto& [name, versions] : models_) n += versions.size();
   return n;

@@ -1,10 +1,10 @@
-// Every model version of a repository that loads, loaded once at start and
-// shared. A version that does not load is logged with its error and skipped:
-// the server serves the rest.
+// The model versions being served: what new sessions, stateless calls and
+// ListModels/GetModel see. Versions come and go while serving (the
+// repository is polled; LoadModel/UnloadModel); a session keeps the exact
+// version it started on alive through its shared_ptr for as long as it
+// lives, whatever happens here.
 //
-// Thread-safety: immutable after Create; safe to use from any thread. The
-// models are handed out as shared_ptr, so a session keeps the exact version
-// it started on alive for as long as it lives.
+// Thread-safety: thread-safe. The models are handed out as shared_ptr.
 #pragma once
 
 #include <cstdint>
@@ -13,9 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "model/model.h"
 
 namespace lstmserve::server {
@@ -34,6 +36,9 @@ class ModelRegistry {
     absl::Status status;
   };
 
+  // An empty registry.
+  ModelRegistry() = default;
+
   // Loads every version of every model under `repo`. Versions that fail to
   // load are skipped and listed in load_errors(). NOT_FOUND if the
   // repository is missing or no version of any model loads.
@@ -45,8 +50,16 @@ class ModelRegistry {
   static absl::StatusOr<std::unique_ptr<ModelRegistry>> FromModels(
       std::vector<std::shared_ptr<const LoadedModel>> models);
 
+  // Serves `model` from now on. ALREADY_EXISTS if that name and version
+  // are served.
+  absl::Status Add(std::shared_ptr<const LoadedModel> model);
+  // Stops serving a version: nullptr if it was not served.
+  std::shared_ptr<const LoadedModel> Remove(absl::string_view name,
+                                            int64_t version);
+
   // Every loaded version, by name then version.
   std::vector<std::shared_ptr<const LoadedModel>> All() const;
+  // Versions of Create's repository that did not load (fixed after Create).
   const std::vector<LoadError>& load_errors() const { return load_errors_; }
 
   // version 0: the highest. NOT_FOUND naming the model or version (and the
@@ -61,10 +74,15 @@ class ModelRegistry {
   int num_versions() const;
 
  private:
+  std::vector<std::string> NamesLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  std::vector<int64_t> VersionsLocked(absl::string_view name) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
   // name -> version -> model
   std::map<std::string, std::map<int64_t, std::shared_ptr<const LoadedModel>>,
            std::less<>>
-      models_;
+      models_ ABSL_GUARDED_BY(mu_);
   std::vector<LoadError> load_errors_;
 };
 

@@ -30,7 +30,9 @@ struct SessionHandle {
   // close; a shard keys its slots by serial, so a stale handle finds none).
   uint64_t serial = 0;
   std::shared_ptr<const LoadedModel> model;  // the exact version, pinned
-  ModelExecutor* executor = nullptr;
+  // The version's executor: kept alive (while draining, too) by its
+  // sessions.
+  std::shared_ptr<ModelExecutor> executor;
   absl::Time created;
   // Random, fixed at creation: tells this session's stored record from a
   // later session's that reuses the id (state_store.h).

@@ -26,7 +26,7 @@ absl::Status ShuttingDown() {
 
 }  // namespace
 
-SessionManager::SessionManager(const ModelRegistry& models, CoreOptions options)
+SessionManager::SessionManager(ModelRegistry& models, CoreOptions options)
     : models_(models), options_(std::move(options)) {
   std::random_device rd;
   id_salt_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
@@ -34,7 +34,7 @@ SessionManager::SessionManager(const ModelRegistry& models, CoreOptions options)
 }
 
 absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(
-    const ModelRegistry& models, CoreOptions options) {
+    ModelRegistry& models, CoreOptions options) {
   if (options.max_sessions < 1 || options.threads < 0 ||
       options.limits.max_steps_per_request < 1 ||
       options.limits.max_replay_chunks < 0 || options.max_queued_steps < 1 ||
@@ -52,7 +52,7 @@ absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(
       new SessionManager(models, std::move(options)));
   SessionManager& m = *manager;
   m.pool_ = std::make_unique<WorkerPool>(m.options_.threads);
-  ExecutorOptions exec;
+  ExecutorOptions& exec = m.executor_options_;
   if (m.options_.store != nullptr) {
     m.writer_ = std::make_unique<StoreWriter>(*m.options_.store);
     exec.writer = m.writer_.get();
@@ -61,9 +61,11 @@ absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(
   exec.max_queued_steps = m.options_.max_queued_steps;
   exec.max_replay_chunks = m.options_.limits.max_replay_chunks;
   exec.clock = m.options_.clock;
-  for (const std::shared_ptr<const LoadedModel>& model : models.All()) {
-    m.executors_[model.get()] = std::make_unique<ModelExecutor>(
-        model, *m.pool_, exec, &m.queued_steps_);
+  {
+    absl::MutexLock lock(&m.versions_mu_);
+    for (const std::shared_ptr<const LoadedModel>& model : models.All()) {
+      m.executors_[model.get()] = m.MakeExecutor(model);
+    }
   }
   if (m.writer_ && m.options_.threads > 0 &&
       m.options_.checkpoint_interval > absl::ZeroDuration()) {
@@ -91,6 +93,166 @@ void SessionManager::Stop() {
   if (writer_) CheckpointNow();
   if (pool_) pool_->Stop();
   if (writer_) writer_->Stop();
+  // Sessions hold their executors and the executors' slots hold the
+  // sessions: drop both, then free every executor.
+  {
+    absl::MutexLock lock(&mu_);
+    sessions_.clear();
+  }
+  for (const std::shared_ptr<ModelExecutor>& e : AllExecutors()) e->DropSlots();
+  {
+    absl::MutexLock lock(&versions_mu_);
+    executors_.clear();
+    draining_.clear();
+  }
+  Reap();
+}
+
+std::shared_ptr<ModelExecutor> SessionManager::MakeExecutor(
+    std::shared_ptr<const LoadedModel> model) {
+  std::shared_ptr<ModelExecutor> executor(
+      new ModelExecutor(std::move(model), *pool_, executor_options_,
+                        &queued_steps_),
+      [this](ModelExecutor* e) { Bury(e); });
+  all_executors_.push_back(executor);
+  return executor;
+}
+
+void SessionManager::Bury(ModelExecutor* executor) {
+  absl::MutexLock lock(&graveyard_mu_);
+  graveyard_.push_back(executor);
+}
+
+std::vector<std::string> SessionManager::Reap() {
+  std::vector<ModelExecutor*> dead;
+  {
+    absl::MutexLock lock(&graveyard_mu_);
+    dead.swap(graveyard_);
+  }
+  std::vector<std::string> freed;
+  for (ModelExecutor* e : dead) {
+    // Nothing can post to it any more; its strand may still be finishing
+    // the operation that dropped the last reference.
+    pool_->Quiesce(e->strands());
+    freed.push_back(absl::StrCat(e->model()->name, " ", e->model()->version));
+    delete e;
+  }
+  if (!dead.empty()) {
+    absl::MutexLock lock(&versions_mu_);
+    all_executors_.erase(
+        std::remove_if(
+            all_executors_.begin(), all_executors_.end(),
+            [](const std::weak_ptr<ModelExecutor>& w) { return w.expired(); }),
+        all_executors_.end());
+  }
+  return freed;
+}
+
+std::vector<std::shared_ptr<ModelExecutor>> SessionManager::AllExecutors()
+    const {
+  absl::MutexLock lock(&versions_mu_);
+  std::vector<std::shared_ptr<ModelExecutor>> all;
+  for (const std::weak_ptr<ModelExecutor>& w : all_executors_) {
+    if (std::shared_ptr<ModelExecutor> e = w.lock())
+      all.push_back(std::move(e));
+  }
+  return all;
+}
+
+absl::StatusOr<SessionManager::Served> SessionManager::Resolve(
+    absl::string_view name, int64_t version) const {
+  absl::MutexLock lock(&versions_mu_);
+  absl::StatusOr<std::shared_ptr<const LoadedModel>> model =
+      models_.Get(name, version);
+  if (!model.ok()) return model.status();
+  auto it = executors_.find(model->get());
+  if (it == executors_.end()) {
+    return absl::InternalError("a served version has no executor");
+  }
+  return Served{*std::move(model), it->second};
+}
+
+absl::Status SessionManager::LoadVersion(
+    std::shared_ptr<const LoadedModel> model) {
+  absl::MutexLock lock(&versions_mu_);
+  if (absl::Status s = models_.Add(model); !s.ok()) return s;
+  executors_[model.get()] = MakeExecutor(model);
+  return absl::OkStatus();
+}
+
+absl::Status SessionManager::UnloadVersion(absl::string_view name,
+                                           int64_t version,
+                                           absl::Duration drain) {
+  absl::MutexLock lock(&versions_mu_);
+  std::shared_ptr<const LoadedModel> model = models_.Remove(name, version);
+  if (model == nullptr) {
+    return absl::NotFoundError(absl::StrCat("model ", Quote(name), " version ",
+                                            version, " is not served"));
+  }
+  auto it = executors_.find(model.get());
+  std::weak_ptr<ModelExecutor> executor = it->second;
+  executors_.erase(it);  // its sessions keep it alive while they run
+  draining_.push_back(
+      Draining{std::move(model), std::move(executor), Now() + drain});
+  return absl::OkStatus();
+}
+
+int SessionManager::draining_versions() const {
+  absl::MutexLock lock(&versions_mu_);
+  int n = 0;
+  for (const Draining& d : draining_) n += d.executor.expired() ? 0 : 1;
+  return n;
+}
+
+SessionManager::Maintained SessionManager::Maintain() {
+  Maintained done;
+  done.expired_idle = ExpireIdle();
+  // Versions past their drain time: their sessions are closed.
+  std::vector<const LoadedModel*> due;
+  {
+    absl::MutexLock lock(&versions_mu_);
+    const absl::Time now = Now();
+    for (auto it = draining_.begin(); it != draining_.end();) {
+      if (it->executor.expired()) {
+        it = draining_.erase(it);
+      } else {
+        if (now >= it->deadline) due.push_back(it->model.get());
+        ++it;
+      }
+    }
+  }
+  if (!due.empty()) {
+    std::vector<std::shared_ptr<SessionHandle>> closing;
+    {
+      absl::MutexLock lock(&mu_);
+      for (auto it = sessions_.begin(); it != sessions_.end();) {
+        if (std::find(due.begin(), due.end(), it->second->model.get()) !=
+            due.end()) {
+          closing.push_back(std::move(it->second));
+          it = sessions_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (std::shared_ptr<SessionHandle>& session : closing) {
+      ModelExecutor* executor = session->executor.get();
+      executor->Close(std::move(session), [](absl::Status) {});
+    }
+    done.closed_for_reload = static_cast<int>(closing.size());
+  }
+  done.versions_freed = Reap();
+  return done;
+}
+
+std::map<std::pair<std::string, int64_t>, int>
+SessionManager::SessionsByVersion() const {
+  std::map<std::pair<std::string, int64_t>, int> counts;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, s] : sessions_) {
+    ++counts[{s->model->name, s->model->version}];
+  }
+  return counts;
 }
 
 void SessionManager::CheckpointLoop() {
@@ -105,11 +267,12 @@ void SessionManager::CheckpointLoop() {
 
 void SessionManager::CheckpointNow() {
   if (!writer_) return;
+  const std::vector<std::shared_ptr<ModelExecutor>> executors = AllExecutors();
   int parts = 0;
-  for (const auto& [model, executor] : executors_) parts += executor->shards();
+  for (const auto& executor : executors) parts += executor->shards();
   round_parts_.store(parts);
   writer_->BeginRound(parts);
-  for (const auto& [model, executor] : executors_) {
+  for (const auto& executor : executors) {
     executor->Checkpoint([this](std::vector<StoreWriter::Item> records) {
       writer_->SubmitRoundPart(std::move(records));
       round_parts_.fetch_sub(1);
@@ -123,10 +286,6 @@ absl::Status SessionManager::FlushStore() {
 
 StoreWriter::Stats SessionManager::StoreStats() const {
   return writer_ ? writer_->stats() : StoreWriter::Stats{};
-}
-
-ModelExecutor& SessionManager::ExecutorFor(const LoadedModel& model) const {
-  return *executors_.at(&model);
 }
 
 absl::StatusOr<std::shared_ptr<SessionHandle>> SessionManager::Find(
@@ -168,15 +327,14 @@ absl::Status SessionManager::CheckCreateLocked(absl::string_view id) const {
 }
 
 std::shared_ptr<SessionHandle> SessionManager::InstallLocked(
-    const std::string& owner, absl::string_view id,
-    const std::shared_ptr<const LoadedModel>& model, SlotInit init,
-    StoreWriter::Done stored) {
+    const std::string& owner, absl::string_view id, const Served& served,
+    SlotInit init, StoreWriter::Done stored) {
   auto handle = std::make_shared<SessionHandle>();
   handle->id = id.empty() ? NewIdLocked() : std::string(id);
   handle->owner = owner;
   handle->serial = NextSerial();
-  handle->model = model;
-  handle->executor = &ExecutorFor(*model);
+  handle->model = served.model;
+  handle->executor = served.executor;
   handle->created = Now();
   handle->incarnation = incarnations_() >> 1;  // fits SQLite's INTEGER
   handle->stored = writer_ != nullptr;
@@ -212,16 +370,16 @@ void SessionManager::SubmitChunk(const Caller& caller,
           "first_step is set on a stateless call (no session_id); "
           "exactly-once steps need a session"));
     }
-    absl::StatusOr<std::shared_ptr<const LoadedModel>> model =
-        models_.Get(request.model, request.version);
-    if (!model.ok()) return done(model.status());
-    absl::StatusOr<Chunk> chunk = MakeChunk(
-        request.shape, request.values, std::nullopt, **model, options_.limits);
+    absl::StatusOr<Served> served = Resolve(request.model, request.version);
+    if (!served.ok()) return done(served.status());
+    absl::StatusOr<Chunk> chunk =
+        MakeChunk(request.shape, request.values, std::nullopt, *served->model,
+                  options_.limits);
     if (!chunk.ok()) return done(chunk.status());
     task.chunk = *std::move(chunk);
     task.sender = caller.stateless_sender;
     task.done = std::move(done);
-    return ExecutorFor(**model).RunStateless(std::move(task));
+    return served->executor->RunStateless(std::move(task));
   }
 
   std::shared_ptr<SessionHandle> session;
@@ -234,21 +392,20 @@ void SessionManager::SubmitChunk(const Caller& caller,
       if (absl::Status s = ValidateSessionId(request.session_id); !s.ok()) {
         return done(s);
       }
-      absl::StatusOr<std::shared_ptr<const LoadedModel>> model =
-          models_.Get(request.model, request.version);
-      if (!model.ok()) return done(model.status());
+      absl::StatusOr<Served> served = Resolve(request.model, request.version);
+      if (!served.ok()) return done(served.status());
       if (absl::Status s = CheckCreateLocked(request.session_id); !s.ok()) {
         return done(s);
       }
       // Not waited for: the chunk's answer says how durable it is.
-      session = InstallLocked(caller.owner, request.session_id, *model,
+      session = InstallLocked(caller.owner, request.session_id, *served,
                               SlotInit{}, nullptr);
     } else {
       return done(NotFound(request.session_id));
     }
   }
   const LoadedModel& m = *session->model;
-  ModelExecutor* executor = session->executor;
+  ModelExecutor* executor = session->executor.get();
   // A refused chunk is answered in order with the session's other requests.
   if ((!request.model.empty() && request.model != m.name) ||
       (request.version != 0 && request.version != m.version)) {
@@ -282,25 +439,23 @@ void SessionManager::CreateSession(const std::string& owner,
   if (!id.empty()) {
     if (absl::Status s = ValidateSessionId(id); !s.ok()) return done(s);
   }
-  absl::StatusOr<std::shared_ptr<const LoadedModel>> model =
-      models_.Get(model_name, version);
-  if (!model.ok()) return done(model.status());
+  absl::StatusOr<Served> served = Resolve(model_name, version);
+  if (!served.ok()) return done(served.status());
   if (!initial_state.empty()) {
     if (absl::Status s = ValidateState(
-            initial_state, (*model)->model->state_size(), "initial_state");
+            initial_state, served->model->model->state_size(), "initial_state");
         !s.ok()) {
       return done(s);
     }
   }
   SlotInit init;
   init.initial_state = std::move(initial_state);
-  InstallAndReply(owner, id, *model, std::move(init), std::move(done));
+  InstallAndReply(owner, id, *served, std::move(init), std::move(done));
 }
 
-void SessionManager::InstallAndReply(
-    const std::string& owner, absl::string_view id,
-    const std::shared_ptr<const LoadedModel>& model, SlotInit init,
-    InfoDone done) {
+void SessionManager::InstallAndReply(const std::string& owner,
+                                     absl::string_view id, const Served& served,
+                                     SlotInit init, InfoDone done) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckCreateLocked(id); !s.ok()) {
     mu_.Unlock();
@@ -310,7 +465,7 @@ void SessionManager::InstallAndReply(
   }
   if (!writer_) {
     std::shared_ptr<SessionHandle> session =
-        InstallLocked(owner, id, model, std::move(init), nullptr);
+        InstallLocked(owner, id, served, std::move(init), nullptr);
     SessionInfo info = session->Info();
     mu_.Unlock();
     done(std::move(info));
@@ -335,7 +490,7 @@ void SessionManager::InstallAndReply(
     done(session->Info());
   };
   *created =
-      InstallLocked(owner, id, model, std::move(init), std::move(stored));
+      InstallLocked(owner, id, served, std::move(init), std::move(stored));
 }
 
 absl::StatusOr<SessionInfo> SessionManager::GetSession(
@@ -350,7 +505,7 @@ void SessionManager::ResetSession(const std::string& owner,
   absl::StatusOr<std::shared_ptr<SessionHandle>> s = Find(owner, id);
   if (!s.ok()) return done(s.status());
   std::shared_ptr<SessionHandle> session = *s;
-  ModelExecutor* executor = session->executor;
+  ModelExecutor* executor = session->executor.get();
   executor->Reset(
       session, [session, done = std::move(done)](absl::Status status) mutable {
         if (!status.ok()) return done(status);
@@ -370,7 +525,7 @@ void SessionManager::CloseSession(const std::string& owner,
     session = std::move(it->second);
     sessions_.erase(it);
   }
-  ModelExecutor* executor = session->executor;
+  ModelExecutor* executor = session->executor.get();
   executor->Close(std::move(session), std::move(done));
 }
 
@@ -378,7 +533,7 @@ void SessionManager::ExportSession(const std::string& owner,
                                    absl::string_view id, SnapshotDone done) {
   absl::StatusOr<std::shared_ptr<SessionHandle>> s = Find(owner, id);
   if (!s.ok()) return done(s.status());
-  ModelExecutor* executor = (*s)->executor;
+  ModelExecutor* executor = (*s)->executor.get();
   executor->Export(*std::move(s), std::move(done));
 }
 
@@ -391,10 +546,9 @@ void SessionManager::ImportSession(const std::string& owner,
         absl::StrCat("snapshot.version is ", snap.version,
                      "; a snapshot names the exact version it ran on")));
   }
-  absl::StatusOr<std::shared_ptr<const LoadedModel>> model =
-      models_.Get(snap.model, snap.version);
-  if (!model.ok()) return done(model.status());
-  if (absl::Status s = ValidateSnapshot(snap, **model, options_.limits);
+  absl::StatusOr<Served> served = Resolve(snap.model, snap.version);
+  if (!served.ok()) return done(served.status());
+  if (absl::Status s = ValidateSnapshot(snap, *served->model, options_.limits);
       !s.ok()) {
     return done(s);
   }
@@ -403,7 +557,7 @@ void SessionManager::ImportSession(const std::string& owner,
   init.state = std::move(snap.state);
   init.next_step = snap.next_step;
   init.replay = std::move(snap.replay);
-  InstallAndReply(owner, snap.id, *model, std::move(init), std::move(done));
+  InstallAndReply(owner, snap.id, *served, std::move(init), std::move(done));
 }
 
 SessionManager::Restored SessionManager::Restore(
@@ -415,13 +569,14 @@ SessionManager::Restored SessionManager::Restore(
           "session ", Quote(r.id), " (model ", Quote(r.model), " version ",
           r.version, ", step ", r.next_step, ") not restored: ", why));
     };
-    absl::StatusOr<std::shared_ptr<const LoadedModel>> model =
-        r.version > 0 ? models_.Get(r.model, r.version)
+    absl::StatusOr<Served> served =
+        r.version > 0 ? Resolve(r.model, r.version)
                       : absl::InvalidArgumentError("its version is not > 0");
-    if (!model.ok()) {
-      problem(model.status().message());
+    if (!served.ok()) {
+      problem(served.status().message());
       continue;
     }
+    const std::shared_ptr<const LoadedModel>* model = &served->model;
     if (absl::Status s = ValidateSessionId(r.id); !s.ok()) {
       problem(s.message());
       continue;
@@ -452,7 +607,7 @@ SessionManager::Restored SessionManager::Restore(
     handle->owner = r.owner;
     handle->serial = NextSerial();
     handle->model = *model;
-    handle->executor = &ExecutorFor(**model);
+    handle->executor = served->executor;
     handle->created = absl::FromUnixMicros(r.created_unix_us);
     handle->incarnation = r.incarnation;
     handle->stored = writer_ != nullptr;
@@ -507,7 +662,7 @@ int SessionManager::ExpireIdle() {
     }
   }
   for (std::shared_ptr<SessionHandle>& s : expired) {
-    ModelExecutor* executor = s->executor;
+    ModelExecutor* executor = s->executor.get();
     executor->Close(std::move(s), [](absl::Status) {});
   }
   return static_cast<int>(expired.size());
@@ -515,7 +670,7 @@ int SessionManager::ExpireIdle() {
 
 std::vector<ModelStats> SessionManager::Stats() const {
   std::vector<ModelStats> out;
-  for (const auto& [model, executor] : executors_) {
+  for (const std::shared_ptr<ModelExecutor>& executor : AllExecutors()) {
     ModelStats s = executor->Stats();
     if (s.requests > 0 || s.rejected > 0) out.push_back(std::move(s));
   }

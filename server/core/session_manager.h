@@ -96,13 +96,36 @@ class SessionManager {
   using SnapshotDone = ModelExecutor::SnapshotDone;
   using InfoDone = absl::AnyInvocable<void(absl::StatusOr<SessionInfo>)>;
 
-  // Starts the workers and one executor per model version of `models`,
-  // which must outlive the manager.
+  // Starts the workers, serving the versions in `models` (which must
+  // outlive the manager; LoadVersion and UnloadVersion change it).
   static absl::StatusOr<std::unique_ptr<SessionManager>> Create(
-      const ModelRegistry& models, CoreOptions options);
+      ModelRegistry& models, CoreOptions options);
   ~SessionManager();  // Stop()
 
   const ModelRegistry& models() const { return models_; }
+
+  // Serves a version from now on: new sessions of its model (version 0)
+  // get the newest one served. ALREADY_EXISTS if it is served.
+  absl::Status LoadVersion(std::shared_ptr<const LoadedModel> model);
+  // Stops serving a version: no new sessions or stateless calls reach it;
+  // its sessions keep running on it until they end, or until `drain`
+  // passes (then Maintain closes them with reason kReload). NOT_FOUND if
+  // it is not served.
+  absl::Status UnloadVersion(absl::string_view name, int64_t version,
+                             absl::Duration drain);
+
+  // Periodic work (the server calls it about once a second): closes idle
+  // sessions and the sessions of versions whose drain time has passed, and
+  // frees the executors of versions with no sessions left.
+  struct Maintained {
+    int expired_idle = 0;       // sessions closed: idle
+    int closed_for_reload = 0;  // sessions closed: their version's drain
+    std::vector<std::string> versions_freed;  // "name version"
+  };
+  Maintained Maintain();
+
+  // Versions unloaded that still have sessions running.
+  int draining_versions() const;
   const RequestLimits& limits() const { return options_.limits; }
   WorkerPool& pool() { return *pool_; }
 
@@ -168,6 +191,9 @@ class SessionManager {
   // Closes sessions idle for at least the idle timeout; returns how many.
   int ExpireIdle();
 
+  // Sessions held now, per version ("name", version) -> count.
+  std::map<std::pair<std::string, int64_t>, int> SessionsByVersion() const;
+
   std::vector<ModelStats> Stats() const;
   int sessions() const;
   int64_t queued_steps() const { return queued_steps_.load(); }
@@ -182,7 +208,26 @@ class SessionManager {
   void Stop();
 
  private:
-  SessionManager(const ModelRegistry& models, CoreOptions options);
+  SessionManager(ModelRegistry& models, CoreOptions options);
+
+  // A served version and its executor, found together under versions_mu_.
+  struct Served {
+    std::shared_ptr<const LoadedModel> model;
+    std::shared_ptr<ModelExecutor> executor;
+  };
+  absl::StatusOr<Served> Resolve(absl::string_view name, int64_t version) const
+      ABSL_LOCKS_EXCLUDED(versions_mu_);
+  std::shared_ptr<ModelExecutor> MakeExecutor(
+      std::shared_ptr<const LoadedModel> model)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(versions_mu_);
+  // The deleter of an executor's shared_ptr: it may run on the executor's
+  // own strand, so the executor is only put aside here; Reap frees it.
+  void Bury(ModelExecutor* executor);
+  // Frees buried executors once their strands are quiet.
+  std::vector<std::string> Reap();
+  // Every executor alive: served and draining.
+  std::vector<std::shared_ptr<ModelExecutor>> AllExecutors() const
+      ABSL_LOCKS_EXCLUDED(versions_mu_);
 
   absl::StatusOr<std::shared_ptr<SessionHandle>> Find(
       const std::string& owner, absl::string_view id) const;
@@ -195,24 +240,24 @@ class SessionManager {
   // can reach its shard before the slot exists). With a store its record is
   // written (a put) from its shard and `stored` runs once that is
   // committed; without, `stored` runs at once on the shard.
-  std::shared_ptr<SessionHandle> InstallLocked(
-      const std::string& owner, absl::string_view id,
-      const std::shared_ptr<const LoadedModel>& model, SlotInit init,
-      StoreWriter::Done stored) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::shared_ptr<SessionHandle> InstallLocked(const std::string& owner,
+                                               absl::string_view id,
+                                               const Served& served,
+                                               SlotInit init,
+                                               StoreWriter::Done stored)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Installs a checked new session, then calls `done` with its info: at
   // once without a store, once stored with one (and a session that cannot
   // be stored is discarded and `done` gets the error).
   void InstallAndReply(const std::string& owner, absl::string_view id,
-                       const std::shared_ptr<const LoadedModel>& model,
-                       SlotInit init, InfoDone done) ABSL_LOCKS_EXCLUDED(mu_);
+                       const Served& served, SlotInit init, InfoDone done)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // A create or import that could not be stored: closes it again.
   void Discard(const std::shared_ptr<SessionHandle>& session);
   void CheckpointLoop();
   absl::Status CheckCapacityLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  ModelExecutor& ExecutorFor(const LoadedModel& model) const;
-
-  const ModelRegistry& models_;
+  ModelRegistry& models_;
   const CoreOptions options_;
   std::atomic<int64_t> queued_steps_{0};
   std::atomic<bool> shutting_down_{false};
@@ -223,8 +268,24 @@ class SessionManager {
   absl::Notification stop_checkpointing_;
   // Parts of the current checkpoint round not handed over yet.
   std::atomic<int> round_parts_{0};
-  // One per model version; fixed after Create.
-  std::map<const LoadedModel*, std::unique_ptr<ModelExecutor>> executors_;
+  // Guards which versions are served: the registry's changes and the
+  // executors of the served versions. Taken after mu_ when both are.
+  mutable absl::Mutex versions_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::map<const LoadedModel*, std::shared_ptr<ModelExecutor>> executors_
+      ABSL_GUARDED_BY(versions_mu_);
+  // Unloaded versions whose sessions still run, and when they must end.
+  struct Draining {
+    std::shared_ptr<const LoadedModel> model;
+    std::weak_ptr<ModelExecutor> executor;
+    absl::Time deadline;
+  };
+  std::vector<Draining> draining_ ABSL_GUARDED_BY(versions_mu_);
+  // Every executor made, served or draining (for checkpoints and stats).
+  std::vector<std::weak_ptr<ModelExecutor>> all_executors_
+      ABSL_GUARDED_BY(versions_mu_);
+  ExecutorOptions executor_options_;
+  absl::Mutex graveyard_mu_;
+  std::vector<ModelExecutor*> graveyard_ ABSL_GUARDED_BY(graveyard_mu_);
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<SessionHandle>, std::less<>> sessions_

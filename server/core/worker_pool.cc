@@ -54,11 +54,15 @@ void WorkerPool::WorkerLoop() {
           due.push_back(timers_.top().second);
           timers_.pop();
         }
-        if (!due.empty()) break;
+        if (!due.empty()) {
+          busy_.insert(busy_.end(), due.begin(), due.end());
+          break;
+        }
         if (!runnable_.empty()) {
           strand = runnable_.front();
           runnable_.pop_front();
           ++running_;
+          busy_.push_back(strand);
           break;
         }
         if (stopping_ && running_ == 0 && timers_.empty()) {
@@ -74,14 +78,42 @@ void WorkerPool::WorkerLoop() {
     }
     // Wake may schedule the strand, which takes mu_: call it unlocked.
     for (Strand* s : due) s->Wake();
-    due.clear();
-    if (strand) {
-      strand->Run(workspace);
+    if (strand) strand->Run(workspace);
+    if (strand || !due.empty()) {
       absl::MutexLock lock(&mu_);
-      --running_;
+      for (Strand* s : due) Unbusy(s);
+      if (strand) {
+        Unbusy(strand);
+        --running_;
+      }
       if (stopping_) work_.SignalAll();
+      if (quiescing_ > 0) quiesce_cv_.SignalAll();
     }
+    due.clear();
   }
+}
+
+void WorkerPool::Unbusy(Strand* strand) {
+  auto it = std::find(busy_.begin(), busy_.end(), strand);
+  if (it != busy_.end()) busy_.erase(it);
+}
+
+void WorkerPool::Quiesce(const std::vector<Strand*>& strands) {
+  auto mine = [&](Strand* s) {
+    return std::find(strands.begin(), strands.end(), s) != strands.end();
+  };
+  absl::MutexLock lock(&mu_);
+  runnable_.erase(std::remove_if(runnable_.begin(), runnable_.end(), mine),
+                  runnable_.end());
+  std::vector<Timer> kept;
+  while (!timers_.empty()) {
+    if (!mine(timers_.top().second)) kept.push_back(timers_.top());
+    timers_.pop();
+  }
+  for (const Timer& t : kept) timers_.push(t);
+  ++quiescing_;
+  while (std::any_of(busy_.begin(), busy_.end(), mine)) quiesce_cv_.Wait(&mu_);
+  --quiescing_;
 }
 
 int WorkerPool::RunUntilIdle(bool fire_timers) {

@@ -9,6 +9,7 @@
 // be scheduled (see Shard in executor.cc).
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -56,6 +57,12 @@ class WorkerPool {
   // scheduled afterwards (they would not run).
   void Stop();
 
+  // Forgets `strands` (their timers and runs not yet started) and waits
+  // until none of them is running or being woken, so that they can be
+  // destroyed. The caller guarantees nothing schedules them any more.
+  // Must not be called from a strand.
+  void Quiesce(const std::vector<Strand*>& strands);
+
   // Strands to shard a model's sessions over: one per worker.
   int shards() const { return threads_ > 0 ? threads_ : 1; }
 
@@ -66,10 +73,12 @@ class WorkerPool {
 
  private:
   void WorkerLoop();
+  void Unbusy(Strand* strand) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int threads_;
   mutable absl::Mutex mu_;
   absl::CondVar work_;
+  absl::CondVar quiesce_cv_;  // a busy strand is done (Quiesce waits)
   std::deque<Strand*> runnable_ ABSL_GUARDED_BY(mu_);
   using Timer = std::pair<absl::Time, Strand*>;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_
@@ -77,6 +86,9 @@ class WorkerPool {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool flushing_ ABSL_GUARDED_BY(mu_) = false;
   int running_ ABSL_GUARDED_BY(mu_) = 0;  // strands being run now
+  // Strands being run or woken now, by the workers (Quiesce waits on it).
+  std::vector<Strand*> busy_ ABSL_GUARDED_BY(mu_);
+  int quiescing_ ABSL_GUARDED_BY(mu_) = 0;  // threads waiting in Quiesce
   std::vector<std::thread> workers_;
 };
 
