@@ -9,7 +9,9 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "model/status_macros.h"
 #include "server/core/model_registry.h"
+#include "server/core/repository_watcher.h"
 #include "server/core/session_manager.h"
+#include "server/maintenance.h"
 #include "server/service.h"
 #include "server/store/sqlite_state_store.h"
 #include "spdlog/spdlog.h"
@@ -21,14 +23,12 @@ struct Server::Impl {
   std::unique_ptr<ModelRegistry> registry;
   std::unique_ptr<StateStore> store;  // null without --state-dir
   std::unique_ptr<SessionManager> core;
+  std::unique_ptr<RepositoryWatcher> watcher;
+  std::unique_ptr<Maintenance> maintenance;
   std::unique_ptr<LstmServeService> service;
   std::unique_ptr<grpc::Server> grpc_server;
   int port = 0;
   std::string host;
-
-  // Idle-session sweeper.
-  std::thread sweeper;
-  absl::Notification stop_sweeping;
 
   absl::Mutex shutdown_mu;
   bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;
@@ -84,16 +84,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
         "positive and --checkpoint-interval at least 0");
   }
 
-  ASSIGN_OR_RETURN(impl->registry, ModelRegistry::Create(options.model_repo));
-  for (const ModelRegistry::LoadError& e : impl->registry->load_errors()) {
-    spdlog::error("{}: not loaded, skipped: {}", e.dir, e.status.ToString());
-  }
-  for (const std::shared_ptr<const LoadedModel>& m : impl->registry->All()) {
-    const model::ModelConfig& c = m->model->config();
-    spdlog::info("model={} version={} loaded: {} {}x{}, {} parameters", m->name,
-                 m->version, model::CellTypeName(c.cell), c.num_layers,
-                 c.hidden_size, m->model->parameter_count());
-  }
+  impl->registry = std::make_unique<ModelRegistry>();
 
   if (!options.state_dir.empty()) {
     store::SqliteStateStore::Report report;
@@ -132,6 +123,37 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   const int threads = core_options.threads;
   ASSIGN_OR_RETURN(impl->core,
                    SessionManager::Create(*impl->registry, core_options));
+
+  // The versions to serve, by the version policies; a version that does not
+  // load is logged and skipped, and the server serves the rest.
+  WatcherOptions watch;
+  watch.repo = options.model_repo;
+  watch.default_policy = options.version_policy;
+  for (const auto& [name, model_options] : options.models) {
+    if (model_options.versions) watch.policies[name] = *model_options.versions;
+  }
+  watch.drain = options.version_drain_timeout;
+  impl->watcher = std::make_unique<RepositoryWatcher>(*impl->core, watch);
+  absl::StatusOr<std::vector<RepositoryWatcher::Event>> loaded =
+      impl->watcher->Poll(/*start=*/true);
+  if (!loaded.ok()) {
+    impl->core->Stop();
+    return loaded.status();
+  }
+  std::string refused;
+  for (const RepositoryWatcher::Event& e : *loaded) {
+    Maintenance::Log(e, *impl->core);
+    if (e.kind == RepositoryWatcher::Event::Kind::kRefused) {
+      absl::StrAppend(&refused, "; ", e.ToString());
+    }
+  }
+  if (impl->registry->num_versions() == 0) {
+    impl->core->Stop();
+    return absl::NotFoundError(absl::StrCat(
+        options.model_repo, ": no model version loads", refused,
+        refused.empty() ? "; expected <repo>/<name>/<version>/config.json"
+                        : ""));
+  }
   if (impl->store) {
     absl::StatusOr<StateStore::Contents> contents = impl->store->LoadAll();
     if (!contents.ok()) return contents.status();
@@ -152,8 +174,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   ServiceOptions service_options;
   service_options.max_stream_inflight = options.max_stream_inflight;
   service_options.max_stream_buffered_bytes = options.max_stream_buffered_bytes;
-  impl->service =
-      std::make_unique<LstmServeService>(*impl->core, service_options);
+  impl->maintenance = std::make_unique<Maintenance>(
+      *impl->core, *impl->watcher, options.expiry_sweep_interval,
+      options.repo_poll_interval);
+  impl->service = std::make_unique<LstmServeService>(
+      *impl->core, *impl->maintenance, service_options);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -175,17 +200,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                      " (address in use, or not a local address?)"));
   }
 
-  if (options.expiry_sweep_interval > absl::ZeroDuration()) {
-    Impl* raw = impl.get();
-    impl->sweeper = std::thread([raw] {
-      while (!raw->stop_sweeping.WaitForNotificationWithTimeout(
-          raw->options.expiry_sweep_interval)) {
-        if (int n = raw->core->ExpireIdle(); n > 0) {
-          spdlog::info("expired {} idle session(s)", n);
-        }
-      }
-    });
-  }
   spdlog::info(
       "lstm-server listening on {}:{} ({} model versions, {} worker "
       "threads)",
@@ -220,9 +234,9 @@ void Server::Shutdown(absl::Duration grace) {
   // complete.
   impl_->service->BeginShutdown();
   impl_->grpc_server->Shutdown(deadline);
-  impl_->stop_sweeping.Notify();
-  if (impl_->sweeper.joinable()) impl_->sweeper.join();
   impl_->grpc_server->Wait();
+  // After the calls: an admin call in flight waits for this thread.
+  impl_->maintenance->Stop();
   impl_->core->Stop();
   spdlog::info("lstm-server stopped");
   impl_->done.Notify();

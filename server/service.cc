@@ -208,8 +208,9 @@ void ToProto(const SessionSnapshot& snap, const model::Model& m,
 
 }  // namespace
 
-LstmServeService::LstmServeService(SessionManager& core, ServiceOptions options)
-    : core_(core), options_(options) {}
+LstmServeService::LstmServeService(SessionManager& core, Maintenance& admin,
+                                   ServiceOptions options)
+    : core_(core), admin_(admin), options_(options) {}
 
 LstmServeService::~LstmServeService() = default;
 
@@ -425,6 +426,57 @@ grpc::ServerUnaryReactor* LstmServeService::GetServerStats(
         r.set_queued_steps(core_.queued_steps());
         r.set_uptime_ms(absl::ToInt64Milliseconds(absl::Now() - started_));
         call->Finish(absl::OkStatus());
+      });
+}
+
+namespace {
+
+template <typename Response>
+void AddEvents(const Maintenance::Events& events, Response* out) {
+  for (const RepositoryWatcher::Event& e : events)
+    out->add_events(e.ToString());
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* LstmServeService::LoadModel(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  using Call = UnaryCall<v1::LoadModelRequest, v1::LoadModelResponse>;
+  return Unary<v1::LoadModelRequest, v1::LoadModelResponse>(
+      ctx, request, response, [this](Call* call) {
+        admin_.LoadModel(
+            call->request.name(),
+            [this, call](absl::StatusOr<Maintenance::Events> events) {
+              if (events.ok()) {
+                AddEvents(*events, &call->response);
+                for (int64_t v :
+                     core_.models().Versions(call->request.name())) {
+                  call->response.add_versions(v);
+                }
+              }
+              call->Finish(events.status());
+            });
+      });
+}
+
+grpc::ServerUnaryReactor* LstmServeService::UnloadModel(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  using Call = UnaryCall<v1::UnloadModelRequest, v1::UnloadModelResponse>;
+  return Unary<v1::UnloadModelRequest, v1::UnloadModelResponse>(
+      ctx, request, response, [this](Call* call) {
+        admin_.UnloadModel(
+            call->request.name(), call->request.version(),
+            [call](absl::StatusOr<Maintenance::Events> events) {
+              if (events.ok()) {
+                AddEvents(*events, &call->response);
+                for (const RepositoryWatcher::Event& e : *events) {
+                  if (e.kind == RepositoryWatcher::Event::Kind::kUnloaded) {
+                    call->response.add_unloaded(e.version);
+                  }
+                }
+              }
+              call->Finish(events.status());
+            });
       });
 }
 

@@ -27,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "lstmserve/v1/lstmserve.grpc.pb.h"
 #include "server/core/session_manager.h"
+#include "server/maintenance.h"
 
 namespace lstmserve::server {
 
@@ -42,22 +43,26 @@ using v1::LstmServe;
 // Every method raw: the service parses and serializes its messages itself.
 using RawLstmServeService = LstmServe::WithRawCallbackMethod_ListModels<
     LstmServe::WithRawCallbackMethod_GetModel<LstmServe::WithRawCallbackMethod_Predict<
-        LstmServe::WithRawCallbackMethod_Stream<
-            LstmServe::WithRawCallbackMethod_CreateSession<
-                LstmServe::WithRawCallbackMethod_GetSession<
-                    LstmServe::WithRawCallbackMethod_ResetSession<
-                        LstmServe::WithRawCallbackMethod_CloseSession<
-                            LstmServe::WithRawCallbackMethod_ListSessions<
-                                LstmServe::WithRawCallbackMethod_ExportSession<
-                                    LstmServe::WithRawCallbackMethod_ImportSession<
-                                        LstmServe::
-                                            WithRawCallbackMethod_GetServerStats<
-                                                LstmServe::Service>>>>>>>>>>>>;
+        LstmServe::WithRawCallbackMethod_Stream<LstmServe::WithRawCallbackMethod_CreateSession<
+            LstmServe::WithRawCallbackMethod_GetSession<
+                LstmServe::WithRawCallbackMethod_ResetSession<
+                    LstmServe::WithRawCallbackMethod_CloseSession<
+                        LstmServe::WithRawCallbackMethod_ListSessions<
+                            LstmServe::WithRawCallbackMethod_ExportSession<
+                                LstmServe::WithRawCallbackMethod_ImportSession<
+                                    LstmServe::WithRawCallbackMethod_GetServerStats<
+                                        LstmServe::WithRawCallbackMethod_LoadModel<
+                                            LstmServe::
+                                                WithRawCallbackMethod_UnloadModel<
+                                                    LstmServe::
+                                                        Service>>>>>>>>>>>>>>;
 }  // namespace internal
 
 class LstmServeService final : public internal::RawLstmServeService {
  public:
-  LstmServeService(SessionManager& core, ServiceOptions options);
+  // `admin` runs LoadModel and UnloadModel (off gRPC's threads).
+  LstmServeService(SessionManager& core, Maintenance& admin,
+                   ServiceOptions options);
   ~LstmServeService() override;
 
   // No new chunks (the core answers them UNAVAILABLE); finishes every open
@@ -99,11 +104,18 @@ class LstmServeService final : public internal::RawLstmServeService {
   grpc::ServerUnaryReactor* GetServerStats(grpc::CallbackServerContext* ctx,
                                            const Raw* request,
                                            Raw* response) override;
+  grpc::ServerUnaryReactor* LoadModel(grpc::CallbackServerContext* ctx,
+                                      const Raw* request,
+                                      Raw* response) override;
+  grpc::ServerUnaryReactor* UnloadModel(grpc::CallbackServerContext* ctx,
+                                        const Raw* request,
+                                        Raw* response) override;
 
  private:
   class StreamReactor;
 
   SessionManager& core_;
+  Maintenance& admin_;
   const ServiceOptions options_;
   const absl::Time started_ = absl::Now();
 

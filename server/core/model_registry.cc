@@ -2,46 +2,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "model/repository.h"
-#include "model/status_macros.h"
 #include "server/core/validation.h"
 
 namespace lstmserve::server {
-
-absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(
-    const std::string& repo) {
-  ASSIGN_OR_RETURN(std::vector<model::ModelEntry> entries,
-                   model::ListModels(repo));
-  if (entries.empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        repo, ": no models; expected <repo>/<name>/<version>/config.json"));
-  }
-  auto registry = std::make_unique<ModelRegistry>();
-  for (const model::ModelEntry& entry : entries) {
-    for (int64_t version : entry.versions) {
-      const std::string dir = absl::StrCat(entry.path, "/", version);
-      absl::StatusOr<std::unique_ptr<model::Model>> m = model::Model::Load(dir);
-      if (!m.ok()) {
-        registry->load_errors_.push_back({dir, m.status()});
-        continue;
-      }
-      auto loaded = std::make_shared<LoadedModel>();
-      loaded->name = entry.name;
-      loaded->version = version;
-      loaded->model = *std::move(m);
-      registry->Add(std::move(loaded)).IgnoreError();  // one per version
-    }
-  }
-  if (registry->num_versions() == 0) {
-    std::string why;
-    for (const LoadError& e : registry->load_errors_) {
-      absl::StrAppend(&why, "; ", e.status.message());
-    }
-    return absl::NotFoundError(
-        absl::StrCat(repo, ": no model version loads", why));
-  }
-  return registry;
-}
 
 absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::FromModels(
     std::vector<std::shared_ptr<const LoadedModel>> models) {

@@ -31,19 +31,8 @@ struct LoadedModel {
 
 class ModelRegistry {
  public:
-  struct LoadError {
-    std::string dir;  // the version directory
-    absl::Status status;
-  };
-
   // An empty registry.
   ModelRegistry() = default;
-
-  // Loads every version of every model under `repo`. Versions that fail to
-  // load are skipped and listed in load_errors(). NOT_FOUND if the
-  // repository is missing or no version of any model loads.
-  static absl::StatusOr<std::unique_ptr<ModelRegistry>> Create(
-      const std::string& repo);
 
   // A registry of the given versions (tests, and models built in memory).
   // INVALID_ARGUMENT for a duplicate name and version.
@@ -59,8 +48,6 @@ class ModelRegistry {
 
   // Every loaded version, by name then version.
   std::vector<std::shared_ptr<const LoadedModel>> All() const;
-  // Versions of Create's repository that did not load (fixed after Create).
-  const std::vector<LoadError>& load_errors() const { return load_errors_; }
 
   // version 0: the highest. NOT_FOUND naming the model or version (and the
   // versions there are).
@@ -83,7 +70,6 @@ class ModelRegistry {
   std::map<std::string, std::map<int64_t, std::shared_ptr<const LoadedModel>>,
            std::less<>>
       models_ ABSL_GUARDED_BY(mu_);
-  std::vector<LoadError> load_errors_;
 };
 
 }  // namespace lstmserve::server

@@ -174,6 +174,18 @@ absl::Status ValidateSnapshot(const SessionSnapshot& snap,
   return absl::OkStatus();
 }
 
+absl::Status ValidateModelName(absl::string_view name) {
+  if (name.empty() || name.size() > 255 || name == "." || name == ".." ||
+      name.find('/') != absl::string_view::npos ||
+      name.find('\0') != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model name ", Quote(name),
+                     " is not a repository directory name (1 to 255 bytes, "
+                     "no '/', not \".\" or \"..\")"));
+  }
+  return absl::OkStatus();
+}
+
 namespace {
 constexpr absl::string_view kExpectedStepPayload =
     "type.lstmserve.dev/expected_step";

@@ -36,6 +36,10 @@ std::string Quote(absl::string_view s);
 inline constexpr size_t kMaxSessionIdChars = 128;
 absl::Status ValidateSessionId(absl::string_view id);
 
+// A model name as the repository holds it: a directory name, 1 to 255
+// bytes, not "." or "..", no '/' or NUL.
+absl::Status ValidateModelName(absl::string_view name);
+
 // A chunk from a [T, input_size] tensor: T in [1, max_steps_per_request],
 // values finite unless allowed. The message names the model.
 absl::StatusOr<Chunk> MakeChunk(std::span<const int64_t> shape,

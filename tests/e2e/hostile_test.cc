@@ -241,7 +241,20 @@ TEST(HostileRepositoryTest, ABrokenModelVersionIsSkippedAndTheRestServed) {
   ASSERT_EQ(list.models_size(), 1);
   EXPECT_EQ(list.models(0).name(), "sunspots");
   EXPECT_EQ(list.models(0).version(), 1);
-  EXPECT_EQ(server->models().load_errors().size(), 2u);
+  // Each broken version is refused with its error, asked again.
+  v1::LoadModelRequest load;
+  load.set_name("broken");
+  v1::LoadModelResponse loaded;
+  grpc::Status status = stub->LoadModel(Ctx().get(), load, &loaded);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(),
+              testing::HasSubstr("model=broken version=1 not loaded"));
+  load.set_name("sunspots");
+  ASSERT_TRUE(stub->LoadModel(Ctx().get(), load, &loaded).ok());
+  EXPECT_THAT(loaded.versions(), testing::ElementsAre(1));
+  ASSERT_EQ(loaded.events_size(), 1);
+  EXPECT_THAT(loaded.events(0),
+              testing::HasSubstr("model=sunspots version=2 not loaded"));
 }
 
 }  // namespace

@@ -1,0 +1,165 @@
+#include "server/maintenance.h"
+
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "model/model.h"
+#include "spdlog/spdlog.h"
+
+namespace lstmserve::server {
+
+Maintenance::Maintenance(SessionManager& core, RepositoryWatcher& watcher,
+                         absl::Duration tick, absl::Duration poll)
+    : core_(core), watcher_(watcher), tick_(tick), poll_(poll) {
+  if (tick_ > absl::ZeroDuration()) thread_ = std::thread([this] { Run(); });
+}
+
+Maintenance::~Maintenance() { Stop(); }
+
+void Maintenance::Stop() {
+  std::deque<Job> left;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    cv_.Signal();
+  }
+  if (thread_.joinable()) thread_.join();
+  {
+    absl::MutexLock lock(&mu_);
+    left.swap(jobs_);
+  }
+  for (Job& job : left) {
+    job.done(absl::UnavailableError("the server is shutting down"));
+  }
+}
+
+void Maintenance::Log(const RepositoryWatcher::Event& event,
+                      const SessionManager& core) {
+  using Kind = RepositoryWatcher::Event::Kind;
+  switch (event.kind) {
+    case Kind::kLoaded: {
+      auto m = core.models().Get(event.model, event.version);
+      if (m.ok()) {
+        const model::ModelConfig& c = (*m)->model->config();
+        spdlog::info("model={} version={} loaded: {} {}x{}, {} parameters",
+                     event.model, event.version, model::CellTypeName(c.cell),
+                     c.num_layers, c.hidden_size,
+                     (*m)->model->parameter_count());
+      } else {
+        spdlog::info("{}", event.ToString());
+      }
+      break;
+    }
+    case Kind::kUnloaded:
+    case Kind::kWaiting:
+      spdlog::info("{}", event.ToString());
+      break;
+    case Kind::kRefused:
+      spdlog::error("{}", event.ToString());
+      break;
+  }
+}
+
+void Maintenance::Post(std::function<void()> job, EventsDone done) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_ && thread_.joinable()) {
+      jobs_.push_back(Job{std::move(job), std::move(done)});
+      cv_.Signal();
+      return;
+    }
+    if (stopping_) {
+      done(absl::UnavailableError("the server is shutting down"));
+      return;
+    }
+  }
+  job();  // no thread (tests): run here
+}
+
+void Maintenance::LoadModel(std::string name, EventsDone done) {
+  EventsDone reply = done;
+  Post(
+      [this, name = std::move(name), reply = std::move(reply)] {
+        absl::StatusOr<Events> events = watcher_.LoadModel(name);
+        if (events.ok()) {
+          for (const auto& e : *events) Log(e, core_);
+        }
+        reply(std::move(events));
+      },
+      std::move(done));
+}
+
+void Maintenance::UnloadModel(std::string name, int64_t version,
+                              EventsDone done) {
+  EventsDone reply = done;
+  Post(
+      [this, name = std::move(name), version, reply = std::move(reply)] {
+        absl::StatusOr<Events> events = watcher_.UnloadModel(name, version);
+        if (events.ok()) {
+          for (const auto& e : *events) Log(e, core_);
+        }
+        reply(std::move(events));
+      },
+      std::move(done));
+}
+
+void Maintenance::Tick(bool poll) {
+  if (poll) {
+    absl::StatusOr<Events> events = watcher_.Poll();
+    if (!events.ok()) {
+      spdlog::warn("model repository not scanned: {}",
+                   std::string(events.status().message()));
+    } else {
+      for (const auto& e : *events) Log(e, core_);
+    }
+  }
+  SessionManager::Maintained m = core_.Maintain();
+  if (m.expired_idle > 0) {
+    spdlog::info("expired {} idle session(s)", m.expired_idle);
+  }
+  if (m.closed_for_reload > 0) {
+    spdlog::info("closed {} session(s) of unloaded versions (reason reload)",
+                 m.closed_for_reload);
+  }
+  for (const std::string& v : m.versions_freed) {
+    spdlog::info("model version {} freed: its last session ended", v);
+  }
+}
+
+void Maintenance::Run() {
+  absl::Time next_tick = absl::Now() + tick_;
+  absl::Time next_poll = poll_ > absl::ZeroDuration() ? absl::Now() + poll_
+                                                      : absl::InfiniteFuture();
+  while (true) {
+    Job job;
+    bool tick = false;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time wake = std::min(next_tick, next_poll);
+      while (!stopping_ && jobs_.empty() && absl::Now() < wake) {
+        cv_.WaitWithDeadline(&mu_, wake);
+      }
+      if (stopping_) return;
+      if (!jobs_.empty()) {
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      } else {
+        tick = true;
+      }
+    }
+    if (job.run) {
+      job.run();
+      continue;
+    }
+    if (tick) {
+      const absl::Time now = absl::Now();
+      const bool poll = now >= next_poll;
+      Tick(poll);
+      next_tick = absl::Now() + tick_;
+      if (poll) next_poll = absl::Now() + poll_;
+    }
+  }
+}
+
+}  // namespace lstmserve::server
