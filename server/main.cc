@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/config/config.h"
+#include "server/logging.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -42,7 +43,16 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  spdlog::set_level(spdlog::level::from_str(config->log_level));
+  lstmserve::server::LogOptions log;
+  log.level = spdlog::level::from_str(config->log_level);
+  log.format = config->log_format == lstmserve::config::LogFormat::kJson
+                   ? lstmserve::server::LogFormat::kJson
+                   : lstmserve::server::LogFormat::kText;
+  log.access_log = config->server.access_log;
+  if (absl::Status s = lstmserve::server::ConfigureLogging(log); !s.ok()) {
+    std::cerr << "lstm-server: " << s.message() << '\n';
+    return 2;
+  }
   // Debian builds abseil with its debug-mode lock-order graph on, which
   // bookkeeps every Mutex::Lock (~1% of a loaded server's CPU in a
   // profile). The tests keep it on; the server binary does not need it.

@@ -4,6 +4,7 @@
 
 #include "absl/time/clock.h"
 #include "model/model.h"
+#include "server/logging.h"
 #include "spdlog/spdlog.h"
 
 namespace lstmserve::server {
@@ -37,26 +38,26 @@ void Maintenance::Stop() {
 void Maintenance::Log(const RepositoryWatcher::Event& event,
                       const SessionManager& core) {
   using Kind = RepositoryWatcher::Event::Kind;
+  const std::shared_ptr<spdlog::logger> log = Logger("reload");
   switch (event.kind) {
     case Kind::kLoaded: {
       auto m = core.models().Get(event.model, event.version);
       if (m.ok()) {
         const model::ModelConfig& c = (*m)->model->config();
-        spdlog::info("model={} version={} loaded: {} {}x{}, {} parameters",
-                     event.model, event.version, model::CellTypeName(c.cell),
-                     c.num_layers, c.hidden_size,
-                     (*m)->model->parameter_count());
+        log->info("model={} version={} loaded: {} {}x{}, {} parameters",
+                  event.model, event.version, model::CellTypeName(c.cell),
+                  c.num_layers, c.hidden_size, (*m)->model->parameter_count());
       } else {
-        spdlog::info("{}", event.ToString());
+        log->info("{}", event.ToString());
       }
       break;
     }
     case Kind::kUnloaded:
     case Kind::kWaiting:
-      spdlog::info("{}", event.ToString());
+      log->info("{}", event.ToString());
       break;
     case Kind::kRefused:
-      spdlog::error("{}", event.ToString());
+      log->error("{}", event.ToString());
       break;
   }
 }
@@ -108,22 +109,23 @@ void Maintenance::Tick(bool poll) {
   if (poll) {
     absl::StatusOr<Events> events = watcher_.Poll();
     if (!events.ok()) {
-      spdlog::warn("model repository not scanned: {}",
-                   std::string(events.status().message()));
+      Logger("reload")->warn("model repository not scanned: {}",
+                             std::string(events.status().message()));
     } else {
       for (const auto& e : *events) Log(e, core_);
     }
   }
   SessionManager::Maintained m = core_.Maintain();
   if (m.expired_idle > 0) {
-    spdlog::info("expired {} idle session(s)", m.expired_idle);
+    Logger("sessions")->info("expired {} idle session(s)", m.expired_idle);
   }
   if (m.closed_for_reload > 0) {
-    spdlog::info("closed {} session(s) of unloaded versions (reason reload)",
-                 m.closed_for_reload);
+    Logger("sessions")
+        ->info("closed {} session(s) of unloaded versions (reason reload)",
+               m.closed_for_reload);
   }
   for (const std::string& v : m.versions_freed) {
-    spdlog::info("model version {} freed: its last session ended", v);
+    Logger("reload")->info("model version {} freed: its last session ended", v);
   }
 }
 

@@ -11,7 +11,11 @@
 #include "server/core/model_registry.h"
 #include "server/core/repository_watcher.h"
 #include "server/core/session_manager.h"
+#include "server/logging.h"
 #include "server/maintenance.h"
+#include "server/metrics/http_endpoint.h"
+#include "server/request_recorder.h"
+#include "server/server_metrics.h"
 #include "server/service.h"
 #include "server/store/sqlite_state_store.h"
 #include "spdlog/spdlog.h"
@@ -25,6 +29,9 @@ struct Server::Impl {
   std::unique_ptr<SessionManager> core;
   std::unique_ptr<RepositoryWatcher> watcher;
   std::unique_ptr<Maintenance> maintenance;
+  std::unique_ptr<ServerMetrics> metrics;
+  std::unique_ptr<RequestRecorder> recorder;
+  std::unique_ptr<metrics::MetricsEndpoint> metrics_endpoint;  // null: off
   std::unique_ptr<LstmServeService> service;
   std::unique_ptr<grpc::Server> grpc_server;
   int port = 0;
@@ -94,11 +101,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     absl::StatusOr<std::unique_ptr<store::SqliteStateStore>> opened =
         store::SqliteStateStore::Open(store_options, &report);
     for (const std::string& w : report.warnings) {
-      spdlog::warn("state store: {}", w);
+      Logger("store")->warn("{}", w);
     }
     if (!opened.ok()) return opened.status();
     if (report.created) {
-      spdlog::info("state store: created {}", (*opened)->Describe());
+      Logger("store")->info("created {}", (*opened)->Describe());
     }
     impl->store = *std::move(opened);
   }
@@ -158,20 +165,38 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     absl::StatusOr<StateStore::Contents> contents = impl->store->LoadAll();
     if (!contents.ok()) return contents.status();
     for (const std::string& p : contents->problems) {
-      spdlog::error("state store: {}; it stays in the store", p);
+      Logger("store")->error("{}; it stays in the store", p);
     }
     const size_t stored = contents->records.size();
     SessionManager::Restored restored =
         impl->core->Restore(std::move(contents->records));
     for (const std::string& p : restored.problems) {
-      spdlog::warn("state store: {}; it stays in the store", p);
+      Logger("store")->warn("{}; it stays in the store", p);
     }
-    spdlog::info("state store {}: {} sessions restored of {} stored",
-                 impl->store->Describe(), restored.sessions,
-                 stored + contents->problems.size());
+    Logger("store")->info("{}: {} sessions restored of {} stored",
+                          impl->store->Describe(), restored.sessions,
+                          stored + contents->problems.size());
+  }
+
+  ASSIGN_OR_RETURN(impl->metrics, ServerMetrics::Create(*impl->core));
+  impl->recorder = std::make_unique<RequestRecorder>(impl->metrics.get());
+  if (!options.metrics_listen.empty() && options.metrics_listen != "off") {
+    metrics::MetricsEndpoint::Options endpoint;
+    endpoint.listen_address = options.metrics_listen;
+    endpoint.registry = &impl->metrics->registry();
+    absl::StatusOr<std::unique_ptr<metrics::MetricsEndpoint>> started =
+        metrics::MetricsEndpoint::Start(endpoint);
+    if (!started.ok()) {
+      impl->core->Stop();
+      return absl::Status(
+          started.status().code(),
+          absl::StrCat("--metrics-listen: ", started.status().message()));
+    }
+    impl->metrics_endpoint = *std::move(started);
   }
 
   ServiceOptions service_options;
+  service_options.observer = impl->recorder.get();
   service_options.max_stream_inflight = options.max_stream_inflight;
   service_options.max_stream_buffered_bytes = options.max_stream_buffered_bytes;
   impl->maintenance = std::make_unique<Maintenance>(
@@ -204,6 +229,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       "lstm-server listening on {}:{} ({} model versions, {} worker "
       "threads)",
       impl->host, impl->port, impl->registry->num_versions(), threads);
+  if (impl->metrics_endpoint) {
+    spdlog::info("metrics on http://{}:{}/metrics", impl->host,
+                 impl->metrics_endpoint->port());
+  }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -213,6 +242,10 @@ Server::~Server() {
 }
 
 int Server::port() const { return impl_->port; }
+
+int Server::metrics_port() const {
+  return impl_->metrics_endpoint ? impl_->metrics_endpoint->port() : 0;
+}
 
 std::string Server::address() const {
   return absl::StrCat(impl_->host, ":", impl_->port);

@@ -35,6 +35,8 @@ class Server {
 
   // The port actually bound (useful with port 0).
   int port() const;
+  // The metrics endpoint's port; 0 when --metrics-listen is off.
+  int metrics_port() const;
   // "host:port" with the bound port.
   std::string address() const;
 

@@ -57,9 +57,19 @@ struct UnaryCall {
   grpc::ByteBuffer* raw_response = nullptr;
   Request request;
   Response response;
+  // What the observer is told when the call finishes; handlers fill in
+  // what they learn (the served model, the session, the steps run).
+  RequestObserver* observer = nullptr;
+  RequestRecord record;
+  absl::Time started;
 
   void Finish(const absl::Status& status) {
     if (status.ok()) *raw_response = Serialize(response);
+    if (observer != nullptr) {
+      record.code = status.code();
+      record.duration = absl::Now() - started;
+      observer->Record(record);
+    }
     grpc::ServerUnaryReactor* r = reactor;
     delete this;
     r->Finish(ToGrpcStatus(status));
@@ -72,11 +82,15 @@ template <typename Request, typename Response, typename Handler>
 grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx,
                                 const grpc::ByteBuffer* raw_request,
                                 grpc::ByteBuffer* raw_response,
+                                const char* method, RequestObserver* observer,
                                 Handler handler) {
   auto* call = new UnaryCall<Request, Response>;
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   call->reactor = reactor;
   call->raw_response = raw_response;
+  call->observer = observer;
+  call->record.method = method;
+  call->started = absl::Now();
   if (!Parse(*raw_request, &call->request)) {
     call->Finish(NotParsed<Request>());
   } else {
@@ -210,7 +224,10 @@ void ToProto(const SessionSnapshot& snap, const model::Model& m,
 
 LstmServeService::LstmServeService(SessionManager& core, Maintenance& admin,
                                    ServiceOptions options)
-    : core_(core), admin_(admin), options_(options) {}
+    : core_(core),
+      admin_(admin),
+      options_(options),
+      observer_(options.observer) {}
 
 LstmServeService::~LstmServeService() = default;
 
@@ -218,7 +235,7 @@ grpc::ServerUnaryReactor* LstmServeService::ListModels(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::ListModelsRequest, v1::ListModelsResponse>;
   return Unary<v1::ListModelsRequest, v1::ListModelsResponse>(
-      ctx, request, response, [this](Call* call) {
+      ctx, request, response, "ListModels", observer_, [this](Call* call) {
         const ModelRegistry& models = core_.models();
         for (const std::string& name : models.Names()) {
           auto m = models.Get(name);
@@ -235,7 +252,7 @@ grpc::ServerUnaryReactor* LstmServeService::GetModel(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::GetModelRequest, v1::ModelInfo>;
   return Unary<v1::GetModelRequest, v1::ModelInfo>(
-      ctx, request, response, [this](Call* call) {
+      ctx, request, response, "GetModel", observer_, [this](Call* call) {
         const ModelRegistry& models = core_.models();
         auto m = models.Get(call->request.name(), call->request.version());
         if (m.ok()) {
@@ -250,7 +267,7 @@ grpc::ServerUnaryReactor* LstmServeService::Predict(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::PredictRequest, v1::PredictResponse>;
   return Unary<v1::PredictRequest, v1::PredictResponse>(
-      ctx, request, response, [this, ctx](Call* call) {
+      ctx, request, response, "Predict", observer_, [this, ctx](Call* call) {
         const v1::PredictRequest& r = call->request;
         Caller caller;
         caller.owner = OwnerOf(ctx);
@@ -268,7 +285,10 @@ grpc::ServerUnaryReactor* LstmServeService::Predict(
         if (r.has_first_step()) chunk.first_step = r.first_step();
         core_.SubmitChunk(
             caller, chunk, [call](absl::StatusOr<ChunkResult> result) {
+              call->record.session = call->request.session_id();
               if (result.ok()) {
+                call->record.model = result->model->name;
+                call->record.steps = result->steps;
                 v1::PredictResponse& out = call->response;
                 FillTensor(result->outputs, result->steps, result->output_size,
                            out.mutable_outputs());
@@ -290,7 +310,8 @@ grpc::ServerUnaryReactor* LstmServeService::CreateSession(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::CreateSessionRequest, v1::SessionInfo>;
   return Unary<v1::CreateSessionRequest, v1::SessionInfo>(
-      ctx, request, response, [this, ctx](Call* call) {
+      ctx, request, response, "CreateSession", observer_,
+      [this, ctx](Call* call) {
         const v1::CreateSessionRequest& r = call->request;
         core_.CreateSession(
             OwnerOf(ctx), r.session_id(), r.model(), r.version(),
@@ -298,6 +319,8 @@ grpc::ServerUnaryReactor* LstmServeService::CreateSession(
                                r.initial_state().end()),
             [call](absl::StatusOr<SessionInfo> info) {
               if (info.ok()) {
+                call->record.model = info->model;
+                call->record.session = info->id;
                 FillSessionInfo(*info, &call->response);
                 spdlog::debug("session={} created model={} version={}",
                               info->id, info->model, info->version);
@@ -311,10 +334,14 @@ grpc::ServerUnaryReactor* LstmServeService::GetSession(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::GetSessionRequest, v1::SessionInfo>;
   return Unary<v1::GetSessionRequest, v1::SessionInfo>(
-      ctx, request, response, [this, ctx](Call* call) {
+      ctx, request, response, "GetSession", observer_, [this, ctx](Call* call) {
+        call->record.session = call->request.session_id();
         absl::StatusOr<SessionInfo> info =
             core_.GetSession(OwnerOf(ctx), call->request.session_id());
-        if (info.ok()) FillSessionInfo(*info, &call->response);
+        if (info.ok()) {
+          call->record.model = info->model;
+          FillSessionInfo(*info, &call->response);
+        }
         call->Finish(info.status());
       });
 }
@@ -323,10 +350,14 @@ grpc::ServerUnaryReactor* LstmServeService::ResetSession(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::ResetSessionRequest, v1::SessionInfo>;
   return Unary<v1::ResetSessionRequest, v1::SessionInfo>(
-      ctx, request, response, [this, ctx](Call* call) {
+      ctx, request, response, "ResetSession", observer_,
+      [this, ctx](Call* call) {
+        call->record.session = call->request.session_id();
         core_.ResetSession(OwnerOf(ctx), call->request.session_id(),
                            [call](absl::StatusOr<SessionInfo> info) {
                              if (info.ok()) {
+                               call->record.model = info->model;
+                               call->record.session = info->id;
                                FillSessionInfo(*info, &call->response);
                              }
                              call->Finish(info.status());
@@ -338,7 +369,9 @@ grpc::ServerUnaryReactor* LstmServeService::CloseSession(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::CloseSessionRequest, v1::CloseSessionResponse>;
   return Unary<v1::CloseSessionRequest, v1::CloseSessionResponse>(
-      ctx, request, response, [this, ctx](Call* call) {
+      ctx, request, response, "CloseSession", observer_,
+      [this, ctx](Call* call) {
+        call->record.session = call->request.session_id();
         core_.CloseSession(OwnerOf(ctx), call->request.session_id(),
                            [call](absl::Status s) { call->Finish(s); });
       });
@@ -348,7 +381,8 @@ grpc::ServerUnaryReactor* LstmServeService::ListSessions(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::ListSessionsRequest, v1::ListSessionsResponse>;
   return Unary<v1::ListSessionsRequest, v1::ListSessionsResponse>(
-      ctx, request, response, [this, ctx](Call* call) {
+      ctx, request, response, "ListSessions", observer_,
+      [this, ctx](Call* call) {
         const int size = call->request.page_size();
         if (size < 0) {
           return call->Finish(absl::InvalidArgumentError(absl::StrCat(
@@ -369,10 +403,13 @@ grpc::ServerUnaryReactor* LstmServeService::ExportSession(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::ExportSessionRequest, v1::SessionSnapshot>;
   return Unary<v1::ExportSessionRequest, v1::SessionSnapshot>(
-      ctx, request, response, [this, ctx](Call* call) {
+      ctx, request, response, "ExportSession", observer_,
+      [this, ctx](Call* call) {
+        call->record.session = call->request.session_id();
         core_.ExportSession(OwnerOf(ctx), call->request.session_id(),
                             [this, call](absl::StatusOr<SessionSnapshot> snap) {
                               if (snap.ok()) {
+                                call->record.model = snap->model;
                                 auto m = core_.models().Get(snap->model,
                                                             snap->version);
                                 ToProto(*snap, *(*m)->model, &call->response);
@@ -386,13 +423,16 @@ grpc::ServerUnaryReactor* LstmServeService::ImportSession(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::ImportSessionRequest, v1::SessionInfo>;
   return Unary<v1::ImportSessionRequest, v1::SessionInfo>(
-      ctx, request, response, [this, ctx](Call* call) {
+      ctx, request, response, "ImportSession", observer_,
+      [this, ctx](Call* call) {
         absl::StatusOr<SessionSnapshot> snap =
             FromProto(call->request.snapshot());
         if (!snap.ok()) return call->Finish(snap.status());
         core_.ImportSession(OwnerOf(ctx), *std::move(snap),
                             [call](absl::StatusOr<SessionInfo> info) {
                               if (info.ok()) {
+                                call->record.model = info->model;
+                                call->record.session = info->id;
                                 FillSessionInfo(*info, &call->response);
                               }
                               call->Finish(info.status());
@@ -404,7 +444,7 @@ grpc::ServerUnaryReactor* LstmServeService::GetServerStats(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::GetServerStatsRequest, v1::ServerStats>;
   return Unary<v1::GetServerStatsRequest, v1::ServerStats>(
-      ctx, request, response, [this](Call* call) {
+      ctx, request, response, "GetServerStats", observer_, [this](Call* call) {
         v1::ServerStats& r = call->response;
         for (const ModelStats& m : core_.Stats()) {
           v1::ModelStats* out = r.add_models();
@@ -443,7 +483,7 @@ grpc::ServerUnaryReactor* LstmServeService::LoadModel(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::LoadModelRequest, v1::LoadModelResponse>;
   return Unary<v1::LoadModelRequest, v1::LoadModelResponse>(
-      ctx, request, response, [this](Call* call) {
+      ctx, request, response, "LoadModel", observer_, [this](Call* call) {
         admin_.LoadModel(
             call->request.name(),
             [this, call](absl::StatusOr<Maintenance::Events> events) {
@@ -463,7 +503,7 @@ grpc::ServerUnaryReactor* LstmServeService::UnloadModel(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::UnloadModelRequest, v1::UnloadModelResponse>;
   return Unary<v1::UnloadModelRequest, v1::UnloadModelResponse>(
-      ctx, request, response, [this](Call* call) {
+      ctx, request, response, "UnloadModel", observer_, [this](Call* call) {
         admin_.UnloadModel(
             call->request.name(), call->request.version(),
             [call](absl::StatusOr<Maintenance::Events> events) {
@@ -704,6 +744,7 @@ class LstmServeService::StreamReactor final
   void Handle() {
     const v1::StreamRequest& r = request_;
     const uint64_t request_id = r.request_id();
+    const absl::Time read_at = absl::Now();
     v1::StreamResponse error;
     error.set_request_id(request_id);
     error.set_session_id(r.session_id());
@@ -720,7 +761,11 @@ class LstmServeService::StreamReactor final
         ++pending_;
       }
     }
-    if (error.has_error()) return Enqueue(error);
+    if (error.has_error()) {
+      Observe(r.session_id(), nullptr, absl::StatusCode::kInvalidArgument,
+              read_at);
+      return Enqueue(error);
+    }
 
     ChunkRequest chunk;
     chunk.session_id = r.session_id();
@@ -731,23 +776,42 @@ class LstmServeService::StreamReactor final
     chunk.values = ValuesOf(r.inputs());
     if (r.has_first_step()) chunk.first_step = r.first_step();
     if (r.session_id().empty()) {
-      Complete(request_id, r.session_id(),
+      Complete(request_id, r.session_id(), read_at,
                absl::InvalidArgumentError(
                    "session_id is empty; every stream message names its "
                    "session"));
       return;
     }
-    service_->core_.SubmitChunk(
-        caller_, chunk,
-        [this, request_id,
-         session_id = r.session_id()](absl::StatusOr<ChunkResult> result) {
-          Complete(request_id, session_id, std::move(result));
-        });
+    service_->core_.SubmitChunk(caller_, chunk,
+                                [this, request_id, session_id = r.session_id(),
+                                 read_at](absl::StatusOr<ChunkResult> result) {
+                                  Complete(request_id, session_id, read_at,
+                                           std::move(result));
+                                });
+  }
+
+  // Tells the service's observer of an answered message.
+  void Observe(const std::string& session_id, const ChunkResult* result,
+               absl::StatusCode code, absl::Time read_at) {
+    RequestObserver* observer = service_->observer_;
+    if (observer == nullptr) return;
+    RequestRecord record;
+    record.method = "Stream";
+    record.session = session_id;
+    if (result != nullptr) {
+      record.model = result->model->name;
+      record.steps = result->steps;
+    }
+    record.code = code;
+    record.duration = absl::Now() - read_at;
+    observer->Record(record);
   }
 
   // A posted request finished (on a worker thread, or inline when refused).
   void Complete(uint64_t request_id, const std::string& session_id,
-                absl::StatusOr<ChunkResult> result) {
+                absl::Time read_at, absl::StatusOr<ChunkResult> result) {
+    Observe(session_id, result.ok() ? &*result : nullptr,
+            result.status().code(), read_at);
     v1::StreamResponse response;
     response.set_request_id(request_id);
     response.set_session_id(session_id);

@@ -21,21 +21,46 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "lstmserve/v1/lstmserve.grpc.pb.h"
 #include "server/core/session_manager.h"
 #include "server/maintenance.h"
 
 namespace lstmserve::server {
 
+// One answered request: a unary call, or one message of a stream (method
+// "Stream"), for metrics and the access log.
+struct RequestRecord {
+  const char* method = "";
+  std::string model;    // the served model that ran it; "" if none did
+  std::string session;  // the client's session id; "" for stateless calls
+  int64_t steps = 0;    // steps run (or answered from the replay record)
+  absl::StatusCode code = absl::StatusCode::kOk;
+  absl::Duration duration;  // arrival to answer
+};
+
+// Told of every answered request, on the thread that answers it (a gRPC or
+// worker thread): must be thread-safe and quick.
+class RequestObserver {
+ public:
+  virtual ~RequestObserver() = default;
+  virtual void Record(const RequestRecord& record) = 0;
+};
+
 struct ServiceOptions {
   // Requests of one stream read and not yet answered (response written).
   int max_stream_inflight = 256;
   // Bytes of responses of one stream waiting to be written.
   int64_t max_stream_buffered_bytes = 4 << 20;
+  // Told of every answered request (may be null). Must outlive the
+  // service.
+  RequestObserver* observer = nullptr;
 };
 
 namespace internal {
@@ -117,6 +142,7 @@ class LstmServeService final : public internal::RawLstmServeService {
   SessionManager& core_;
   Maintenance& admin_;
   const ServiceOptions options_;
+  RequestObserver* const observer_;
   const absl::Time started_ = absl::Now();
 
   absl::Mutex streams_mu_;

@@ -16,7 +16,8 @@ packages=(
   libonnx-dev  # onnx/onnx.proto, compiled for lstm-model import-onnx
   libsqlite3-dev  # the session store behind --state-dir
   libcivetweb-dev  # the /metrics HTTP endpoint (server/metrics/)
-  prometheus  # promtool, which checks the metrics exposition in tests/metrics/
+  prometheus  # promtool (tests/metrics/) and a real scrape (tests/e2e/)
+  curl  # the scrape test's queries to Prometheus's HTTP API
 )
 if [[ "${1:-}" == "--python" ]]; then
   packages+=(python3-torch python3-numpy python3-matplotlib libopenblas0-pthread

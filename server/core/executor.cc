@@ -690,6 +690,7 @@ void ModelExecutor::RecordBatch(const Batch& batch, absl::Time started,
   stats_.requests += batch.tasks.size();
   stats_.steps += steps_run;
   ++stats_.batches;
+  stats_.batched_chunks += static_cast<int64_t>(batch.tasks.size());
   Count(stats_.batch_size_histogram, static_cast<int64_t>(batch.tasks.size()));
   for (const Task& t : batch.tasks) {
     const int64_t wait_us = absl::ToInt64Microseconds(started - t.enqueued);
@@ -697,6 +698,7 @@ void ModelExecutor::RecordBatch(const Batch& batch, absl::Time started,
     stats_.queue_wait_us_total += wait_us;
   }
   stats_.compute_us_total += absl::ToInt64Microseconds(compute);
+  Count(stats_.compute_histogram, absl::ToInt64Microseconds(compute));
 }
 
 ModelStats ModelExecutor::Stats() const {

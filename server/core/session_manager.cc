@@ -240,6 +240,7 @@ SessionManager::Maintained SessionManager::Maintain() {
       executor->Close(std::move(session), [](absl::Status) {});
     }
     done.closed_for_reload = static_cast<int>(closing.size());
+    counters_.reloaded += done.closed_for_reload;
   }
   done.versions_freed = Reap();
   return done;
@@ -299,6 +300,7 @@ absl::StatusOr<std::shared_ptr<SessionHandle>> SessionManager::Find(
 
 absl::Status SessionManager::CheckCapacityLocked() const {
   if (static_cast<int>(sessions_.size()) >= options_.max_sessions) {
+    counters_.refused.fetch_add(1, std::memory_order_relaxed);
     return absl::ResourceExhaustedError(absl::StrCat(
         "the server holds ", sessions_.size(),
         " sessions, its limit (--max-sessions); close sessions or retry "
@@ -328,7 +330,12 @@ absl::Status SessionManager::CheckCreateLocked(absl::string_view id) const {
 
 std::shared_ptr<SessionHandle> SessionManager::InstallLocked(
     const std::string& owner, absl::string_view id, const Served& served,
-    SlotInit init, StoreWriter::Done stored) {
+    SlotInit init, StoreWriter::Done stored, Via via) {
+  std::atomic<int64_t>& counter = via == Via::kCreate ? counters_.created
+                                  : via == Via::kStream
+                                      ? counters_.created_on_stream
+                                      : counters_.imported;
+  counter.fetch_add(1, std::memory_order_relaxed);
   auto handle = std::make_shared<SessionHandle>();
   handle->id = id.empty() ? NewIdLocked() : std::string(id);
   handle->owner = owner;
@@ -399,7 +406,7 @@ void SessionManager::SubmitChunk(const Caller& caller,
       }
       // Not waited for: the chunk's answer says how durable it is.
       session = InstallLocked(caller.owner, request.session_id, *served,
-                              SlotInit{}, nullptr);
+                              SlotInit{}, nullptr, Via::kStream);
     } else {
       return done(NotFound(request.session_id));
     }
@@ -450,12 +457,13 @@ void SessionManager::CreateSession(const std::string& owner,
   }
   SlotInit init;
   init.initial_state = std::move(initial_state);
-  InstallAndReply(owner, id, *served, std::move(init), std::move(done));
+  InstallAndReply(owner, id, *served, std::move(init), Via::kCreate,
+                  std::move(done));
 }
 
 void SessionManager::InstallAndReply(const std::string& owner,
                                      absl::string_view id, const Served& served,
-                                     SlotInit init, InfoDone done) {
+                                     SlotInit init, Via via, InfoDone done) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckCreateLocked(id); !s.ok()) {
     mu_.Unlock();
@@ -465,7 +473,7 @@ void SessionManager::InstallAndReply(const std::string& owner,
   }
   if (!writer_) {
     std::shared_ptr<SessionHandle> session =
-        InstallLocked(owner, id, served, std::move(init), nullptr);
+        InstallLocked(owner, id, served, std::move(init), nullptr, via);
     SessionInfo info = session->Info();
     mu_.Unlock();
     done(std::move(info));
@@ -490,7 +498,7 @@ void SessionManager::InstallAndReply(const std::string& owner,
     done(session->Info());
   };
   *created =
-      InstallLocked(owner, id, served, std::move(init), std::move(stored));
+      InstallLocked(owner, id, served, std::move(init), std::move(stored), via);
 }
 
 absl::StatusOr<SessionInfo> SessionManager::GetSession(
@@ -525,6 +533,7 @@ void SessionManager::CloseSession(const std::string& owner,
     session = std::move(it->second);
     sessions_.erase(it);
   }
+  counters_.closed.fetch_add(1, std::memory_order_relaxed);
   ModelExecutor* executor = session->executor.get();
   executor->Close(std::move(session), std::move(done));
 }
@@ -557,7 +566,8 @@ void SessionManager::ImportSession(const std::string& owner,
   init.state = std::move(snap.state);
   init.next_step = snap.next_step;
   init.replay = std::move(snap.replay);
-  InstallAndReply(owner, snap.id, *served, std::move(init), std::move(done));
+  InstallAndReply(owner, snap.id, *served, std::move(init), Via::kImport,
+                  std::move(done));
 }
 
 SessionManager::Restored SessionManager::Restore(
@@ -624,6 +634,7 @@ SessionManager::Restored SessionManager::Restore(
     init.replay = std::move(snap.replay);
     handle->executor->Install(handle, std::move(init));  // already stored
     ++result.sessions;
+    counters_.restored.fetch_add(1, std::memory_order_relaxed);
   }
   return result;
 }
@@ -665,7 +676,23 @@ int SessionManager::ExpireIdle() {
     ModelExecutor* executor = s->executor.get();
     executor->Close(std::move(s), [](absl::Status) {});
   }
+  counters_.expired.fetch_add(static_cast<int64_t>(expired.size()),
+                              std::memory_order_relaxed);
   return static_cast<int>(expired.size());
+}
+
+SessionManager::SessionCounters SessionManager::Counters() const {
+  SessionCounters c;
+  c.created = counters_.created.load(std::memory_order_relaxed);
+  c.created_on_stream =
+      counters_.created_on_stream.load(std::memory_order_relaxed);
+  c.imported = counters_.imported.load(std::memory_order_relaxed);
+  c.restored = counters_.restored.load(std::memory_order_relaxed);
+  c.closed = counters_.closed.load(std::memory_order_relaxed);
+  c.expired = counters_.expired.load(std::memory_order_relaxed);
+  c.reloaded = counters_.reloaded.load(std::memory_order_relaxed);
+  c.refused = counters_.refused.load(std::memory_order_relaxed);
+  return c;
 }
 
 std::vector<ModelStats> SessionManager::Stats() const {

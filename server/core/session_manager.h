@@ -179,6 +179,7 @@ class SessionManager {
   absl::Status FlushStore();
   // The store writer's counters (zeros without a store).
   StoreWriter::Stats StoreStats() const;
+  bool has_store() const { return writer_ != nullptr; }
 
   struct Page {
     std::vector<SessionInfo> sessions;  // ordered by id
@@ -195,6 +196,19 @@ class SessionManager {
   std::map<std::pair<std::string, int64_t>, int> SessionsByVersion() const;
 
   std::vector<ModelStats> Stats() const;
+
+  // Sessions made and ended since start, by how (for metrics).
+  struct SessionCounters {
+    int64_t created = 0;         // CreateSession
+    int64_t created_on_stream = 0;  // a chunk's create_model
+    int64_t imported = 0;        // ImportSession
+    int64_t restored = 0;        // from the state store at start
+    int64_t closed = 0;          // CloseSession
+    int64_t expired = 0;         // idle past the timeout
+    int64_t reloaded = 0;        // their version's drain time passed
+    int64_t refused = 0;         // not created: the session limit
+  };
+  SessionCounters Counters() const;
   int sessions() const;
   int64_t queued_steps() const { return queued_steps_.load(); }
   absl::Time Now() const { return options_.clock->Now(); }
@@ -209,6 +223,9 @@ class SessionManager {
 
  private:
   SessionManager(ModelRegistry& models, CoreOptions options);
+
+  // How a session came to be (counted in SessionCounters).
+  enum class Via { kCreate, kStream, kImport };
 
   // A served version and its executor, found together under versions_mu_.
   struct Served {
@@ -240,18 +257,16 @@ class SessionManager {
   // can reach its shard before the slot exists). With a store its record is
   // written (a put) from its shard and `stored` runs once that is
   // committed; without, `stored` runs at once on the shard.
-  std::shared_ptr<SessionHandle> InstallLocked(const std::string& owner,
-                                               absl::string_view id,
-                                               const Served& served,
-                                               SlotInit init,
-                                               StoreWriter::Done stored)
+  std::shared_ptr<SessionHandle> InstallLocked(
+      const std::string& owner, absl::string_view id, const Served& served,
+      SlotInit init, StoreWriter::Done stored, Via via)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Installs a checked new session, then calls `done` with its info: at
   // once without a store, once stored with one (and a session that cannot
   // be stored is discarded and `done` gets the error).
   void InstallAndReply(const std::string& owner, absl::string_view id,
-                       const Served& served, SlotInit init, InfoDone done)
-      ABSL_LOCKS_EXCLUDED(mu_);
+                       const Served& served, SlotInit init, Via via,
+                       InfoDone done) ABSL_LOCKS_EXCLUDED(mu_);
   // A create or import that could not be stored: closes it again.
   void Discard(const std::shared_ptr<SessionHandle>& session);
   void CheckpointLoop();
@@ -260,6 +275,11 @@ class SessionManager {
   ModelRegistry& models_;
   const CoreOptions options_;
   std::atomic<int64_t> queued_steps_{0};
+  struct AtomicCounters {
+    std::atomic<int64_t> created{0}, created_on_stream{0}, imported{0},
+        restored{0}, closed{0}, expired{0}, reloaded{0}, refused{0};
+  };
+  mutable AtomicCounters counters_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> stopped_{false};
   std::unique_ptr<StoreWriter> writer_;  // null without a store

@@ -29,6 +29,7 @@ inline server::ServerOptions ServerOptionsOn(
   o.model_repo = testutil::SourcePath("models");
   o.listen = listen;
   o.threads = 2;
+  o.metrics_listen = "127.0.0.1:0";  // tests run side by side
   return o;
 }
 

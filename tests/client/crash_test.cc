@@ -32,7 +32,8 @@ class CrashTest : public ::testing::Test {
         std::vector<std::string>{"--model-repo", testutil::SourcePath("models"),
                                  "--state-dir", tmp_.Join("state"),
                                  "--checkpoint-interval", "0.05", "--threads",
-                                 "2", "--log-level", "info"},
+                                 "2", "--log-level", "info", "--metrics-listen",
+            "127.0.0.1:0"},
         tmp_.Join("server.log"));
     ASSERT_TRUE(server_->Start()) << server_->Log();
     ClientOptions options = FastOptions(server_->target());

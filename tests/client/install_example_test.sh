@@ -8,6 +8,8 @@
 # usage: install_example_test.sh CMAKE BUILD_DIR EXAMPLE_DIR LSTM_SERVER
 #                                LSTM_CLIENT MODEL_REPO CXX [EXTRA_FLAGS]
 set -euo pipefail
+# Tests run side by side: no server takes the default metrics port.
+export LSTMSERVE_METRICS_LISTEN=127.0.0.1:0
 
 cmake=$1 build_dir=$2 example_dir=$3 server=$4 client=$5 repo=$6 cxx=$7
 flags=${8:-}

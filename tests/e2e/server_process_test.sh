@@ -5,6 +5,8 @@
 # config file and the environment) cleanly with exit 0.
 #   server_process_test.sh LSTM_SERVER MODEL_REPO
 set -euo pipefail
+# Tests run side by side: no server takes the default metrics port.
+export LSTMSERVE_METRICS_LISTEN=127.0.0.1:0
 server=$1
 repo=$2
 REPO_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
