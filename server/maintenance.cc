@@ -10,8 +10,13 @@
 namespace lstmserve::server {
 
 Maintenance::Maintenance(SessionManager& core, RepositoryWatcher& watcher,
-                         absl::Duration tick, absl::Duration poll)
-    : core_(core), watcher_(watcher), tick_(tick), poll_(poll) {
+                         absl::Duration tick, absl::Duration poll,
+                         std::function<void()> versions_changed)
+    : core_(core),
+      watcher_(watcher),
+      tick_(tick),
+      poll_(poll),
+      versions_changed_(std::move(versions_changed)) {
   if (tick_ > absl::ZeroDuration()) thread_ = std::thread([this] { Run(); });
 }
 
@@ -62,6 +67,16 @@ void Maintenance::Log(const RepositoryWatcher::Event& event,
   }
 }
 
+void Maintenance::Report(const Events& events) {
+  bool changed = false;
+  for (const RepositoryWatcher::Event& e : events) {
+    Log(e, core_);
+    changed |= e.kind == RepositoryWatcher::Event::Kind::kLoaded ||
+               e.kind == RepositoryWatcher::Event::Kind::kUnloaded;
+  }
+  if (changed && versions_changed_) versions_changed_();
+}
+
 void Maintenance::Post(std::function<void()> job, EventsDone done) {
   {
     absl::MutexLock lock(&mu_);
@@ -83,9 +98,7 @@ void Maintenance::LoadModel(std::string name, EventsDone done) {
   Post(
       [this, name = std::move(name), reply = std::move(reply)] {
         absl::StatusOr<Events> events = watcher_.LoadModel(name);
-        if (events.ok()) {
-          for (const auto& e : *events) Log(e, core_);
-        }
+        if (events.ok()) Report(*events);
         reply(std::move(events));
       },
       std::move(done));
@@ -97,9 +110,7 @@ void Maintenance::UnloadModel(std::string name, int64_t version,
   Post(
       [this, name = std::move(name), version, reply = std::move(reply)] {
         absl::StatusOr<Events> events = watcher_.UnloadModel(name, version);
-        if (events.ok()) {
-          for (const auto& e : *events) Log(e, core_);
-        }
+        if (events.ok()) Report(*events);
         reply(std::move(events));
       },
       std::move(done));
@@ -112,7 +123,7 @@ void Maintenance::Tick(bool poll) {
       Logger("reload")->warn("model repository not scanned: {}",
                              std::string(events.status().message()));
     } else {
-      for (const auto& e : *events) Log(e, core_);
+      Report(*events);
     }
   }
   SessionManager::Maintained m = core_.Maintain();

@@ -28,9 +28,11 @@ class Maintenance {
   using EventsDone = std::function<void(absl::StatusOr<Events>)>;
 
   // `tick` 0: no thread; Maintain and Poll run only when asked (tests).
-  // `poll` 0: the repository is not polled.
+  // `poll` 0: the repository is not polled. `versions_changed` (may be
+  // null) runs after a poll or admin call loaded or unloaded a version.
   Maintenance(SessionManager& core, RepositoryWatcher& watcher,
-              absl::Duration tick, absl::Duration poll);
+              absl::Duration tick, absl::Duration poll,
+              std::function<void()> versions_changed = nullptr);
   ~Maintenance();  // Stop()
 
   // Admin calls, run on the maintenance thread (at once without one).
@@ -43,6 +45,8 @@ class Maintenance {
   // Logs a watcher event as lstm-server does.
   static void Log(const RepositoryWatcher::Event& event,
                   const SessionManager& core);
+  // Logs the events; runs versions_changed_ if any loaded or unloaded.
+  void Report(const Events& events);
 
  private:
   void Run();
@@ -53,6 +57,7 @@ class Maintenance {
   RepositoryWatcher& watcher_;
   const absl::Duration tick_;
   const absl::Duration poll_;
+  const std::function<void()> versions_changed_;
 
   absl::Mutex mu_;
   absl::CondVar cv_;

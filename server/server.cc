@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +23,10 @@
 
 namespace lstmserve::server {
 
+namespace {
+constexpr char kService[] = "lstmserve.v1.LstmServe";
+}  // namespace
+
 struct Server::Impl {
   ServerOptions options;
   std::unique_ptr<ModelRegistry> registry;
@@ -36,6 +41,24 @@ struct Server::Impl {
   std::unique_ptr<grpc::Server> grpc_server;
   int port = 0;
   std::string host;
+
+  // grpc.health.v1: "" and kService SERVING while serving (NOT_SERVING from
+  // the start of shutdown), and "lstmserve.v1.LstmServe/<model>" SERVING
+  // while the model has a version served.
+  absl::Mutex health_mu;
+  std::set<std::string> health_models ABSL_GUARDED_BY(health_mu);
+  void UpdateModelHealth() {
+    grpc::HealthCheckServiceInterface* health =
+        grpc_server ? grpc_server->GetHealthCheckService() : nullptr;
+    if (health == nullptr) return;
+    absl::MutexLock lock(&health_mu);
+    const std::vector<std::string> served = registry->Names();
+    health_models.insert(served.begin(), served.end());
+    for (const std::string& name : health_models) {
+      health->SetServingStatus(absl::StrCat(kService, "/", name),
+                               !registry->Versions(name).empty());
+    }
+  }
 
   absl::Mutex shutdown_mu;
   bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;
@@ -199,9 +222,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   service_options.observer = impl->recorder.get();
   service_options.max_stream_inflight = options.max_stream_inflight;
   service_options.max_stream_buffered_bytes = options.max_stream_buffered_bytes;
+  Impl* raw = impl.get();
   impl->maintenance = std::make_unique<Maintenance>(
       *impl->core, *impl->watcher, options.expiry_sweep_interval,
-      options.repo_poll_interval);
+      options.repo_poll_interval, [raw] { raw->UpdateModelHealth(); });
   impl->service = std::make_unique<LstmServeService>(
       *impl->core, *impl->maintenance, service_options);
 
@@ -225,6 +249,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                      " (address in use, or not a local address?)"));
   }
 
+  if (grpc::HealthCheckServiceInterface* health =
+          impl->grpc_server->GetHealthCheckService()) {
+    health->SetServingStatus(true);
+    health->SetServingStatus(kService, true);
+  }
+  impl->UpdateModelHealth();
   spdlog::info(
       "lstm-server listening on {}:{} ({} model versions, {} worker "
       "threads)",
@@ -265,6 +295,11 @@ void Server::Shutdown(absl::Duration grace) {
   // soon as the last call is done; what is still open at the deadline is
   // cancelled. The workers keep running meanwhile: in-flight chunks
   // complete.
+  // Probes see NOT_SERVING (for "" and every service) from now on.
+  if (grpc::HealthCheckServiceInterface* health =
+          impl_->grpc_server->GetHealthCheckService()) {
+    health->Shutdown();
+  }
   impl_->service->BeginShutdown();
   impl_->grpc_server->Shutdown(deadline);
   impl_->grpc_server->Wait();

@@ -18,6 +18,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "gtest/gtest.h"
 #include "lstmserve/client.h"
+#include "lstmserve/v1/lstmserve.grpc.pb.h"
 
 namespace lstmserve::client_test {
 namespace {
@@ -222,6 +223,40 @@ TEST_F(HealthTest, RunningServerIsServing) {
   auto serving = client_->CheckHealth();
   ASSERT_TRUE(serving.ok()) << serving.status();
   EXPECT_TRUE(*serving);
+}
+
+TEST_F(HealthTest, TheServiceAndEachServedModelHaveTheirOwnStatus) {
+  auto service = client_->CheckHealth("lstmserve.v1.LstmServe");
+  ASSERT_TRUE(service.ok()) << service.status();
+  EXPECT_TRUE(*service);
+  for (const char* model : {"sunspots", "elnino"}) {
+    auto m =
+        client_->CheckHealth(std::string("lstmserve.v1.LstmServe/") + model);
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_TRUE(*m) << model;
+  }
+  EXPECT_EQ(client_->CheckHealth("lstmserve.v1.LstmServe/nope").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(HealthModelTest, AnUnloadedModelIsNotServing) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto stub = lstmserve::v1::LstmServe::NewStub(grpc::CreateChannel(
+      server->address(), grpc::InsecureChannelCredentials()));
+  lstmserve::v1::UnloadModelRequest unload;
+  unload.set_name("elnino");
+  lstmserve::v1::UnloadModelResponse unloaded;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  ASSERT_TRUE(stub->UnloadModel(&ctx, unload, &unloaded).ok());
+  auto client = ConnectTo(server->address());
+  auto m = client->CheckHealth("lstmserve.v1.LstmServe/elnino");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_FALSE(*m);
+  auto whole = client->CheckHealth();
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_TRUE(*whole);  // the server still serves sunspots
 }
 
 TEST_F(HealthTest, UnknownServiceIsNotFound) {
