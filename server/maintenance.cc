@@ -17,7 +17,12 @@ Maintenance::Maintenance(SessionManager& core, RepositoryWatcher& watcher,
       tick_(tick),
       poll_(poll),
       versions_changed_(std::move(versions_changed)) {
-  if (tick_ > absl::ZeroDuration()) thread_ = std::thread([this] { Run(); });
+  if (tick_ > absl::ZeroDuration()) {
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "lstm-maint");  // for top, perf
+      Run();
+    });
+  }
 }
 
 Maintenance::~Maintenance() { Stop(); }

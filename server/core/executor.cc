@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "model/model.h"
+#include "server/core/record_codec.h"
 #include "server/core/validation.h"
 
 namespace lstmserve::server {
@@ -135,11 +136,14 @@ class ModelExecutor::Shard final : public Strand {
     ops_.clear();
 
     const absl::Time wake = RunOneBatch(workspace);
+    // A checkpoint is taken a slice at a time between batches, so that its
+    // sessions' chunks do not wait for all of it.
+    const bool checkpointing = TakeCheckpointSlice();
     const absl::Time now = absl::Now();
     bool again;
     {
       absl::MutexLock lock(&mu_);
-      again = !inbox_.empty() || wake <= now;
+      again = !inbox_.empty() || wake <= now || checkpointing;
       if (!again) scheduled_ = false;
     }
     if (again) {
@@ -252,7 +256,7 @@ class ModelExecutor::Shard final : public Strand {
     r.next_step = slot.next_step;
     r.state = slot.state;
     r.initial_state = slot.initial_state;
-    r.replay = slot.replay;
+    r.replay_blob = EncodeReplay(slot.replay);
     r.created_unix_us = absl::ToUnixMicros(s.created);
     r.last_used_unix_us = s.last_used_unix_us.load(std::memory_order_relaxed);
     return r;
@@ -267,19 +271,44 @@ class ModelExecutor::Shard final : public Strand {
   // Hands the records of the sessions changed since the last checkpoint to
   // the checkpoint's callback. Runs between operations, so every record is
   // a state the session was in: never half a chunk.
+  // Starts a checkpoint of the sessions changed since the last one. Their
+  // records are taken by TakeCheckpointSlice, a slice between two batches;
+  // each record is a state its session was in between two operations, so
+  // never half a chunk. A session that changes again before its record is
+  // taken is simply recorded as it is then.
   void Checkpoint(Op op) {
-    std::vector<StoreWriter::Item> records;
-    records.reserve(dirty_.size());
-    for (uint64_t serial : dirty_) {
-      auto it = slots_.find(serial);
+    if (checkpoint_) {  // one at a time: the new round takes this one's rest
+      op.taken({});
+      return;
+    }
+    checkpoint_.emplace();
+    checkpoint_->taken = std::move(op.taken);
+    checkpoint_->serials.swap(dirty_);
+    checkpoint_->records.reserve(checkpoint_->serials.size());
+  }
+
+  // Takes the next slice of the checkpoint in progress; hands the records
+  // over when done. Returns whether more remains.
+  bool TakeCheckpointSlice() {
+    if (!checkpoint_) return false;
+    constexpr size_t kSlice = 256;
+    PendingCheckpoint& c = *checkpoint_;
+    const size_t end = std::min(c.serials.size(), c.next + kSlice);
+    for (; c.next < end; ++c.next) {
+      auto it = slots_.find(c.serials[c.next]);
       if (it == slots_.end()) continue;  // closed since: its delete is queued
       Slot& slot = *it->second;
+      if (!slot.dirty) continue;  // taken already (closed and reinstalled?)
       slot.dirty = false;
-      records.push_back(StoreWriter::Item{
+      c.records.push_back(StoreWriter::Item{
           StoreWrite{StoreWrite::Kind::kUpdate, RecordOf(slot)}, slot.session});
     }
-    dirty_.clear();
-    op.taken(std::move(records));
+    if (c.next < c.serials.size()) return true;
+    ModelExecutor::RecordsTaken taken = std::move(c.taken);
+    std::vector<StoreWriter::Item> records = std::move(c.records);
+    checkpoint_.reset();
+    taken(std::move(records));
+    return false;
   }
 
   // Writes a control operation's effect through the store (when there is
@@ -549,8 +578,15 @@ class ModelExecutor::Shard final : public Strand {
   // Owned by the strand: touched only inside Run.
   std::vector<Op> ops_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Slot>> slots_;
-  // Serials of the slots changed since the last checkpoint.
+  // Serials of the slots changed since the last checkpoint began.
   std::vector<uint64_t> dirty_;
+  struct PendingCheckpoint {
+    ModelExecutor::RecordsTaken taken;
+    std::vector<uint64_t> serials;  // to take, from `next` on
+    size_t next = 0;
+    std::vector<StoreWriter::Item> records;
+  };
+  std::optional<PendingCheckpoint> checkpoint_;
   BatchQueue queue_;
   Batch batch_;
   std::vector<Task> expired_;
@@ -722,6 +758,7 @@ void ModelExecutor::DropSlots() {
     auto ephemeral = std::move(shard->ephemeral_);
     shard->ephemeral_.clear();
     shard->dirty_.clear();
+    shard->checkpoint_.reset();
   }
 }
 

@@ -50,9 +50,9 @@ struct Op;  // an operation posted to a shard (executor.cc)
 struct ModelStats {
   std::string model;
   int64_t version = 0;
-  int64_t requests = 0;  // chunks completed (run, replayed or failed)
-  int64_t steps = 0;     // steps run by the engine
-  int64_t batches = 0;   // engine calls
+  int64_t requests = 0;        // chunks completed (run, replayed or failed)
+  int64_t steps = 0;           // steps run by the engine
+  int64_t batches = 0;         // engine calls
   int64_t batched_chunks = 0;  // sum of the batches' sizes
   // batch_size_histogram[k]: batches of size in (2^(k-1), 2^k]; [0]: size 1.
   std::vector<int64_t> batch_size_histogram;
@@ -63,8 +63,8 @@ struct ModelStats {
   int64_t compute_us_total = 0;  // engine time
   // compute_histogram[k]: engine calls that took (2^(k-1), 2^k] us.
   std::vector<int64_t> compute_histogram;
-  int64_t rejected = 0;          // refused because the queue was full
-  int64_t expired = 0;           // dropped as cancelled or past deadline
+  int64_t rejected = 0;  // refused because the queue was full
+  int64_t expired = 0;   // dropped as cancelled or past deadline
 };
 
 struct ExecutorOptions {

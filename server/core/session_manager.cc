@@ -69,7 +69,10 @@ absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(
   }
   if (m.writer_ && m.options_.threads > 0 &&
       m.options_.checkpoint_interval > absl::ZeroDuration()) {
-    m.checkpointer_ = std::thread([&m] { m.CheckpointLoop(); });
+    m.checkpointer_ = std::thread([&m] {
+      pthread_setname_np(pthread_self(), "lstm-checkpoint");
+      m.CheckpointLoop();
+    });
   }
   return manager;
 }

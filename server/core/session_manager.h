@@ -199,14 +199,14 @@ class SessionManager {
 
   // Sessions made and ended since start, by how (for metrics).
   struct SessionCounters {
-    int64_t created = 0;         // CreateSession
+    int64_t created = 0;            // CreateSession
     int64_t created_on_stream = 0;  // a chunk's create_model
-    int64_t imported = 0;        // ImportSession
-    int64_t restored = 0;        // from the state store at start
-    int64_t closed = 0;          // CloseSession
-    int64_t expired = 0;         // idle past the timeout
-    int64_t reloaded = 0;        // their version's drain time passed
-    int64_t refused = 0;         // not created: the session limit
+    int64_t imported = 0;           // ImportSession
+    int64_t restored = 0;           // from the state store at start
+    int64_t closed = 0;             // CloseSession
+    int64_t expired = 0;            // idle past the timeout
+    int64_t reloaded = 0;           // their version's drain time passed
+    int64_t refused = 0;            // not created: the session limit
   };
   SessionCounters Counters() const;
   int sessions() const;

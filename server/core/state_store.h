@@ -35,6 +35,10 @@ struct SessionRecord {
   std::vector<float> state;
   std::vector<float> initial_state;  // what a reset returns to; empty: zeros
   std::vector<ReplayChunk> replay;   // oldest first, ends at next_step
+  // The replay record already encoded (record_codec.h); when set, a store
+  // writes it instead of encoding `replay` (the checkpoint's fast path:
+  // one buffer per session instead of two per chunk). Reads fill `replay`.
+  std::string replay_blob;
   int64_t created_unix_us = 0;
   int64_t last_used_unix_us = 0;
 };

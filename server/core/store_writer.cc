@@ -13,7 +13,8 @@ namespace {
 int64_t FloatBytes(const SessionRecord& r) {
   int64_t n = static_cast<int64_t>(r.state.size() + r.initial_state.size());
   for (const ReplayChunk& c : r.replay) n += c.inputs.size() + c.outputs.size();
-  return n * static_cast<int64_t>(sizeof(float));
+  return n * static_cast<int64_t>(sizeof(float)) +
+         static_cast<int64_t>(r.replay_blob.size());
 }
 
 // Folds `later` into `earlier`, both writes of the same session (id and
@@ -57,7 +58,10 @@ std::vector<StoreWriter::Item> Merge(std::vector<StoreWriter::Item> items) {
 
 StoreWriter::StoreWriter(StateStore& store, absl::Duration retry_interval)
     : store_(store), retry_interval_(retry_interval) {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "lstm-store");  // for top, perf
+    Run();
+  });
 }
 
 StoreWriter::~StoreWriter() { Stop(); }

@@ -7,7 +7,10 @@ namespace lstmserve::server {
 WorkerPool::WorkerPool(int threads) : threads_(threads > 0 ? threads : 0) {
   workers_.reserve(threads_);
   for (int i = 0; i < threads_; ++i) {
-    workers_.emplace_back([this] { WorkerLoop(); });
+    workers_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "lstm-worker");  // for top, perf
+      WorkerLoop();
+    });
   }
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "server/core/record_codec.h"
 #include "server/core/state_store.h"
 
 namespace lstmserve::server {
@@ -26,10 +27,10 @@ class FakeStateStore final : public StateStore {
                         it->second.incarnation == w.record.incarnation;
       switch (w.kind) {
         case StoreWrite::Kind::kPut:
-          records_[w.record.id] = w.record;
+          records_[w.record.id] = Stored(w.record);
           break;
         case StoreWrite::Kind::kUpdate:
-          if (same) it->second = w.record;
+          if (same) it->second = Stored(w.record);
           break;
         case StoreWrite::Kind::kDelete:
           if (same) records_.erase(it);
@@ -71,6 +72,16 @@ class FakeStateStore final : public StateStore {
   }
 
  private:
+  // As a store reads it back: the replay record decoded.
+  static SessionRecord Stored(const SessionRecord& r) {
+    SessionRecord stored = r;
+    if (!r.replay_blob.empty()) {
+      stored.replay = *DecodeReplay(r.replay_blob);
+      stored.replay_blob.clear();
+    }
+    return stored;
+  }
+
   mutable absl::Mutex mu_;
   std::map<std::string, SessionRecord> records_ ABSL_GUARDED_BY(mu_);
   bool failing_ ABSL_GUARDED_BY(mu_) = false;

@@ -12,7 +12,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/store/record_codec.h"
+#include "server/core/record_codec.h"
 #include "testutil/testutil.h"
 
 namespace lstmserve::server::store {

@@ -26,7 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "server/core/types.h"
 
-namespace lstmserve::server::store {
+namespace lstmserve::server {
 
 inline constexpr uint32_t kMaxReplayChunksStored = 1024;
 
@@ -37,4 +37,4 @@ absl::StatusOr<std::vector<float>> DecodeFloats(absl::string_view bytes);
 std::string EncodeReplay(std::span<const ReplayChunk> replay);
 absl::StatusOr<std::vector<ReplayChunk>> DecodeReplay(absl::string_view bytes);
 
-}  // namespace lstmserve::server::store
+}  // namespace lstmserve::server

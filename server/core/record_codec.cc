@@ -1,11 +1,11 @@
-#include "server/store/record_codec.h"
+#include "server/core/record_codec.h"
 
 #include <cstring>
 
 #include "absl/base/config.h"
 #include "absl/strings/str_cat.h"
 
-namespace lstmserve::server::store {
+namespace lstmserve::server {
 namespace {
 
 static_assert(ABSL_IS_LITTLE_ENDIAN,
@@ -87,6 +87,12 @@ absl::StatusOr<std::vector<float>> DecodeFloats(absl::string_view bytes) {
 std::string EncodeReplay(std::span<const ReplayChunk> replay) {
   std::string out;
   if (replay.empty()) return out;
+  size_t size = kReplayTag.size() + sizeof(uint32_t);
+  for (const ReplayChunk& c : replay) {
+    size += sizeof(int64_t) + 3 * sizeof(uint32_t) +
+            (c.inputs.size() + c.outputs.size()) * sizeof(float);
+  }
+  out.reserve(size);  // one allocation: checkpoints encode thousands
   out.append(kReplayTag.data(), kReplayTag.size());
   Put<uint32_t>(out, static_cast<uint32_t>(replay.size()));
   for (const ReplayChunk& c : replay) {
@@ -144,4 +150,4 @@ absl::StatusOr<std::vector<ReplayChunk>> DecodeReplay(absl::string_view bytes) {
   return replay;
 }
 
-}  // namespace lstmserve::server::store
+}  // namespace lstmserve::server
