@@ -13,6 +13,7 @@ packages=(
   libeigen3-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libabsl-dev
   libonnx-dev  # onnx/onnx.proto, compiled for lstm-model import-onnx
+  libdnnl-dev  # oneDNN, for bench/onednn_compare only (the engine does not link it)
 )
 if [[ "${1:-}" == "--python" ]]; then
   packages+=(python3-torch python3-numpy python3-matplotlib libopenblas0-pthread
