@@ -40,6 +40,9 @@ def read(path, first=None, last=None):
     if not rows:
         sys.exit(f"plot_gates: {path} has no steps")
     data = np.array(rows)[first:last]
+    if not len(data):
+        sys.exit(f"plot_gates: {path}: no steps in the range asked for "
+                 f"(it has {len(rows)} steps)")
     columns = {}
     for i, name in enumerate(header[1:], start=1):
         layer, field, unit = name.split(".")
@@ -61,6 +64,7 @@ def main(argv=None):
     parser.add_argument("--first", type=int, default=None, help="first row (step) to draw")
     parser.add_argument("--last", type=int, default=None, help="row after the last one to draw")
     parser.add_argument("--title", default=None, help="figure title")
+    parser.add_argument("--dpi", type=int, default=110, help="resolution (default 110)")
     args = parser.parse_args(argv)
 
     import matplotlib
@@ -102,7 +106,7 @@ def main(argv=None):
     if args.title:
         fig.suptitle(args.title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(args.output, dpi=110)
+    fig.savefig(args.output, dpi=args.dpi)
     print(f"plot_gates: wrote {args.output} ({len(keys)} panels, {len(steps)} steps)")
 
 
