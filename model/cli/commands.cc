@@ -71,6 +71,29 @@ std::string Names(const std::vector<std::string>& names) {
   return names.empty() ? "-" : absl::StrJoin(names, ", ");
 }
 
+// The kernel paths this CPU can run, and the products each weight format
+// would get here (respecting $LSTMSERVE_ISA).
+std::string CpuPaths() {
+  std::vector<std::string> paths;
+  for (KernelPath p : AllKernelPaths()) {
+    if (KernelPathAvailable(p)) paths.push_back(std::string(KernelPathName(p)));
+  }
+  return absl::StrJoin(paths, ", ");
+}
+
+std::string PathsPerFormat() {
+  std::vector<std::string> parts;
+  const auto forced = KernelPathFromEnvironment();
+  for (WeightFormat f :
+       {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kInt8}) {
+    auto choice = ChooseKernels(f, forced.ok() ? *forced : std::nullopt);
+    parts.push_back(absl::StrCat(
+        std::string(WeightFormatName(f)), " ",
+        choice.ok() ? std::string(KernelPathName(choice->products)) : "-"));
+  }
+  return absl::StrJoin(parts, ", ");
+}
+
 }  // namespace
 
 absl::Status Info(const InfoOptions& options, std::ostream& out) {
@@ -117,6 +140,8 @@ absl::Status Info(const InfoOptions& options, std::ostream& out) {
     j["weight_bytes"] = m.weight_bytes();
     j["kernels"] = KernelDescription(m.kernels());
     j["explain_floats"] = m.explain_size();
+    j["cpu_kernel_paths"] = CpuPaths();
+    j["kernels_per_format"] = PathsPerFormat();
     j["description"] = c.description;
     j["input_names"] = c.input_names;
     j["output_names"] = c.output_names;
@@ -146,6 +171,8 @@ absl::Status Info(const InfoOptions& options, std::ostream& out) {
       << m.weight_bytes() << " bytes\n"
       << "kernels:        " << KernelDescription(m.kernels()) << '\n'
       << "explain:        " << m.explain_size() << " floats per step\n"
+      << "cpu paths:      " << CpuPaths()
+      << " (per format: " << PathsPerFormat() << ")\n"
       << "inputs:         " << Names(c.input_names) << '\n'
       << "outputs:        " << Names(c.output_names) << '\n';
   if (!c.description.empty()) {

@@ -194,6 +194,8 @@ TEST_F(LstmModelCliTest, WeightsOptionChoosesTheFormat) {
   EXPECT_THAT(r.stdout_text, HasSubstr("weights:        int8, "));
   EXPECT_THAT(r.stdout_text, HasSubstr("kernels:        "));
   EXPECT_THAT(r.stdout_text, HasSubstr("int32"));  // vpdpbusd or vpmaddwd
+  EXPECT_THAT(r.stdout_text, HasSubstr("cpu paths:      generic"));
+  EXPECT_THAT(r.stdout_text, HasSubstr("(per format: f32 "));
   r = RunCommand(Cmd("info --json --weights bf16 " + model_dir_));
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   EXPECT_THAT(r.stdout_text, HasSubstr("\"weights\": \"bf16\""));
