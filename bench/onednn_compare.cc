@@ -168,6 +168,7 @@ class Case {
     packed_.product = kn::LowpProduct(choice_.products, format_);
     scratch_ = Aligned(kn::LowpScratchBytes(s_.k, s_.n));
     args_.w = &packed_;
+    args_.depth = s_.k;
     args_.x = x_.data();
     args_.cols = s_.n;
     args_.out = out_.data();

@@ -22,10 +22,15 @@ namespace lstmserve::model::kernels {
 struct PackedMatrix;
 
 // One product out = W x [+ bias] [+ out] by a reduced-precision kernel
-// (bf16 or int8), over the whole width of W.
+// (bf16 or int8), over columns [0, depth) of W.
 struct ProductArgs {
   const PackedMatrix* w = nullptr;
-  const float* x = nullptr;  // w->width x cols, column-major
+  // Columns of W multiplied, from the first: w->width, or (bf16 only) fewer,
+  // as a chunk's input projection takes the W_ih part of [W_ih | W_hh]
+  // (int8's unsigned activations need the whole width: its correction is
+  // the whole row's sum).
+  int depth = 0;
+  const float* x = nullptr;  // depth x cols, column-major
   int cols = 0;
   float* out = nullptr;         // w->rows x cols, column-major
   const float* bias = nullptr;  // per row, or null
@@ -77,12 +82,12 @@ struct LayerView {
   int input_size = 0;
   int hidden_size = 0;
   int output_size = 0;  // proj_size or hidden_size
-  // float32: [W_ih | W_hh] (gates*H x input_size + output_size): a
-  // single-step LSTM or RNN batch multiplies [x; h] by both at once; its
+  // float32 and bf16: [W_ih | W_hh] (gates*H x input_size + output_size):
+  // a single-step LSTM or RNN batch multiplies [x; h] by both at once; its
   // first input_size columns are W_ih, which projects a chunk's inputs.
-  // bf16 and int8: W_ih alone (width input_size; W_ih and W_hh have their
-  // own scales, and x and h their own activation scales), so every step
-  // takes the unfused path.
+  // int8: W_ih alone (width input_size; W_ih and W_hh have their own
+  // scales, and x and h their own activation scales), so every step takes
+  // the unfused path.
   PackedMatrix w_cat;
   // W_hh again, on its own so that the serial loop over a chunk's steps
   // streams it contiguously (reading it out of w_cat measured 15% slower).

@@ -70,7 +70,7 @@ struct PackedWeights {
 // read them, biases folded where the math allows it.
 struct LayerWeights {
   int input_size = 0;
-  // f32: [W_ih | W_hh]; bf16/int8: W_ih (kernels::LayerView::w_cat).
+  // f32, bf16: [W_ih | W_hh]; int8: W_ih (kernels::LayerView::w_cat).
   PackedWeights w_cat;
   PackedWeights w_hh;
   PackedWeights w_hr;  // output_size x H (LSTM projection), else empty
@@ -356,7 +356,6 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
   model->kernels_ = kernels;
   TensorTaker taker(tensors, source);
   const WeightFormat format = config.weights;
-  const bool f32 = format == WeightFormat::kF32;
   const int H = config.hidden_size;
   const int gates = config.num_gates();
   const int out = config.layer_output_size();
@@ -395,10 +394,11 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     w.input_size = input_size;
     const int rows = gates * H;
     const int hh_rows = reset_first ? 2 * H : rows;
-    // float32 keeps [W_ih | W_hh] for the fused single-step product; the
-    // reduced formats keep W_ih alone (kernels::LayerView::w_cat).
-    w.w_cat = f32 ? PackRows(kernels, format, {w_ih, w_hh}, 0, rows)
-                  : PackRows(kernels, format, {w_ih}, 0, rows);
+    // float32 and bf16 keep [W_ih | W_hh] for the fused single-step
+    // product; int8 keeps W_ih alone (kernels::LayerView::w_cat).
+    const bool fusable = format != WeightFormat::kInt8;
+    w.w_cat = fusable ? PackRows(kernels, format, {w_ih, w_hh}, 0, rows)
+                      : PackRows(kernels, format, {w_ih}, 0, rows);
     w.w_hh = PackRows(kernels, format, {w_hh}, 0, hh_rows);
     if (reset_first) w.w_hn = PackRows(kernels, format, {w_hh}, 2 * H, H);
     weight_bytes += matrix_bytes(rows, input_size) + matrix_bytes(rows, out);
@@ -442,7 +442,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     }
     flops += 2LL * gates * H * (input_size + out);
     model->max_product_width_ =
-        std::max({model->max_product_width_, input_size, H});
+        std::max({model->max_product_width_,
+                  fusable ? input_size + out : input_size, H});
     model->layers_.push_back(std::move(w));
   }
 

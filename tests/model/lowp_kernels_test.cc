@@ -96,7 +96,8 @@ Packed Pack(const Param& p, const std::vector<float>& w, int rows, int width) {
 // The kernel's product of column x, in float64 (see kernels_bf16.inc and
 // kernels_int8.inc for the rounding documented there).
 std::vector<double> Reference(const Param& p, const Packed& w, int rows,
-                              int width, const float* x) {
+                              int width, const float* x, int depth = -1) {
+  if (depth < 0) depth = width;
   std::vector<double> out(rows, 0.0);
   if (p.format == WeightFormat::kInt8) {
     float amax = 0;
@@ -115,7 +116,7 @@ std::vector<double> Reference(const Param& p, const Packed& w, int rows,
   }
   const bool round_x = p.path == KernelPath::kAvx512Bf16;
   for (int r = 0; r < rows; ++r) {
-    for (int k = 0; k < width; ++k) {
+    for (int k = 0; k < depth; ++k) {
       const double xv = round_x ? BFloat16ToFloat(FloatToBFloat16(x[k])) : x[k];
       out[r] += w.w[static_cast<size_t>(r) * width + k] * xv;
     }
@@ -130,23 +131,23 @@ class LowpProductTest : public testing::TestWithParam<Param> {
     if (!KernelPathAvailable(GetParam().path, &why)) GTEST_SKIP() << why;
   }
 
-  // Runs one product and checks every output against the reference.
+  // Runs one product and checks every output against the reference;
+  // depth < width multiplies the first `depth` columns of W only (bf16).
   void Check(int rows, int width, int cols, bool bias, bool accumulate,
-             bool reverse, uint32_t seed,
-             const std::vector<float>* x_override = nullptr) {
+             bool reverse, uint32_t seed, int depth = -1) {
+    if (depth < 0) depth = width;
     SCOPED_TRACE(testing::Message()
-                 << rows << "x" << width << " by " << cols << " columns, bias "
-                 << bias << ", accumulate " << accumulate << ", reverse "
-                 << reverse);
+                 << rows << "x" << width << " (depth " << depth << ") by "
+                 << cols << " columns, bias " << bias << ", accumulate "
+                 << accumulate << ", reverse " << reverse);
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
     std::normal_distribution<float> normal;
     const float scale = 1.0f / std::sqrt(static_cast<float>(width));
     std::vector<float> w(static_cast<size_t>(rows) * width);
     for (float& v : w) v = uniform(rng) * scale;
-    std::vector<float> x(static_cast<size_t>(width) * cols);
+    std::vector<float> x(static_cast<size_t>(depth) * cols);
     for (float& v : x) v = normal(rng);
-    if (x_override) x = *x_override;
     std::vector<float> b(rows);
     for (float& v : b) v = uniform(rng);
     Packed packed = Pack(GetParam(), w, rows, width);
@@ -157,9 +158,10 @@ class LowpProductTest : public testing::TestWithParam<Param> {
     std::vector<float> prior(static_cast<size_t>(rows) * cols);
     for (float& v : prior) v = uniform(rng);
     std::memcpy(o, prior.data(), sizeof(float) * prior.size());
-    Guarded scratch(LowpScratchBytes(width, cols));
+    Guarded scratch(LowpScratchBytes(depth, cols));
     ProductArgs a;
     a.w = &packed.m;
+    a.depth = depth;
     a.x = x.data();
     a.cols = cols;
     a.out = o;
@@ -175,7 +177,7 @@ class LowpProductTest : public testing::TestWithParam<Param> {
     for (int j = 0; j < cols && bad < 5; ++j) {
       const std::vector<double> want =
           Reference(GetParam(), packed, rows, width,
-                    x.data() + static_cast<size_t>(j) * width);
+                    x.data() + static_cast<size_t>(j) * depth, depth);
       for (int r = 0; r < rows && bad < 5; ++r) {
         const size_t i = static_cast<size_t>(j) * rows + r;
         const double expected =
@@ -216,6 +218,19 @@ TEST_P(LowpProductTest, TilesMatchTheReference) {
   Check(48, 255, 23, true, true, false, seed++);
 }
 
+// bf16 multiplies the W_ih part of [W_ih | W_hh] for a chunk's input
+// projection: the first `depth` columns, an odd depth ending mid-pair.
+// (int8 multiplies whole matrices only.)
+class Bf16SubBlockTest : public LowpProductTest {};
+
+TEST_P(Bf16SubBlockTest, TakesTheFirstColumnsOfW) {
+  uint32_t seed = 300;
+  for (int depth : {1, 7, 32, 33, 64}) {
+    Check(40, 97, 1, true, false, false, seed++, depth);
+    Check(40, 97, 6, true, true, false, seed++, depth);
+  }
+}
+
 TEST_P(LowpProductTest, ZeroAndNonFiniteColumns) {
   // Column 0 all zeros, column 1 holds a NaN, column 2 an infinity,
   // column 3 ordinary: a zero column gives exactly the bias; a non-finite
@@ -238,6 +253,7 @@ TEST_P(LowpProductTest, ZeroAndNonFiniteColumns) {
   Guarded scratch(LowpScratchBytes(width, cols));
   ProductArgs a;
   a.w = &packed.m;
+  a.depth = width;
   a.x = x.data();
   a.cols = cols;
   a.out = out.data();
@@ -276,6 +292,7 @@ TEST_P(Int8AgreementTest, SameBitsAsTheBaseline) {
       Guarded scratch(LowpScratchBytes(width, cols));
       ProductArgs a;
       a.w = &packed.m;
+      a.depth = width;
       a.x = x.data();
       a.cols = cols;
       a.out = out.data();
@@ -296,6 +313,13 @@ INSTANTIATE_TEST_SUITE_P(
                     Param{KernelPath::kAvxVnni, WeightFormat::kInt8},
                     Param{KernelPath::kAvx512, WeightFormat::kInt8},
                     Param{KernelPath::kAvx512Vnni, WeightFormat::kInt8}),
+    [](const auto& p) { return Name(p.param); });
+
+INSTANTIATE_TEST_SUITE_P(
+    Paths, Bf16SubBlockTest,
+    testing::Values(Param{KernelPath::kGeneric, WeightFormat::kBF16},
+                    Param{KernelPath::kAvx512, WeightFormat::kBF16},
+                    Param{KernelPath::kAvx512Bf16, WeightFormat::kBF16}),
     [](const auto& p) { return Name(p.param); });
 
 INSTANTIATE_TEST_SUITE_P(
