@@ -3,6 +3,7 @@
 // here may execute an instruction the CPU lacks.
 #include "model/kernels.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -246,10 +247,14 @@ size_t PackedBytes(WeightFormat format, int rows, int width) {
 
 size_t LowpScratchBytes(int depth, int cols) {
   // Per column: its scale and sum (8 bytes, all columns together first),
-  // then the converted activations, 2 bytes each at most, padded to 32.
+  // then the converted activations, 2 bytes each at most, padded to 32;
+  // or (the widening bf16 kernels, whose activations stay float32) one row
+  // tile of at most 4 panels of 16 rows widened to float32.
   const size_t meta = (static_cast<size_t>(cols) * 8 + 63) / 64 * 64;
-  const size_t column = 2 * ((static_cast<size_t>(depth) + 31) / 32 * 32);
-  return meta + static_cast<size_t>(cols) * column;
+  const size_t padded = (static_cast<size_t>(depth) + 31) / 32 * 32;
+  const size_t columns = meta + static_cast<size_t>(cols) * 2 * padded;
+  const size_t row_tile = 4 * 16 * padded * sizeof(float);
+  return std::max(columns, row_tile);
 }
 
 #if defined(LSTMSERVE_HAVE_AVX512_KERNELS)
