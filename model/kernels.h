@@ -61,7 +61,9 @@ struct PackedMatrix {
   int rows = 0;
   int width = 0;  // columns
   WeightFormat format = WeightFormat::kF32;
-  const float* scales = nullptr;  // int8: one per row, w = q * scale
+  // int8: one per row, w = q * scale (rows rounded up to 16, zero-padded:
+  // the kernels load whole vectors of them).
+  const float* scales = nullptr;
   ProductFn product = nullptr;    // bf16, int8: the kernel that reads `data`
 };
 

@@ -18,6 +18,16 @@
 #include "model/tensor_file.h"
 
 namespace lstmserve::model::kernels {
+
+// tests/model/portable_kernels.cc
+namespace portable_for_test {
+void PackBf16(const uint16_t* w, int rows, int width, int row_stride,
+              void* out);
+void ProductBf16(const ProductArgs& args);
+void PackInt8(const int8_t* w, int rows, int width, int row_stride, void* out);
+void ProductInt8(const ProductArgs& args);
+}  // namespace portable_for_test
+
 namespace {
 
 struct Param {
@@ -301,6 +311,66 @@ TEST_P(Int8AgreementTest, SameBitsAsTheBaseline) {
       results.push_back(out);
     }
     EXPECT_EQ(results[0], results[1]) << cols << " columns";
+  }
+}
+
+// The plain C++ kernels of a baseline without AVX2 (another architecture):
+// the AVX2 kernels' layout and arithmetic, so the reference's and, for
+// int8, the AVX2 kernel's own bits.
+TEST(PortableKernelsTest, MatchTheReferenceAndTheAvx2Kernels) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal;
+  for (WeightFormat f : {WeightFormat::kBF16, WeightFormat::kInt8}) {
+    for (int rows : {1, 9, 40}) {
+      for (int width : {1, 6, 33}) {
+        for (int cols : {1, 5}) {
+          SCOPED_TRACE(testing::Message() << WeightFormatName(f) << " " << rows
+                                          << "x" << width << " by " << cols);
+          const Param generic{KernelPath::kGeneric, f};
+          std::vector<float> w(rows * width), x(width * cols);
+          for (float& v : w) v = normal(rng) * 0.3f;
+          for (float& v : x) v = normal(rng);
+          Packed packed = Pack(generic, w, rows, width);  // AVX2 layout
+          Packed portable = Pack(generic, w, rows, width);
+          if (f == WeightFormat::kBF16) {
+            std::vector<uint16_t> b(w.size());
+            for (size_t i = 0; i < w.size(); ++i) b[i] = FloatToBFloat16(w[i]);
+            portable_for_test::PackBf16(b.data(), rows, width, width,
+                                        portable.data->data());
+            portable.m.product = &portable_for_test::ProductBf16;
+          } else {
+            QuantizedRows q = QuantizeRows(w.data(), rows, width, width);
+            portable_for_test::PackInt8(q.q.data(), rows, width, width,
+                                        portable.data->data());
+            portable.m.product = &portable_for_test::ProductInt8;
+          }
+          std::vector<float> got(rows * cols), avx2(rows * cols);
+          Guarded scratch(LowpScratchBytes(width, cols));
+          ProductArgs a;
+          a.depth = width;
+          a.x = x.data();
+          a.cols = cols;
+          a.scratch = scratch.data();
+          a.w = &portable.m;
+          a.out = got.data();
+          portable.m.product(a);
+          a.w = &packed.m;
+          a.out = avx2.data();
+          packed.m.product(a);
+          for (int j = 0; j < cols; ++j) {
+            const std::vector<double> want =
+                Reference(generic, packed, rows, width, x.data() + j * width);
+            for (int r = 0; r < rows; ++r) {
+              EXPECT_NEAR(got[j * rows + r], want[r],
+                          1e-4 * std::max(1.0, std::abs(want[r])));
+            }
+          }
+          if (f == WeightFormat::kInt8) {
+            EXPECT_EQ(got, avx2);
+          }
+        }
+      }
+    }
   }
 }
 
