@@ -8,7 +8,9 @@ call to call, as a server streaming B sessions would. Rounds alternate
 between PyTorch (float32) and the engine, which runs each weight format
 (float32, bf16, int8) back to back for every shape, so all see the same
 machine load; the table reports medians over the rounds, the ratio engine /
-PyTorch, and each reduced format's ratio to the engine's float32.
+PyTorch, and each reduced format's ratio to the engine's float32. Both sides
+are timed in CPU time (engine_bench's default; process_time() for PyTorch),
+so other processes on a shared machine do not count.
 
     /usr/bin/python3 bench/compare_pytorch.py --bench build/bench/engine_bench
     /usr/bin/python3 bench/compare_pytorch.py --rounds 5 --markdown
@@ -50,12 +52,15 @@ def time_pytorch(torch, lstm, batch, chunk, seconds):
     with torch.no_grad():
         for _ in range(3):  # warm-up
             _, (h, c) = lstm(x, (h, c))
+        # CPU time of the whole process (every thread a BLAS might start),
+        # as engine_bench reports its thread's CPU time: on a shared
+        # machine, wall time would count other processes' turns too.
         calls = 0
-        start = time.perf_counter()
+        start = time.process_time()
         while True:
             _, (h, c) = lstm(x, (h, c))
             calls += 1
-            elapsed = time.perf_counter() - start
+            elapsed = time.process_time() - start
             if elapsed >= seconds:
                 break
     return calls * batch * chunk / elapsed
