@@ -5,11 +5,16 @@ Benchmark shape: LSTM, input 64, hidden 256, 2 layers, no head, random
 weights. Shapes (B sessions x T steps per call): 1x1, 1x100, 8x1, 64x1,
 256x1. Both sides run single-threaded and carry the recurrent state from
 call to call, as a server streaming B sessions would. Rounds alternate
-between PyTorch and the engine so both see the same machine load; the
-table reports medians over the rounds and the ratio engine / PyTorch.
+between PyTorch (float32) and the engine, which runs each weight format
+(float32, bf16, int8) back to back for every shape, so all see the same
+machine load; the table reports medians over the rounds, the ratio engine /
+PyTorch, and each reduced format's ratio to the engine's float32. Both sides
+are timed in CPU time (engine_bench's default; process_time() for PyTorch),
+so other processes on a shared machine do not count.
 
     /usr/bin/python3 bench/compare_pytorch.py --bench build/bench/engine_bench
     /usr/bin/python3 bench/compare_pytorch.py --rounds 5 --markdown
+    /usr/bin/python3 bench/compare_pytorch.py --formats f32   # float32 only
 
 Needs Debian's python3-torch (and libopenblas0-pthread, or PyTorch falls
 back to a slow reference BLAS). Do not change OPENBLAS_CORETYPE here.
@@ -47,29 +52,43 @@ def time_pytorch(torch, lstm, batch, chunk, seconds):
     with torch.no_grad():
         for _ in range(3):  # warm-up
             _, (h, c) = lstm(x, (h, c))
+        # CPU time of the whole process (every thread a BLAS might start),
+        # as engine_bench reports its thread's CPU time: on a shared
+        # machine, wall time would count other processes' turns too.
         calls = 0
-        start = time.perf_counter()
+        start = time.process_time()
         while True:
             _, (h, c) = lstm(x, (h, c))
             calls += 1
-            elapsed = time.perf_counter() - start
+            elapsed = time.process_time() - start
             if elapsed >= seconds:
                 break
     return calls * batch * chunk / elapsed
 
 
-def time_engine(bench, seconds):
-    """Steps/s of engine_bench per (B, T), from its JSON report."""
+# engine_bench's benchmark name for each weight format.
+BENCHMARKS = {"f32": "Lstm", "bf16": "LstmBf16", "int8": "LstmInt8"}
+
+
+def time_engine(bench, seconds, formats):
+    """Steps/s of engine_bench per (format, B, T), from its JSON report, and
+    the kernels each format ran. The formats of one shape run back to back
+    (random interleaving of one repetition each)."""
+    names = "|".join(BENCHMARKS[f] for f in formats)
     out = subprocess.run(
-        [bench, "--benchmark_filter=^Lstm/", "--benchmark_format=json",
-         f"--benchmark_min_time={seconds}"],
+        [bench, f"--benchmark_filter=^({names})/", "--benchmark_format=json",
+         f"--benchmark_min_time={seconds}", "--benchmark_enable_random_interleaving=true"],
         check=True, capture_output=True, text=True).stdout
-    result = {}
+    result, kernels = {}, {}
+    by_name = {v: k for k, v in BENCHMARKS.items()}
     for b in json.loads(out)["benchmarks"]:
-        # name: Lstm/B:64/T:1/min_time:0.500
-        parts = dict(p.split(":") for p in b["name"].split("/")[1:3])
-        result[(int(parts["B"]), int(parts["T"]))] = b["steps_per_s"]
-    return result
+        # name: LstmInt8/B:64/T:1/min_time:0.500
+        fields = b["name"].split("/")
+        parts = dict(p.split(":") for p in fields[1:3])
+        fmt = by_name[fields[0]]
+        result[(fmt, int(parts["B"]), int(parts["T"]))] = b["steps_per_s"]
+        kernels[fmt] = b.get("label", "")
+    return result, kernels
 
 
 def main():
@@ -82,7 +101,12 @@ def main():
     parser.add_argument("--seconds", type=float, default=0.5,
                         help="time per shape per round and side (default 0.5)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--formats", default="f32,bf16,int8",
+                        help="engine weight formats, comma-separated (default f32,bf16,int8)")
     args = parser.parse_args()
+    formats = args.formats.split(",")
+    if not formats or any(f not in BENCHMARKS for f in formats):
+        sys.exit(f"compare_pytorch: --formats takes {', '.join(BENCHMARKS)}")
     if not os.access(args.bench, os.X_OK):
         sys.exit(f"compare_pytorch: {args.bench} is not an executable; build first (tools/build.sh)")
     try:
@@ -96,29 +120,43 @@ def main():
     lstm = torch.nn.LSTM(INPUT, HIDDEN, LAYERS).eval()
 
     torch_runs = {s: [] for s in SHAPES}
-    engine_runs = {s: [] for s in SHAPES}
+    engine_runs = {(f,) + s: [] for f in formats for s in SHAPES}
+    kernels = {}
     for r in range(args.rounds):
         print(f"round {r + 1}/{args.rounds} ...", file=sys.stderr, flush=True)
         for s in SHAPES:
             torch_runs[s].append(time_pytorch(torch, lstm, s[0], s[1], args.seconds))
-        eng = time_engine(args.bench, args.seconds)
-        for s in SHAPES:
-            engine_runs[s].append(eng[s])
+        eng, kernels = time_engine(args.bench, args.seconds, formats)
+        for key in engine_runs:
+            engine_runs[key].append(eng[key])
 
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; PyTorch {torch.__version__}, "
           f"1 thread; {args.rounds} alternating rounds, medians")
+    for f in formats:
+        print(f"engine {f}: {kernels.get(f, '')}")
+    med = {k: statistics.median(v) for k, v in engine_runs.items()}
+    cols = ["B", "T", "PyTorch steps/s"]
+    for f in formats:
+        cols += [f"lstmserve {f} steps/s", f"{f} / PyTorch"]
+        if f != "f32" and "f32" in formats:
+            cols.append(f"{f} / f32")
     if args.markdown:
-        print("\n| B | T | PyTorch steps/s | lstmserve steps/s | ratio |")
-        print("|---:|---:|---:|---:|---:|")
+        print("\n| " + " | ".join(cols) + " |")
+        print("|" + "---:|" * len(cols))
     else:
-        print(f"{'B':>4} {'T':>4} {'PyTorch steps/s':>16} {'lstmserve steps/s':>18} {'ratio':>6}")
+        print("  ".join(f"{c:>16}" for c in cols))
     for s in SHAPES:
         t = statistics.median(torch_runs[s])
-        e = statistics.median(engine_runs[s])
+        row = [str(s[0]), str(s[1]), f"{t:,.0f}"]
+        for f in formats:
+            e = med[(f,) + s]
+            row += [f"{e:,.0f}", f"{e / t:.2f}x"]
+            if f != "f32" and "f32" in formats:
+                row.append(f"{e / med[('f32',) + s]:.2f}x")
         if args.markdown:
-            print(f"| {s[0]} | {s[1]} | {t:,.0f} | {e:,.0f} | {e / t:.2f}x |")
+            print("| " + " | ".join(row) + " |")
         else:
-            print(f"{s[0]:>4} {s[1]:>4} {t:>16,.0f} {e:>18,.0f} {e / t:>5.2f}x")
+            print("  ".join(f"{c:>16}" for c in row))
 
 
 if __name__ == "__main__":

@@ -11,41 +11,74 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "model/kernels.h"
+#include "model/quantize.h"
 #include "model/status_macros.h"
 
 namespace lstmserve::model {
 
-// A 64-byte aligned float buffer (the kernels load whole cache-line-aligned
-// vectors from packed weights).
-class AlignedFloats {
+// A page-aligned buffer for packed weights and the kernels' scratch (the
+// kernels load whole cache-line-aligned vectors from them). Page, not just
+// cache-line, alignment: with 64-byte alignment, where the packed weights
+// happened to fall against the activations cost batched float32 steps 2-4%
+// (B=64, the benchmark shape, alternating runs), and the placement changed
+// with unrelated allocations; page-aligned, it is the same every time.
+class AlignedBuffer {
  public:
-  AlignedFloats() = default;
-  explicit AlignedFloats(size_t n) { Resize(n); }
-  void Resize(size_t n) {
-    const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-    data_.reset(
-        static_cast<float*>(std::aligned_alloc(64, bytes ? bytes : 64)));
-    size_ = n;
+  AlignedBuffer() = default;
+  // Replaces the contents with `bytes` uninitialized bytes.
+  void Resize(size_t bytes) {
+    constexpr size_t kPage = 4096;
+    const size_t rounded = std::max<size_t>(1, (bytes + kPage - 1) / kPage);
+    data_.reset(static_cast<unsigned char*>(
+        std::aligned_alloc(kPage, rounded * kPage)));
+    size_ = bytes;
   }
-  float* data() const { return data_.get(); }
+  // Grows to at least `bytes` (contents not kept); never shrinks.
+  void* Reserve(size_t bytes) {
+    if (bytes > size_ || !data_) Resize(bytes);
+    return data_.get();
+  }
+  void* data() const { return data_.get(); }
   size_t size() const { return size_; }
 
  private:
   struct Free {
-    void operator()(float* p) const { std::free(p); }
+    void operator()(unsigned char* p) const { std::free(p); }
   };
-  std::unique_ptr<float[], Free> data_;
+  std::unique_ptr<unsigned char[], Free> data_;
   size_t size_ = 0;
+};
+
+// One weight matrix packed for the kernels (kernels::PackedMatrix), with
+// its int8 scales (rows rounded up to 16, zero-padded: the kernels load
+// whole vectors of them).
+struct PackedWeights {
+  AlignedBuffer data;
+  std::vector<float> scales;
+  int rows = 0;
+  int width = 0;
+
+  kernels::PackedMatrix View(const KernelChoice& k, WeightFormat f) const {
+    kernels::PackedMatrix m;
+    if (!data.data()) return m;
+    m.data = data.data();
+    m.rows = rows;
+    m.width = width;
+    m.format = f;
+    m.scales = scales.empty() ? nullptr : scales.data();
+    m.product = kernels::LowpProduct(k.products, f);
+    return m;
+  }
 };
 
 // Weights of one recurrent layer, laid out once at load the way the kernels
 // read them, biases folded where the math allows it.
 struct LayerWeights {
   int input_size = 0;
-  // [W_ih | W_hh] and W_hh, laid out for the kernels (kernels::PackedMatrix).
-  AlignedFloats w_cat;
-  AlignedFloats w_hh;
-  std::vector<float> w_hr;  // output_size x H (LSTM projection), else empty
+  // f32, bf16: [W_ih | W_hh]; int8: W_ih (kernels::LayerView::w_cat).
+  PackedWeights w_cat;
+  PackedWeights w_hh;
+  PackedWeights w_hr;  // output_size x H (LSTM projection), else empty
   // Added to W_ih x: LSTM b_ih + b_hh; GRU b_ih + [b_hr, b_hz, 0]. Zero
   // without bias.
   std::vector<float> bias_pre;
@@ -53,7 +86,7 @@ struct LayerWeights {
   std::vector<float> bias_hn;
   // GRU with gru_linear_before_reset false: W_hn on its own (w_hh then holds
   // only the r and z rows).
-  AlignedFloats w_hn;
+  PackedWeights w_hn;
   // LSTM with lstm_peepholes: p_i, p_f, p_o (3*H).
   std::vector<float> peephole;
 };
@@ -69,6 +102,21 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
 
+// A weight matrix as the file holds it: floats (from F32, F16 or BF16), or
+// I8 integers with one scale per row (w = q * scale).
+struct SourceMatrix {
+  const Tensor* tensor = nullptr;
+  const Tensor* scales = nullptr;  // I8 only
+  int rows() const { return static_cast<int>(tensor->shape[0]); }
+  int cols() const { return static_cast<int>(tensor->shape[1]); }
+  bool is_int8() const { return scales != nullptr; }
+  // Element (r, k) as a float (I8: dequantized).
+  float At(int r, int k) const {
+    const float v = tensor->values[static_cast<size_t>(r) * cols() + k];
+    return scales ? v * scales->values[r] : v;
+  }
+};
+
 // Looks up a tensor, checks its shape and finiteness, and marks it used.
 class TensorTaker {
  public:
@@ -78,7 +126,8 @@ class TensorTaker {
 
   absl::StatusOr<const Tensor*> Take(const std::string& name,
                                      std::vector<int64_t> expected,
-                                     const std::string& meaning) {
+                                     const std::string& meaning,
+                                     bool may_be_int8 = false) {
     auto it = tensors_.find(name);
     if (it == tensors_.end()) {
       return absl::InvalidArgumentError(
@@ -91,17 +140,64 @@ class TensorTaker {
           source_, ": tensor \"", name, "\" has shape ", ShapeString(t.shape),
           "; expected ", ShapeString(expected), " (", meaning, ")"));
     }
-    for (size_t i = 0; i < t.values.size(); ++i) {
-      if (!std::isfinite(t.values[i])) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            source_, ": tensor \"", name, "\" has a non-finite value (",
-            t.values[i], ") at flat index ", i,
-            "; all weights must be finite"));
-      }
+    if (t.stored_dtype == DType::kI8 && !may_be_int8) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source_, ": tensor \"", name,
+                       "\" is I8; only the weight matrices (rnn.weight_ih_l*, "
+                       "rnn.weight_hh_l*, rnn.weight_hr_l*) may be I8"));
     }
+    RETURN_IF_ERROR(CheckFinite(name, t));
     used_.insert(name);
     parameter_count_ += static_cast<int64_t>(t.values.size());
     return &t;
+  }
+
+  // A weight matrix, with "<name>.scale" (one per row, finite, >= 0) when
+  // it is I8; a scale tensor for a matrix that is not I8 is an error.
+  absl::StatusOr<SourceMatrix> TakeMatrix(const std::string& name,
+                                          std::vector<int64_t> expected,
+                                          const std::string& meaning) {
+    SourceMatrix m;
+    ASSIGN_OR_RETURN(m.tensor, Take(name, expected, meaning, true));
+    const std::string scale_name = name + ".scale";
+    auto it = tensors_.find(scale_name);
+    if (m.tensor->stored_dtype != DType::kI8) {
+      if (it != tensors_.end()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            source_, ": tensor \"", scale_name, "\" is given but \"", name,
+            "\" is ", std::string(DTypeName(m.tensor->stored_dtype)),
+            ", not I8; per-row scales belong only to I8 weights"));
+      }
+      return m;
+    }
+    const std::vector<int64_t> scale_shape = {expected[0]};
+    const std::string scale_meaning = absl::StrCat(
+        "one float per row of the I8 tensor \"", name, "\": w = q * scale");
+    if (it == tensors_.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source_, ": tensor \"", name, "\" is I8 but \"", scale_name,
+          "\" is missing; expected an F32 tensor of shape ",
+          ShapeString(scale_shape), " (", scale_meaning, ")"));
+    }
+    const Tensor& scales = it->second;
+    if (scales.shape != scale_shape || scales.stored_dtype == DType::kI8) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source_, ": tensor \"", scale_name, "\" is ",
+                       std::string(DTypeName(scales.stored_dtype)), " ",
+                       ShapeString(scales.shape), "; expected F32 ",
+                       ShapeString(scale_shape), " (", scale_meaning, ")"));
+    }
+    RETURN_IF_ERROR(CheckFinite(scale_name, scales));
+    for (size_t i = 0; i < scales.values.size(); ++i) {
+      if (scales.values[i] < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            source_, ": tensor \"", scale_name, "\" has a negative scale (",
+            scales.values[i], ") at row ", i, "; scales must be >= 0"));
+      }
+    }
+    used_.insert(scale_name);
+    m.scales = &scales;
+    return m;
   }
 
   // Fails if the file holds tensors the config does not call for.
@@ -121,24 +217,79 @@ class TensorTaker {
   int64_t parameter_count() const { return parameter_count_; }
 
  private:
+  absl::Status CheckFinite(const std::string& name, const Tensor& t) const {
+    for (size_t i = 0; i < t.values.size(); ++i) {
+      if (!std::isfinite(t.values[i])) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            source_, ": tensor \"", name, "\" has a non-finite value (",
+            t.values[i], ") at flat index ", i,
+            "; all weights must be finite"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
   const std::map<std::string, Tensor>& tensors_;
   const std::string& source_;
   std::set<std::string> used_;
   int64_t parameter_count_ = 0;
 };
 
-// [a | b] for two row-major matrices with the same number of rows.
-std::vector<float> ConcatColumns(const Tensor& a, const Tensor& b) {
-  const int64_t rows = a.shape[0], ca = a.shape[1], cb = b.shape[1];
-  std::vector<float> out;
-  out.reserve(static_cast<size_t>(rows * (ca + cb)));
-  for (int64_t r = 0; r < rows; ++r) {
-    out.insert(out.end(), a.values.begin() + r * ca,
-               a.values.begin() + (r + 1) * ca);
-    out.insert(out.end(), b.values.begin() + r * cb,
-               b.values.begin() + (r + 1) * cb);
+// Rows [r0, r0 + rows) of the matrices `parts` side by side (the same rows
+// of each), packed for the kernels in `format`: float32 as dequantized,
+// bf16 rounded to nearest even, int8 as stored when there is one I8 part
+// (its integers and scales, exactly), else quantized per row
+// (model/quantize.h).
+PackedWeights PackRows(const KernelChoice& k, WeightFormat format,
+                       std::initializer_list<SourceMatrix> parts, int r0,
+                       int rows) {
+  PackedWeights p;
+  p.rows = rows;
+  for (const SourceMatrix& m : parts) p.width += m.cols();
+  const int width = p.width;
+  p.data.Resize(kernels::PackedBytes(format, rows, width));
+  if (format == WeightFormat::kInt8 && parts.size() == 1 &&
+      parts.begin()->is_int8()) {
+    const SourceMatrix& m = *parts.begin();
+    std::vector<int8_t> q(static_cast<size_t>(rows) * width);
+    for (size_t i = 0; i < q.size(); ++i) {
+      q[i] = static_cast<int8_t>(
+          m.tensor->values[static_cast<size_t>(r0) * width + i]);
+    }
+    p.scales.assign(m.scales->values.begin() + r0,
+                    m.scales->values.begin() + r0 + rows);
+    kernels::PackInt8(k.products, q.data(), rows, width, width, p.data.data());
+  } else {
+    std::vector<float> w;
+    w.reserve(static_cast<size_t>(rows) * width);
+    for (int r = r0; r < r0 + rows; ++r) {
+      for (const SourceMatrix& m : parts) {
+        for (int c = 0; c < m.cols(); ++c) w.push_back(m.At(r, c));
+      }
+    }
+    switch (format) {
+      case WeightFormat::kF32:
+        kernels::PackF32(k.cells, w.data(), rows, width, width, p.data.data());
+        break;
+      case WeightFormat::kBF16: {
+        std::vector<uint16_t> b(w.size());
+        for (size_t i = 0; i < w.size(); ++i) b[i] = FloatToBFloat16(w[i]);
+        kernels::PackBf16(k.products, b.data(), rows, width, width,
+                          p.data.data());
+        break;
+      }
+      case WeightFormat::kInt8: {
+        QuantizedRows q = QuantizeRows(w.data(), rows, width, width);
+        p.scales = std::move(q.scales);
+        kernels::PackInt8(k.products, q.q.data(), rows, width, width,
+                          p.data.data());
+        break;
+      }
+    }
   }
-  return out;
+  // The kernels load whole vectors of scales: pad to 16 rows with zeros.
+  if (format == WeightFormat::kInt8) p.scales.resize((rows + 15) / 16 * 16);
+  return p;
 }
 
 // Grows `v` to at least n elements (never shrinks) and returns its data.
@@ -161,6 +312,8 @@ struct Workspace::Buffers {
   std::vector<int> order;       // batch ranks sorted by steps, descending
   std::vector<int> active;      // sessions still running at step t (block)
   std::vector<SequenceRef> refs;
+  AlignedBuffer lowp;           // bf16/int8 products' activations
+  std::vector<float*> explain;  // per batch rank: its explain buffer
 
   size_t bytes() const {
     return sizeof(float) *
@@ -168,7 +321,8 @@ struct Workspace::Buffers {
                 layer_b.capacity() + head_out.capacity() + h_state.capacity() +
                 c_state.capacity()) +
            sizeof(int) * (order.capacity() + active.capacity()) +
-           sizeof(SequenceRef) * refs.capacity();
+           sizeof(SequenceRef) * refs.capacity() + lowp.size() +
+           sizeof(float*) * explain.capacity();
   }
 };
 
@@ -182,8 +336,10 @@ Model::Model(ModelConfig config) : config_(std::move(config)) {}
 Model::~Model() = default;
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Create(
-    const ModelConfig& config, const std::map<std::string, Tensor>& tensors,
-    const std::string& source) {
+    const ModelConfig& config_in, const std::map<std::string, Tensor>& tensors,
+    const std::string& source, const Options& options) {
+  ModelConfig config = config_in;
+  if (options.weights) config.weights = *options.weights;
   if (config.input_size < 1 || config.hidden_size < 1 ||
       config.num_layers < 1 || config.proj_size < 0 ||
       (config.proj_size > 0 && (config.cell != CellType::kLstm ||
@@ -194,8 +350,17 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
         ", hidden_size ", config.hidden_size, ", num_layers ",
         config.num_layers, ", proj_size ", config.proj_size, ")"));
   }
+  std::optional<KernelPath> forced = options.kernel_path;
+  if (!forced) {
+    ASSIGN_OR_RETURN(forced, KernelPathFromEnvironment());
+  }
+  ASSIGN_OR_RETURN(const KernelChoice kernels,
+                   ChooseKernels(config.weights, forced));
+
   auto model = std::unique_ptr<Model>(new Model(config));
+  model->kernels_ = kernels;
   TensorTaker taker(tensors, source);
+  const WeightFormat format = config.weights;
   const int H = config.hidden_size;
   const int gates = config.num_gates();
   const int out = config.layer_output_size();
@@ -207,38 +372,41 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
   const std::string gate_rows = lstm  ? "4*hidden_size"
                                 : gru ? "3*hidden_size"
                                       : "hidden_size";
+  const int64_t weight_size = WeightFormatBytes(format);
   int64_t flops = 0;
+  int64_t weight_bytes = 0;
+  // Bytes of one matrix in the format (int8: with its scales).
+  auto matrix_bytes = [&](int64_t rows, int64_t cols) {
+    return rows * cols * weight_size +
+           (format == WeightFormat::kInt8 ? rows * 4 : 0);
+  };
 
   for (int k = 0; k < config.num_layers; ++k) {
     LayerWeights w;
     const int input_size = k == 0 ? config.input_size : out;
     const std::string in_name = k == 0 ? "input_size" : "layer output size";
     const std::string suffix = absl::StrCat("_l", k);
-    ASSIGN_OR_RETURN(const Tensor* w_ih,
-                     taker.Take(absl::StrCat("rnn.weight_ih", suffix),
-                                {int64_t{gates} * H, input_size},
-                                absl::StrCat(gate_rows, ", ", in_name)));
+    ASSIGN_OR_RETURN(const SourceMatrix w_ih,
+                     taker.TakeMatrix(absl::StrCat("rnn.weight_ih", suffix),
+                                      {int64_t{gates} * H, input_size},
+                                      absl::StrCat(gate_rows, ", ", in_name)));
     ASSIGN_OR_RETURN(
-        const Tensor* w_hh,
-        taker.Take(
+        const SourceMatrix w_hh,
+        taker.TakeMatrix(
             absl::StrCat("rnn.weight_hh", suffix), {int64_t{gates} * H, out},
             absl::StrCat(gate_rows, ", ",
                          config.proj_size ? "proj_size" : "hidden_size")));
     w.input_size = input_size;
-    const int rows = gates * H, width = input_size + out;
-    const std::vector<float> w_cat = ConcatColumns(*w_ih, *w_hh);
-    w.w_cat.Resize(kernels::PackedWeightsSize(rows, width));
-    kernels::PackWeights(w_cat.data(), rows, width, width, w.w_cat.data());
+    const int rows = gates * H;
     const int hh_rows = reset_first ? 2 * H : rows;
-    w.w_hh.Resize(kernels::PackedWeightsSize(hh_rows, out));
-    kernels::PackWeights(w_cat.data() + input_size, hh_rows, out, width,
-                         w.w_hh.data());
-    if (reset_first) {
-      w.w_hn.Resize(kernels::PackedWeightsSize(H, H));
-      kernels::PackWeights(
-          w_cat.data() + static_cast<size_t>(2 * H) * width + input_size, H, H,
-          width, w.w_hn.data());
-    }
+    // float32 and bf16 keep [W_ih | W_hh] for the fused single-step
+    // product; int8 keeps W_ih alone (kernels::LayerView::w_cat).
+    const bool fusable = format != WeightFormat::kInt8;
+    w.w_cat = fusable ? PackRows(kernels, format, {w_ih, w_hh}, 0, rows)
+                      : PackRows(kernels, format, {w_ih}, 0, rows);
+    w.w_hh = PackRows(kernels, format, {w_hh}, 0, hh_rows);
+    if (reset_first) w.w_hn = PackRows(kernels, format, {w_hh}, 2 * H, H);
+    weight_bytes += matrix_bytes(rows, input_size) + matrix_bytes(rows, out);
     w.bias_pre.assign(static_cast<size_t>(gates) * H, 0.0f);
     w.bias_hn.assign(gru ? H : 0, 0.0f);
     if (config.bias) {
@@ -258,6 +426,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
       if (gru && !reset_first) {
         w.bias_hn.assign(bhh.begin() + 2 * H, bhh.end());
       }
+      weight_bytes += 2LL * gates * H * 4;
     }
     if (lstm && config.lstm_peepholes) {
       ASSIGN_OR_RETURN(
@@ -266,15 +435,20 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
                      {int64_t{3} * H}, "3*hidden_size: p_i, p_f, p_o"));
       w.peephole = p->values;
       flops += 2LL * 3 * H;
+      weight_bytes += 3LL * H * 4;
     }
     if (config.proj_size > 0) {
-      ASSIGN_OR_RETURN(const Tensor* w_hr,
-                       taker.Take(absl::StrCat("rnn.weight_hr", suffix),
-                                  {out, H}, "proj_size, hidden_size"));
-      w.w_hr = w_hr->values;
+      ASSIGN_OR_RETURN(const SourceMatrix w_hr,
+                       taker.TakeMatrix(absl::StrCat("rnn.weight_hr", suffix),
+                                        {out, H}, "proj_size, hidden_size"));
+      w.w_hr = PackRows(kernels, format, {w_hr}, 0, out);
       flops += 2LL * out * H;
+      weight_bytes += matrix_bytes(out, H);
     }
     flops += 2LL * gates * H * (input_size + out);
+    model->max_product_width_ =
+        std::max({model->max_product_width_,
+                  fusable ? input_size + out : input_size, H});
     model->layers_.push_back(std::move(w));
   }
 
@@ -288,18 +462,20 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     model->head_weight_ = hw->values;
     model->head_bias_ = hb->values;
     flops += 2LL * O * out;
+    weight_bytes += (int64_t{O} * out + O) * 4;
   }
   RETURN_IF_ERROR(taker.CheckNoneLeft());
 
-  // Views for the kernels into the vectors above, which no longer move.
+  // Views for the kernels into the buffers above, which no longer move.
   for (const LayerWeights& w : model->layers_) {
     kernels::LayerView v;
     v.input_size = w.input_size;
     v.hidden_size = H;
     v.output_size = out;
-    v.w_cat = {w.w_cat.data(), gates * H, w.input_size + out};
-    v.w_hh = {w.w_hh.data(), reset_first ? 2 * H : gates * H, out};
-    if (reset_first) v.w_hn = {w.w_hn.data(), H, H};
+    v.w_cat = w.w_cat.View(kernels, format);
+    v.w_hh = w.w_hh.View(kernels, format);
+    v.w_hn = w.w_hn.View(kernels, format);
+    v.w_hr = w.w_hr.View(kernels, format);
     v.peephole = w.peephole.empty() ? nullptr : w.peephole.data();
     v.variant.clip = config.clip;
     v.variant.lstm_input_forget = lstm && config.lstm_input_forget;
@@ -307,13 +483,13 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     v.variant.rnn_nonlinearity = config.nonlinearity;
     v.variant.rnn_alpha = config.nonlinearity_alpha;
     v.variant.rnn_beta = config.nonlinearity_beta;
-    v.w_hr = w.w_hr.empty() ? nullptr : w.w_hr.data();
     v.bias_pre = w.bias_pre.data();
     v.bias_hn = w.bias_hn.empty() ? nullptr : w.bias_hn.data();
     model->layer_views_.push_back(v);
   }
   kernels::NetView& net = model->net_;
   net.cell = config.cell;
+  net.cells = kernels.cells;
   net.num_layers = config.num_layers;
   net.layers = model->layer_views_.data();
   net.output_size = config.output_size();
@@ -323,9 +499,27 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     net.activation = config.head->activation;
   }
 
+  // The explain record's fields (see model.h).
+  int offset = 0;
+  auto field = [&](int layer, const char* name, int size) {
+    model->explain_layout_.push_back(ExplainField{layer, name, offset, size});
+    offset += size;
+  };
+  for (int l = 0; l < config.num_layers; ++l) {
+    if (lstm) {
+      for (const char* g : {"i", "f", "g", "o"}) field(l, g, H);
+      field(l, "c", H);
+    } else if (gru) {
+      for (const char* g : {"r", "z", "n"}) field(l, g, H);
+    }
+    field(l, "h", out);
+  }
+  model->explain_size_ = offset;
+
   model->state_size_ = config.num_layers * (out + (lstm ? H : 0));
   model->parameter_count_ = taker.parameter_count();
   model->flops_per_step_ = flops;
+  model->weight_bytes_ = weight_bytes;
   return model;
 }
 
@@ -337,12 +531,13 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(
                    ReadModelConfig(config_path, options.config_limits));
   ASSIGN_OR_RETURN(auto tensors,
                    ReadSafetensors(weights_path, options.safetensors_limits));
-  return Create(config, tensors, weights_path);
+  return Create(config, tensors, weights_path, options);
 }
 
 absl::Status Model::RunChunk(const float* inputs, int steps, float* state,
-                             float* outputs, Workspace& workspace) const {
-  const SequenceRef ref{inputs, steps, state, outputs};
+                             float* outputs, Workspace& workspace,
+                             float* explain) const {
+  const SequenceRef ref{inputs, steps, state, outputs, explain};
   return RunBatch(std::span<const SequenceRef>(&ref, 1), workspace);
 }
 
@@ -417,6 +612,17 @@ absl::Status Model::RunBatch(std::span<const SequenceRef> sequences,
     }
   }
 
+  // Explain buffers in batch order, if any session asked for a record.
+  float* const* explain = nullptr;
+  for (int b = 0; b < B; ++b) {
+    if (sequences[b].explain) {
+      float** e = Reserve(ws.explain, B);
+      for (int j = 0; j < B; ++j) e[j] = sequences[order[j]].explain;
+      explain = e;
+      break;
+    }
+  }
+
   int* active = Reserve(ws.active, max_steps);
   {
     int a = B;
@@ -476,6 +682,13 @@ absl::Status Model::RunBatch(std::span<const SequenceRef> sequences,
                          : nullptr;
     block.h_state = h_state;
     block.c_state = lstm ? c_state : nullptr;
+    if (cfg.weights != WeightFormat::kF32) {
+      block.lowp_scratch =
+          ws.lowp.Reserve(kernels::LowpScratchBytes(max_product_width_, cols));
+    }
+    block.explain = explain;
+    block.explain_step0 = t0;
+    block.explain_size = explain_size_;
     const float* result = kernels::ForwardBlock(net_, block);
 
     {

@@ -13,6 +13,23 @@
 // then for LSTM c_l (hidden_size floats). All zeros is PyTorch's default
 // initial state.
 //
+// Weights: the recurrent weight matrices are held and multiplied as float32,
+// bfloat16 or int8 (WeightFormat; config.json's "weights", overridden by
+// Options::weights), converted once at load from whatever the safetensors
+// file holds (docs/MODEL_FORMAT.md, "Weight formats"). Biases, peepholes and
+// the head stay float32; activations are float32 between layers.
+//
+// Explain records (the "record the gates" path, off unless a SequenceRef
+// asks for it): explain_size() floats per step. For each layer l in order:
+//   LSTM: i, f, g, o (hidden_size floats each: the gate activations the
+//         step used; f is 1 - i with lstm_input_forget), then c (hidden
+//         size), then h (layer_output_size: the projected h with proj_size);
+//   GRU:  r, z, n (hidden_size each), then h;
+//   RNN:  h (the cell has no gates).
+// explain_layout() lists the fields with their offsets. Recording copies
+// values the step computed anyway: outputs and state are bit for bit the
+// same with and without it.
+//
 // Thread-safety: a Model is immutable after Create/Load and may be shared
 // freely across threads (typically as shared_ptr<const Model>). Each calling
 // thread brings its own Workspace; a Workspace must not be used by two calls
@@ -22,15 +39,18 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "model/kernel_path.h"
 #include "model/kernels.h"
 #include "model/model_config.h"
 #include "model/tensor_file.h"
+#include "model/weight_format.h"
 
 namespace lstmserve::model {
 
@@ -45,6 +65,19 @@ struct SequenceRef {
   int steps = 0;
   float* state = nullptr;
   float* outputs = nullptr;
+  // Optional: room for `steps` explain records (steps x explain_size()
+  // floats, step t at explain + t * explain_size()); null = not recorded.
+  float* explain = nullptr;
+};
+
+// One field of an explain record (see the layout above).
+struct ExplainField {
+  int layer = 0;
+  // "i", "f", "g", "o" (LSTM gates), "r", "z", "n" (GRU gates), "c" (LSTM
+  // cell state), "h" (hidden state).
+  std::string name;
+  int offset = 0;  // floats from the start of the record
+  int size = 0;    // units
 };
 
 class Model {
@@ -52,6 +85,12 @@ class Model {
   struct Options {
     ConfigLimits config_limits;
     SafetensorsLimits safetensors_limits;
+    // The weight format to hold and compute in; nullopt: config.json's
+    // "weights" (default f32). A server passes a per-model override here.
+    std::optional<WeightFormat> weights;
+    // The kernels to run (model/kernel_path.h); nullopt: $LSTMSERVE_ISA if
+    // set, else the best this CPU has. For tests and benchmarks.
+    std::optional<KernelPath> kernel_path;
   };
 
   // Loads a version directory holding config.json and model.safetensors.
@@ -60,17 +99,33 @@ class Model {
 
   // Builds a model from a parsed config and its tensors (PyTorch names under
   // "rnn." and "head."). Checks that exactly the expected tensors are present
-  // with the expected shapes and finite values. `source` names the origin in
-  // error messages.
+  // with the expected shapes and finite values; a weight matrix may be I8
+  // with its per-row scales in "<name>.scale". `source` names the origin in
+  // error messages. Only options.weights and options.kernel_path are read.
+  // FAILED_PRECONDITION if the kernel path asked for is not available here;
+  // INVALID_ARGUMENT for a bad $LSTMSERVE_ISA.
   static absl::StatusOr<std::unique_ptr<Model>> Create(
       const ModelConfig& config, const std::map<std::string, Tensor>& tensors,
-      const std::string& source = "model");
+      const std::string& source = "model", const Options& options = {});
 
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
+  // The config as loaded, with `weights` the format actually used.
   const ModelConfig& config() const { return config_; }
+  WeightFormat weight_format() const { return config_.weights; }
+  // The kernels this model runs (model/kernel_path.h).
+  const KernelChoice& kernels() const { return kernels_; }
+  // Bytes of the weights in their format, as `lstm-model convert` writes
+  // them: the matrices at 4, 2 or 1 bytes per weight, int8's per-row
+  // scales, and the float32 biases, peepholes and head.
+  int64_t weight_bytes() const { return weight_bytes_; }
+  // Floats in one step's explain record, and its fields in order.
+  int explain_size() const { return explain_size_; }
+  const std::vector<ExplainField>& explain_layout() const {
+    return explain_layout_;
+  }
   int input_size() const { return config_.input_size; }
   int output_size() const { return config_.output_size(); }
   // Floats in one session's state buffer.
@@ -86,8 +141,10 @@ class Model {
   // overwritten with the state after the last step), `outputs` receives
   // steps x output_size() floats. The input projection for the whole chunk
   // is one matrix product. INVALID_ARGUMENT on null buffers or steps < 1.
+  // `explain`, if given, receives steps x explain_size() floats.
   absl::Status RunChunk(const float* inputs, int steps, float* state,
-                        float* outputs, Workspace& workspace) const;
+                        float* outputs, Workspace& workspace,
+                        float* explain = nullptr) const;
 
   // Entry point (b): B sessions advanced by one step each, one batched
   // matrix product per layer. inputs[b], states[b], outputs[b] point at
@@ -107,6 +164,7 @@ class Model {
   Model(ModelConfig config);
 
   ModelConfig config_;
+  KernelChoice kernels_;
   std::vector<LayerWeights> layers_;
   // Head: output_size x layer_output_size (row-major) and bias.
   std::vector<float> head_weight_;
@@ -117,6 +175,11 @@ class Model {
   int state_size_ = 0;
   int64_t parameter_count_ = 0;
   int64_t flops_per_step_ = 0;
+  int64_t weight_bytes_ = 0;
+  int explain_size_ = 0;
+  std::vector<ExplainField> explain_layout_;
+  // Widest product input (bf16/int8 scratch per column).
+  int max_product_width_ = 0;
 };
 
 // Scratch memory for Model's entry points. Grows to the largest batch it has

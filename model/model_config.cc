@@ -126,6 +126,18 @@ class ConfigParser {
 
     RETURN_IF_ERROR(CellVariant(root, config));
 
+    if (auto weights = root.find("weights"); weights != root.end()) {
+      std::optional<WeightFormat> format;
+      if (weights->is_string()) {
+        format = ParseWeightFormat(weights->get_ref<const std::string&>());
+      }
+      if (!format) {
+        return Error(absl::StrCat("\"weights\" is ", Describe(*weights),
+                                  R"(; expected "f32", "bf16" or "int8")"));
+      }
+      config.weights = *format;
+    }
+
     if (auto head = root.find("head"); head != root.end()) {
       if (!head->is_object()) {
         return Error(
@@ -658,6 +670,9 @@ std::string ModelConfigToJson(const ModelConfig& config) {
     out["lstm_input_forget"] = true;
   }
   if (config.clip > 0) out["clip"] = ShortestDouble(config.clip);
+  if (config.weights != WeightFormat::kF32) {
+    out["weights"] = std::string(WeightFormatName(config.weights));
+  }
   if (config.head) {
     out["head"] = {
         {"output_size", config.head->output_size},

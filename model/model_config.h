@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "model/weight_format.h"
 
 namespace lstmserve::model {
 
@@ -81,6 +82,10 @@ struct ModelConfig {
   // Every cell: gate pre-activations are clamped to [-clip, clip] before
   // their activation (ONNX clip). 0 = no clipping.
   float clip = 0.0f;
+  // How the recurrent weight matrices are stored and multiplied ("weights":
+  // "f32" | "bf16" | "int8"; Model::Options::weights overrides it). Biases,
+  // peepholes and the head stay float32 in every format.
+  WeightFormat weights = WeightFormat::kF32;
   std::optional<HeadConfig> head;
   std::optional<Normalization> normalization;
   std::string description;
@@ -116,7 +121,8 @@ struct ConfigLimits {
 // Parses and validates config.json text. `file_name` is used in error
 // messages only. INVALID_ARGUMENT on bad JSON, unknown cell or activation,
 // missing or out-of-range sizes, proj_size on a GRU or >= hidden_size,
-// normalization vectors of the wrong length or non-positive/non-finite std.
+// normalization vectors of the wrong length or non-positive/non-finite std,
+// an unknown "weights" format.
 // Unknown keys are ignored (forward compatibility).
 absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text,
                                              std::string_view file_name,

@@ -25,7 +25,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::string_view kMetadataKey = "__metadata__";
-constexpr absl::string_view kSupportedDTypes = "F32, F16, BF16";
+constexpr absl::string_view kSupportedDTypes = "F32, F16, BF16, I8";
 // Unknown keys inside a tensor entry are ignored, but their values may not
 // nest deeper than this (bounds the parser's own bookkeeping).
 constexpr int kMaxIgnoredNesting = 64;
@@ -79,12 +79,24 @@ std::string ShapeString(const std::vector<uint64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
 
-size_t DTypeSize(DType dtype) { return dtype == DType::kF32 ? 4 : 2; }
+size_t DTypeSize(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return 4;
+    case DType::kF16:
+    case DType::kBF16:
+      return 2;
+    case DType::kI8:
+      return 1;
+  }
+  return 4;
+}
 
 std::optional<DType> ParseDType(std::string_view name) {
   if (name == "F32") return DType::kF32;
   if (name == "F16") return DType::kF16;
   if (name == "BF16") return DType::kBF16;
+  if (name == "I8") return DType::kI8;
   return std::nullopt;
 }
 
@@ -531,6 +543,11 @@ void ConvertValues(const char* data, DType dtype, std::vector<float>& out) {
         out[i] = BFloat16ToFloat(LoadLE<uint16_t>(data + 2 * i));
       }
       return;
+    case DType::kI8:  // integers, exact in float
+      for (size_t i = 0; i < n; ++i) {
+        out[i] = static_cast<float>(static_cast<int8_t>(data[i]));
+      }
+      return;
   }
 }
 
@@ -627,6 +644,8 @@ std::string_view DTypeName(DType dtype) {
       return "F16";
     case DType::kBF16:
       return "BF16";
+    case DType::kI8:
+      return "I8";
   }
   return "unknown";
 }
@@ -665,12 +684,24 @@ absl::StatusOr<std::map<std::string, Tensor>> ReadSafetensors(
 
 std::string SerializeSafetensors(const std::map<std::string, Tensor>& tensors,
                                  DType dtype) {
-  const size_t element_size = DTypeSize(dtype);
+  std::map<std::string, Tensor> as_dtype;
+  for (const auto& [name, tensor] : tensors) {
+    Tensor t;
+    t.stored_dtype = dtype;
+    t.shape = tensor.shape;
+    t.values = tensor.values;
+    as_dtype.emplace(name, std::move(t));
+  }
+  return SerializeSafetensorsAsStored(as_dtype);
+}
+
+std::string SerializeSafetensorsAsStored(
+    const std::map<std::string, Tensor>& tensors) {
   json header = json::object();
   uint64_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
-    const uint64_t size = tensor.values.size() * element_size;
-    header[name] = {{"dtype", std::string(DTypeName(dtype))},
+    const uint64_t size = tensor.values.size() * DTypeSize(tensor.stored_dtype);
+    header[name] = {{"dtype", std::string(DTypeName(tensor.stored_dtype))},
                     {"shape", tensor.shape},
                     {"data_offsets", {offset, offset + size}}};
     offset += size;
@@ -686,7 +717,7 @@ std::string SerializeSafetensors(const std::map<std::string, Tensor>& tensors,
   out += header_text;
   for (const auto& [name, tensor] : tensors) {
     for (float value : tensor.values) {
-      switch (dtype) {
+      switch (tensor.stored_dtype) {
         case DType::kF32:
           AppendLE<uint32_t>(std::bit_cast<uint32_t>(value), out);
           break;
@@ -696,6 +727,13 @@ std::string SerializeSafetensors(const std::map<std::string, Tensor>& tensors,
         case DType::kBF16:
           AppendLE<uint16_t>(FloatToBFloat16(value), out);
           break;
+        case DType::kI8: {
+          // Rounded and clamped: I8 holds integers in [-128, 127] (NaN: 0).
+          const float v = std::isnan(value) ? 0.0f : std::nearbyint(value);
+          out.push_back(static_cast<char>(
+              static_cast<int8_t>(std::clamp(v, -128.0f, 127.0f))));
+          break;
+        }
       }
     }
   }

@@ -9,7 +9,10 @@
 // header length past the end of the file, bad JSON, unknown dtype, shape that
 // does not match the byte count, offsets out of range or overlapping, gaps,
 // absurd sizes) is reported as an absl::Status naming the file and the
-// tensor, never a crash. F32, F16 and BF16 tensors are converted to float32.
+// tensor, never a crash. F32, F16 and BF16 tensors are converted to float32;
+// I8 tensors (quantized weights, whose per-row scales are separate F32
+// tensors named "<name>.scale": see Model::Create) keep their integer values,
+// as floats.
 //
 // Thread-safety: free functions with no shared state; safe to call
 // concurrently.
@@ -25,9 +28,9 @@
 
 namespace lstmserve::model {
 
-enum class DType { kF32, kF16, kBF16 };
+enum class DType { kF32, kF16, kBF16, kI8 };
 
-// "F32", "F16", "BF16".
+// "F32", "F16", "BF16", "I8".
 std::string_view DTypeName(DType dtype);
 
 // One tensor, converted to float32, row-major as stored.
@@ -65,6 +68,10 @@ absl::StatusOr<std::map<std::string, Tensor>> ReadSafetensors(
 // written in sorted order with contiguous, non-overlapping offsets.
 std::string SerializeSafetensors(const std::map<std::string, Tensor>& tensors,
                                  DType dtype = DType::kF32);
+// The same, each tensor stored as its own `stored_dtype` (I8 values are
+// rounded and clamped to [-128, 127]).
+std::string SerializeSafetensorsAsStored(
+    const std::map<std::string, Tensor>& tensors);
 
 // Conversions used by the reader and writer (exposed for tests).
 float HalfToFloat(uint16_t bits);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Fails if the AVX-512 kernel object defines any symbol the linker could
-# merge with the baseline build's copy (an inline function from a shared
-# header, such as a std:: template). Such a merge could run AVX-512 code on a
-# CPU without it. Everything it defines must live in its own namespaces.
-#   tools/check_kernel_symbols.sh build/model/CMakeFiles/.../kernels_avx512.cc.o
+# Fails if a kernel variant's object (AVX-512, AVX512_BF16, AVX512_VNNI,
+# AVX-VNNI) defines any symbol the linker could merge with the baseline
+# build's copy (an inline function from a shared header, such as a std::
+# template). Such a merge could run those instructions on a CPU without
+# them. Everything a variant defines must live in its own namespaces.
+#   tools/check_kernel_symbols.sh build/model/CMakeFiles/.../kernels_avx512.cc.o ...
 set -euo pipefail
 [[ $# -ge 1 ]] || { echo "usage: $0 OBJECT..." >&2; exit 2; }
 for f in "$@"; do
@@ -12,10 +13,10 @@ done
 symbols=$(nm -C --defined-only "$@")
 # Local (lower-case t/d/b/r) symbols cannot be merged; only global and weak matter.
 bad=$(echo "$symbols" | awk '$2 ~ /^[TWVuBDR]$/' |
-  grep -v -E 'lstmserve_eigen_avx512::|lstmserve::model::kernels::avx512::' |
+  grep -v -E 'lstmserve_eigen_avx512::|lstmserve::model::kernels::(avx512|avx512_bf16|avx512_vnni|avx_vnni)::' |
   grep -v -E ' DW\.ref\.__gxx_personality_v0$' || true)  # a pointer, same in every TU
 if [[ -n "$bad" ]]; then
-  echo "check_kernel_symbols: shared symbols defined in the AVX-512 kernels:" >&2
+  echo "check_kernel_symbols: shared symbols defined in the kernel variants:" >&2
   echo "$bad" >&2
   exit 1
 fi

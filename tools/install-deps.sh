@@ -18,6 +18,7 @@ packages=(
   libcivetweb-dev  # the /metrics HTTP endpoint (server/metrics/)
   prometheus  # promtool (tests/metrics/) and a real scrape (tests/e2e/)
   curl  # the scrape test's queries to Prometheus's HTTP API
+  libdnnl-dev  # oneDNN, for bench/onednn_compare only (the engine does not link it)
 )
 if [[ "${1:-}" == "--python" ]]; then
   packages+=(python3-torch python3-numpy python3-matplotlib libopenblas0-pthread

@@ -466,6 +466,7 @@ Each directory is one case:
 | `initial_state.csv` | one line: the session state before the first step, state_size floats |
 | `expected_output.csv` | T rows of output_size values: the output after every step |
 | `expected_state.csv` | one line: the state after the last step |
+| `expected_explain.csv` | some cases (tools/make_explain_golden.py): a header naming each column `step,l<layer>.<field>.<unit>`, then per step the explain record (model/model.h: per layer the gate activations i, f, g, o or r, z, n, then c for LSTM, then h), recomputed with torch in float64 from the case's weights and checked against torch.nn's modules and the expected outputs |
 
 All CSV files: comma-separated, no header, floats written with `%.9g`. Inputs
 and initial states are float32 numbers (read them as float). State layout:
@@ -501,6 +502,7 @@ in the name). The `f16` cases also hold a few F16-subnormal weights.
 ```sh
 /usr/bin/python3 tools/make_golden.py    # from the repo root; needs torch (1.13) + numpy
 /usr/bin/python3 tools/check_golden.py   # numpy-only re-check of every case (make_golden runs it too)
+/usr/bin/python3 tools/make_explain_golden.py   # the expected_explain.csv files (make_golden runs it too)
 ```
 
 The output is deterministic (fixed seeds). The `bundled_*` cases depend on the
@@ -551,6 +553,12 @@ def main(argv):
         if todo(name):
             d, dev, dt = make_bundled(name, mdir, data)
             rows.append((name, BUNDLED_T, dt, dev, d, "zero"))
+    # The explain records of the cases that have them (the directories were
+    # just rewritten, which deleted them).
+    import make_explain_golden
+    for name in make_explain_golden.CASES:
+        if todo(name):
+            make_explain_golden.make(name)
     lines = ["| case | model | dtype | T | initial state | f32 dev (abs) | size |",
              "|---|---|---|---|---|---|---|"]
     table = {}

@@ -295,6 +295,11 @@ one-step-ahead forecasts, against the naive forecast "next = current"
 |---|---|---|---|---|
 """ + "\n".join(rows) + """
 
+With bf16 or int8 weights (`--weights`; docs/MODEL_FORMAT.md, "Weight
+formats") the validation errors stay within 0.25% of these:
+`/usr/bin/python3 tools/eval_formats.py` measures them with the engine, and
+docs/PERFORMANCE.md ("Accuracy") lists them.
+
 Reproduce (under a minute on one CPU core; deterministic):
 
 ```sh

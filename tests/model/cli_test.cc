@@ -1,5 +1,7 @@
 // lstm-model as a user runs it: the built binary, through the shell.
+#include <algorithm>
 #include <filesystem>
+#include <sstream>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -184,6 +186,110 @@ TEST_F(LstmModelCliTest, BenchReportsJson) {
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   EXPECT_THAT(r.stdout_text, HasSubstr("\"steps_per_s\":"));
   EXPECT_THAT(r.stdout_text, HasSubstr("\"us_per_call\":"));
+}
+
+TEST_F(LstmModelCliTest, WeightsOptionChoosesTheFormat) {
+  auto r = RunCommand(Cmd("info --weights int8 " + model_dir_));
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_THAT(r.stdout_text, HasSubstr("weights:        int8, "));
+  EXPECT_THAT(r.stdout_text, HasSubstr("kernels:        "));
+  EXPECT_THAT(r.stdout_text, HasSubstr("int32"));  // vpdpbusd or vpmaddwd
+  EXPECT_THAT(r.stdout_text, HasSubstr("cpu paths:      generic"));
+  EXPECT_THAT(r.stdout_text, HasSubstr("(per format: f32 "));
+  r = RunCommand(Cmd("info --json --weights bf16 " + model_dir_));
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_THAT(r.stdout_text, HasSubstr("\"weights\": \"bf16\""));
+  EXPECT_THAT(r.stdout_text, HasSubstr("\"weight_bytes\": "));
+  r = RunCommand(Cmd("run --weights int4 " + model_dir_), input_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.stderr_text, HasSubstr("int4"));
+  // Run in each format: five rows, close to float32's.
+  const auto f32 = RunCommand(Cmd("run " + model_dir_), input_);
+  for (const char* w : {"bf16", "int8"}) {
+    r = RunCommand(Cmd(std::string("run --weights ") + w + " " + model_dir_),
+                   input_);
+    ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+    const std::vector<float> a = ParseCsvText(r.stdout_text);
+    const std::vector<float> e = ParseCsvText(f32.stdout_text);
+    ASSERT_EQ(a.size(), e.size());
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], e[i], 0.05f) << w;
+  }
+  r = RunCommand("LSTMSERVE_ISA=avx3 " + Cmd("info " + model_dir_));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.stderr_text, HasSubstr("LSTMSERVE_ISA is \"avx3\""));
+}
+
+TEST_F(LstmModelCliTest, EvalReportsTheErrorAgainstFloat32) {
+  auto r = RunCommand(Cmd("eval --weights int8 " + model_dir_), input_);
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_THAT(r.stdout_text,
+              HasSubstr("int8 vs f32 over 5 steps x 3 outputs: max abs error"));
+  EXPECT_THAT(r.stdout_text, HasSubstr("mean abs error"));
+  EXPECT_EQ(std::count(r.stdout_text.begin(), r.stdout_text.end(), '\n'), 1);
+  r = RunCommand(Cmd("eval --json --weights bf16 " + model_dir_), input_);
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_THAT(r.stdout_text, HasSubstr("\"max_abs_error\":"));
+  EXPECT_THAT(r.stdout_text, HasSubstr("\"weights\":\"bf16\""));
+  r = RunCommand(Cmd("eval --weights int8 " + model_dir_), "");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.stderr_text, HasSubstr("no steps"));
+  r = RunCommand(Cmd("eval " + model_dir_), input_);
+  EXPECT_NE(r.exit_code, 0);  // --weights is required
+}
+
+TEST_F(LstmModelCliTest, ConvertWritesAVersionThatRunsTheSame) {
+  const std::string out = dir_.Join("toy_int8/1");
+  auto r = RunCommand(Cmd("convert " + model_dir_ + " --weights int8 " + out));
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_THAT(r.stdout_text, HasSubstr("wrote " + out));
+  EXPECT_THAT(r.stdout_text, HasSubstr("weights:        int8"));
+  EXPECT_THAT(testutil::ReadFile(out + "/config.json"),
+              HasSubstr("\"weights\": \"int8\""));
+  const auto converted = RunCommand(Cmd("run " + out), input_);
+  const auto original =
+      RunCommand(Cmd("run --weights int8 " + model_dir_), input_);
+  ASSERT_EQ(converted.exit_code, 0) << converted.stderr_text;
+  EXPECT_EQ(converted.stdout_text, original.stdout_text);
+  r = RunCommand(Cmd("convert " + model_dir_ + " --weights int8 " + out));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.stderr_text, HasSubstr("exists"));
+}
+
+TEST_F(LstmModelCliTest, RunExplainWritesOneRecordPerStep) {
+  const std::string csv = dir_.Join("explain.csv");
+  auto r = RunCommand(
+      Cmd("run --explain " + csv + " --gate-summary " + model_dir_), input_);
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(ParseCsvText(r.stdout_text).size(), 5u * 3);
+  std::istringstream in(testutil::ReadFile(csv));
+  std::string header;
+  std::getline(in, header);
+  // GRU, 2 layers of H = 6: per layer r, z, n, h: 24 floats, plus "step".
+  EXPECT_EQ(std::count(header.begin(), header.end(), ','), 48);
+  EXPECT_EQ(header.substr(0, 28), "step,l0.r.0,l0.r.1,l0.r.2,l0");
+  EXPECT_THAT(header, HasSubstr(",l1.z.5,l1.n.0,"));
+  EXPECT_EQ(header.substr(header.size() - 7), ",l1.h.5");
+  int rows = 0;
+  for (std::string line; std::getline(in, line); ++rows) {
+    EXPECT_EQ(line.substr(0, 2), std::to_string(rows) + ",");
+    EXPECT_EQ(std::count(line.begin(), line.end(), ','), 48);
+  }
+  EXPECT_EQ(rows, 5);
+  EXPECT_THAT(r.stderr_text, HasSubstr("gate summary over 5 steps"));
+  EXPECT_THAT(r.stderr_text, HasSubstr("layer 1: mean forget "));
+  EXPECT_THAT(r.stderr_text, HasSubstr("memory horizon"));
+  // The outputs are the same as without --explain.
+  EXPECT_EQ(r.stdout_text,
+            RunCommand(Cmd("run " + model_dir_), input_).stdout_text);
+}
+
+TEST_F(LstmModelCliTest, BenchTakesAWeightFormatAndExplain) {
+  auto r = RunCommand(Cmd("bench " + model_dir_ +
+                          " --weights int8 --explain --seconds 0.05 --json"));
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_THAT(r.stdout_text, HasSubstr("\"weights\":\"int8\""));
+  EXPECT_THAT(r.stdout_text, HasSubstr("\"explain\":true"));
+  EXPECT_THAT(r.stdout_text, HasSubstr("\"kernels\":"));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "model/model.h"
+#include "tests/model/cell_cases.h"
 #include "testutil/testutil.h"
 
 namespace lstmserve::model {
@@ -24,86 +25,7 @@ float MaxAbsDiff(std::span<const float> a, std::span<const float> b) {
   return m;
 }
 
-struct Case {
-  std::string name;
-  ModelConfig config;
-};
-
-// Keeps gtest from dumping the struct's bytes in test names and failures.
-void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
-
-ModelConfig Config(CellType cell, int in, int hidden, int layers, int proj,
-                   bool bias, int head, Activation act) {
-  ModelConfig c;
-  c.cell = cell;
-  c.input_size = in;
-  c.hidden_size = hidden;
-  c.num_layers = layers;
-  c.proj_size = proj;
-  c.bias = bias;
-  if (head > 0) c.head = HeadConfig{head, act};
-  return c;
-}
-
-std::vector<Case> Cases() {
-  ModelConfig normalized =
-      Config(CellType::kGru, 3, 16, 2, 0, true, 2, Activation::kIdentity);
-  normalized.normalization = Normalization{
-      {0.5f, -1.0f, 2.0f}, {2.0f, 0.5f, 3.0f}, {10.0f, -3.0f}, {4.0f, 0.25f}};
-  // The ONNX cell variants (kernels_variants.inc), on odd sizes too.
-  ModelConfig rnn_relu =
-      Config(CellType::kRnn, 3, 20, 2, 0, true, 2, Activation::kSoftmax);
-  rnn_relu.nonlinearity = Nonlinearity::kRelu;
-  ModelConfig rnn_clip_odd =
-      Config(CellType::kRnn, 7, 5, 3, 0, false, 0, Activation::kIdentity);
-  rnn_clip_odd.nonlinearity = Nonlinearity::kScaledTanh;
-  rnn_clip_odd.nonlinearity_alpha = 1.5f;
-  rnn_clip_odd.nonlinearity_beta = 0.7f;
-  rnn_clip_odd.clip = 0.3f;
-  ModelConfig gru_reset_first =
-      Config(CellType::kGru, 4, 24, 2, 0, true, 3, Activation::kSigmoid);
-  gru_reset_first.gru_linear_before_reset = false;
-  ModelConfig gru_reset_first_odd =
-      Config(CellType::kGru, 7, 5, 2, 0, false, 0, Activation::kIdentity);
-  gru_reset_first_odd.gru_linear_before_reset = false;
-  gru_reset_first_odd.clip = 0.2f;
-  ModelConfig lstm_onnx =
-      Config(CellType::kLstm, 5, 17, 2, 0, true, 2, Activation::kTanh);
-  lstm_onnx.lstm_peepholes = true;
-  lstm_onnx.lstm_input_forget = true;
-  lstm_onnx.clip = 0.25f;
-  ModelConfig lstm_peephole_proj =
-      Config(CellType::kLstm, 3, 16, 2, 5, true, 0, Activation::kIdentity);
-  lstm_peephole_proj.lstm_peepholes = true;
-  return {
-      {"rnn_relu", rnn_relu},
-      {"rnn_clip_odd", rnn_clip_odd},
-      {"gru_reset_first", gru_reset_first},
-      {"gru_reset_first_odd", gru_reset_first_odd},
-      {"lstm_onnx", lstm_onnx},
-      {"lstm_peephole_proj", lstm_peephole_proj},
-      {"lstm_small",
-       Config(CellType::kLstm, 1, 8, 1, 0, true, 0, Activation::kIdentity)},
-      {"lstm_proj_softmax",
-       Config(CellType::kLstm, 5, 32, 2, 7, true, 4, Activation::kSoftmax)},
-      {"lstm_nobias_tanh",
-       Config(CellType::kLstm, 16, 24, 3, 0, false, 3, Activation::kTanh)},
-      {"gru_sigmoid",
-       Config(CellType::kGru, 4, 40, 2, 0, true, 2, Activation::kSigmoid)},
-      {"gru_normalized", normalized},
-      // Sizes that leave the kernels' SIMD panels partly filled (a gate
-      // block of 4 or 15 rows, depths that are no multiple of 8), and the
-      // server's benchmark "tiny" model.
-      {"lstm_tiny",
-       Config(CellType::kLstm, 1, 1, 1, 0, true, 0, Activation::kIdentity)},
-      {"gru_odd",
-       Config(CellType::kGru, 7, 5, 2, 0, true, 0, Activation::kIdentity)},
-      {"lstm_proj_odd",
-       Config(CellType::kLstm, 9, 17, 2, 3, false, 1, Activation::kIdentity)},
-  };
-}
-
-class InvarianceTest : public testing::TestWithParam<Case> {
+class InvarianceTest : public testing::TestWithParam<CellCase> {
  protected:
   void SetUp() override {
     model_ = testutil::RandomModel(GetParam().config, 42);
@@ -276,12 +198,13 @@ TEST_P(InvarianceTest, ZeroStateIsPyTorchDefaultAndStateChanges) {
             1e-6f);
 }
 
-INSTANTIATE_TEST_SUITE_P(Configs, InvarianceTest, testing::ValuesIn(Cases()),
+INSTANTIATE_TEST_SUITE_P(Configs, InvarianceTest,
+                         testing::ValuesIn(CellCases()),
                          [](const auto& p) { return p.param.name; });
 
 TEST(RunBatchTest, RejectsBadArguments) {
   ModelConfig c =
-      Config(CellType::kLstm, 2, 4, 1, 0, true, 0, Activation::kIdentity);
+      CellConfig(CellType::kLstm, 2, 4, 1, 0, true, 0, Activation::kIdentity);
   auto model = testutil::RandomModel(c, 1);
   ASSERT_NE(model, nullptr);
   Workspace ws;
@@ -300,7 +223,7 @@ TEST(RunBatchTest, RejectsBadArguments) {
 
 TEST(RunBatchTest, WorkspaceStopsGrowingOnceWarm) {
   ModelConfig c =
-      Config(CellType::kLstm, 8, 32, 2, 0, true, 0, Activation::kIdentity);
+      CellConfig(CellType::kLstm, 8, 32, 2, 0, true, 0, Activation::kIdentity);
   auto model = testutil::RandomModel(c, 1);
   ASSERT_NE(model, nullptr);
   Workspace ws;

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -18,23 +19,25 @@ struct FreeDeleter {
   void operator()(float* p) const { std::free(p); }
 };
 
-int Lanes() { return ActiveIsa() == Isa::kAvx512 ? 16 : 8; }
+class PackF32Test : public testing::TestWithParam<KernelPath> {};
 
-TEST(PackWeightsTest, PanelsOfOneVectorOfRowsColumnByColumnZeroPadded) {
+TEST_P(PackF32Test, PanelsOfOneVectorOfRowsColumnByColumnZeroPadded) {
+  std::string why;
+  if (!KernelPathAvailable(GetParam(), &why)) GTEST_SKIP() << why;
   // 21 rows: one full panel and a partial one for both vector widths; the
   // matrix is read out of a wider one (row stride 5, width 3).
   const int rows = 21, width = 3, stride = 5;
   std::vector<float> w(static_cast<size_t>(rows) * stride);
   for (size_t i = 0; i < w.size(); ++i) w[i] = 1.0f + static_cast<float>(i);
 
-  const size_t size = PackedWeightsSize(rows, width);
+  const size_t size = PackedBytes(WeightFormat::kF32, rows, width) / 4;
   EXPECT_EQ(size, 32u * width);  // rows rounded up to 16 for every ISA
   std::unique_ptr<float[], FreeDeleter> out(
       static_cast<float*>(std::aligned_alloc(64, size * sizeof(float))));
   for (size_t i = 0; i < size; ++i) out[i] = -1.0f;  // poison
-  PackWeights(w.data(), rows, width, stride, out.get());
+  PackF32(GetParam(), w.data(), rows, width, stride, out.get());
 
-  const int lanes = Lanes();
+  const int lanes = GetParam() == KernelPath::kAvx512 ? 16 : 8;
   const int panels = (rows + lanes - 1) / lanes;
   for (int p = 0; p < panels; ++p) {
     for (int k = 0; k < width; ++k) {
@@ -49,6 +52,13 @@ TEST(PackWeightsTest, PanelsOfOneVectorOfRowsColumnByColumnZeroPadded) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(CellPaths, PackF32Test,
+                         testing::Values(KernelPath::kGeneric,
+                                         KernelPath::kAvx512),
+                         [](const auto& p) {
+                           return std::string(KernelPathName(p.param));
+                         });
 
 }  // namespace
 }  // namespace lstmserve::model::kernels

@@ -163,7 +163,7 @@ TEST(TensorFileTest, TensorEntryNotAnObject) {
 TEST(TensorFileTest, MissingFields) {
   ExpectError(Parse(MakeFile(R"({"w": {"shape": [1], "data_offsets": [0, 4]}})",
                              Zeros(4))),
-              {R"(tensor "w" has no "dtype")", "F32, F16, BF16"});
+              {R"(tensor "w" has no "dtype")", "F32, F16, BF16, I8"});
   ExpectError(
       Parse(MakeFile(R"({"w": {"dtype": "F32", "data_offsets": [0, 4]}})",
                      Zeros(4))),
@@ -206,9 +206,9 @@ TEST(TensorFileTest, DuplicateFieldInEntry) {
 }
 
 TEST(TensorFileTest, UnknownDType) {
-  ExpectError(
-      Parse(MakeFile(OneTensor(R"("I64")", "[1]", "[0, 8]"), Zeros(8))),
-      {R"(tensor "w" has dtype "I64")", "supported dtypes are F32, F16, BF16"});
+  ExpectError(Parse(MakeFile(OneTensor(R"("I64")", "[1]", "[0, 8]"), Zeros(8))),
+              {R"(tensor "w" has dtype "I64")",
+               "supported dtypes are F32, F16, BF16, I8"});
   ExpectError(Parse(MakeFile(OneTensor(R"("f32")", "[1]", "[0, 4]"), Zeros(4))),
               {R"(dtype "f32")"});
 }
@@ -421,9 +421,9 @@ TEST(TensorFileTest, HostileNamesAreEscapedAndShortened) {
   const std::string name = std::string(10000, 'x') + "\\n";
   const std::string header = absl::StrCat(
       R"({")", name,
-      R"(": {"dtype": "I8", "shape": [1], "data_offsets": [0, 1]}})");
-  auto result = Parse(MakeFile(header, Zeros(1)));
-  ExpectError(result, {"xxx...", R"(dtype "I8")"});
+      R"(": {"dtype": "I16", "shape": [1], "data_offsets": [0, 2]}})");
+  auto result = Parse(MakeFile(header, Zeros(2)));
+  ExpectError(result, {"xxx...", R"(dtype "I16")"});
   EXPECT_LT(result.status().message().size(), 600u);
   ExpectError(Parse(MakeFile(R"({"a\nb": 1})")), {R"(tensor "a\nb" is)"});
 }
@@ -457,6 +457,37 @@ TEST(TensorFileTest, DecodesLittleEndianValuesAtUnalignedOffsets) {
       result->at("b").values,
       (std::vector<float>{1.0f, -std::numeric_limits<float>::infinity()}));
   EXPECT_EQ(result->at("b").shape, (std::vector<int64_t>{1, 2}));
+}
+
+TEST(TensorFileTest, DecodesI8AsItsIntegers) {
+  const std::string header =
+      R"({"q": {"dtype": "I8", "shape": [2, 2], "data_offsets": [0, 4]}})";
+  auto result = Parse(MakeFile(header, std::string("\x00\x7f\x80\xff", 4)));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->at("q").stored_dtype, DType::kI8);
+  EXPECT_EQ(result->at("q").values,
+            (std::vector<float>{0.0f, 127.0f, -128.0f, -1.0f}));
+}
+
+TEST(TensorFileTest, SerializeAsStoredKeepsEachTensorsDtype) {
+  TensorMap tensors;
+  tensors["q"] = Tensor{.stored_dtype = DType::kI8,
+                        .shape = {4},
+                        .values = {-127.0f, 3.0f, 126.6f, -300.0f}};
+  tensors["q.scale"] =
+      Tensor{.stored_dtype = DType::kF32, .shape = {1}, .values = {0.1f}};
+  tensors["b"] =
+      Tensor{.stored_dtype = DType::kBF16, .shape = {1}, .values = {1.5f}};
+  auto result = Parse(SerializeSafetensorsAsStored(tensors));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->at("q").stored_dtype, DType::kI8);
+  // Rounded to the nearest integer and clamped to I8's range.
+  EXPECT_EQ(result->at("q").values,
+            (std::vector<float>{-127.0f, 3.0f, 127.0f, -128.0f}));
+  EXPECT_EQ(result->at("q.scale").stored_dtype, DType::kF32);
+  EXPECT_EQ(result->at("q.scale").values, (std::vector<float>{0.1f}));
+  EXPECT_EQ(result->at("b").stored_dtype, DType::kBF16);
+  EXPECT_EQ(result->at("b").values, (std::vector<float>{1.5f}));
 }
 
 TEST(TensorFileTest, NonFiniteValuesAreConvertedFaithfully) {
