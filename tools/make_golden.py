@@ -8,9 +8,10 @@ Run from the repository root, with a Python that has torch (1.13) and numpy:
     /usr/bin/python3 tools/check_golden.py         # independent numpy re-check
 
 The output is deterministic: every case seeds its own generators, and the
-script deletes and rewrites each case directory it owns. The two
-bundled_* cases read models/sunspots/1 and models/elnino/1, so rerun this
-script after tools/train_bundled.py retrains them.
+script deletes and rewrites each case directory it owns. The three
+bundled_* cases read models/sunspots/1, models/elnino/1 and models/charlm/1
+(with the first 120 rows of each model's data.csv), so rerun this script
+after tools/train_bundled.py retrains them.
 
 Layout of each case (see tests/golden/README.md):
 
@@ -157,7 +158,8 @@ VARIANTS = [
 ]
 
 BUNDLED = [("bundled_sunspots", "models/sunspots/1", "models/sunspots/data.csv"),
-           ("bundled_elnino", "models/elnino/1", "models/elnino/data.csv")]
+           ("bundled_elnino", "models/elnino/1", "models/elnino/data.csv"),
+           ("bundled_charlm", "models/charlm/1", "models/charlm/data.csv")]
 BUNDLED_T = 120
 
 

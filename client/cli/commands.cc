@@ -4,7 +4,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <optional>
+#include <span>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -15,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/cli/csv.h"
+#include "client/cli/text.h"
 #include "nlohmann/json.hpp"
 
 namespace lstmserve::client::cli {
@@ -187,6 +191,53 @@ absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
   return text;
 }
 
+// Characters read together (already in the input buffer) go out as one
+// chunk of up to this many steps; a slow writer gets an answer per read.
+constexpr size_t kMaxTextChunk = 256;
+
+// Text mode: reads `in` one UTF-8 character at a time and calls
+// send(one-hot inputs, steps, shown inputs) for each run of characters that
+// arrived together. A character outside the alphabet of a model without
+// "<unk>" stops the reading with INVALID_ARGUMENT after sending the ones
+// before it.
+absl::Status SendText(std::istream& in, const TextAlphabet& alphabet,
+                      const std::string& model_name,
+                      const std::function<void(std::vector<float>, int,
+                                               std::vector<std::string>)>& send,
+                      const std::function<bool()>& failed) {
+  const size_t width = static_cast<size_t>(alphabet.input_size());
+  std::string character;
+  int64_t position = 0;  // characters read so far
+  absl::Status status;
+  while (status.ok() && !failed() && ReadUtf8Char(in, &character)) {
+    std::vector<float> inputs;
+    std::vector<std::string> shown;
+    do {
+      ++position;
+      const std::optional<int> unit = alphabet.IndexOf(character);
+      if (!unit) {
+        status = absl::InvalidArgumentError(absl::StrCat(
+            kStdin, ": character ", position, " ", QuoteCharacter(character),
+            " is not in the alphabet of model \"", model_name,
+            "\", which has no \"", kUnknownName, "\" input"));
+        break;
+      }
+      inputs.resize(inputs.size() + width, 0.0f);
+      inputs[inputs.size() - width + static_cast<size_t>(*unit)] = 1.0f;
+      shown.push_back(QuoteCharacter(character));
+      if (*unit == alphabet.unknown_index()) {
+        absl::StrAppend(&shown.back(), "=", kUnknownName);
+      }
+    } while (shown.size() < kMaxTextChunk && in.rdbuf()->in_avail() > 0 &&
+             ReadUtf8Char(in, &character));
+    if (!shown.empty()) {
+      const int steps = static_cast<int>(shown.size());
+      send(std::move(inputs), steps, std::move(shown));
+    }
+  }
+  return status;
+}
+
 }  // namespace
 
 std::string ResolveTarget(const std::string& flag_value) {
@@ -327,6 +378,19 @@ absl::Status StreamCommand(Client& client, const StreamOptions& options,
   if (options.create && options.session_id.empty()) {
     return absl::InvalidArgumentError("--create needs --session ID");
   }
+  if (options.top_k < 1) {
+    return absl::InvalidArgumentError("--top-k must be at least 1");
+  }
+  if (options.text && options.session_id.empty()) {
+    // Refuse a model that is not a text model before a session is made.
+    absl::StatusOr<ModelInfo> model =
+        client.GetModel(options.model, options.version);
+    if (!model.ok()) return model.status();
+    if (absl::StatusOr<TextAlphabet> a = TextAlphabet::Create(*model);
+        !a.ok()) {
+      return a.status();
+    }
+  }
   OpenSessionOptions open;
   open.model = options.model;
   open.version = options.version;
@@ -353,6 +417,12 @@ absl::Status StreamCommand(Client& client, const StreamOptions& options,
   absl::StatusOr<ModelInfo> model =
       client.GetModel((*stream)->model(), (*stream)->version());
   if (!model.ok()) return close_session(model.status());
+  std::optional<TextAlphabet> alphabet;
+  if (options.text) {
+    absl::StatusOr<TextAlphabet> a = TextAlphabet::Create(*model);
+    if (!a.ok()) return close_session(a.status());
+    alphabet = *std::move(a);
+  }
 
   // Rows are printed by the stream's callbacks while this thread reads. A
   // stream tied to `out` (std::cin is tied to std::cout) would flush `out`
@@ -364,34 +434,58 @@ absl::Status StreamCommand(Client& client, const StreamOptions& options,
     absl::MutexLock lock(&mu);
     return !first_error.ok();
   };
-
-  std::string line;
-  std::vector<float> row;
-  absl::Status status;
-  for (int64_t line_number = 1; !failed() && std::getline(in, line);
-       ++line_number) {
-    bool skip = false;
-    status = ParseCsvLine(line, kStdin, line_number, &row, &skip);
-    if (!status.ok()) break;
-    if (skip) continue;
-    if (static_cast<int>(row.size()) != model->input_size) {
-      status = absl::InvalidArgumentError(
-          absl::StrCat(kStdin, ":", line_number, ": row has ", row.size(),
-                       " value", row.size() == 1 ? "" : "s", "; model \"",
-                       model->name, "\" expects ", model->input_size));
-      break;
-    }
+  // Sends `steps` steps; their results are printed as CSV rows, or in text
+  // mode as one top-k line per step, `shown` holding each step's input.
+  auto send = [&](std::vector<float> inputs, int steps,
+                  std::vector<std::string> shown) {
     // Callbacks run one at a time, in order, so they may write to `out`.
-    (*stream)->Send(row, 1, [&](absl::StatusOr<StepResult> result) {
-      if (!result.ok()) {
-        absl::MutexLock lock(&mu);
-        if (first_error.ok()) first_error = result.status();
-        return;
+    (*stream)->Send(
+        std::move(inputs), steps,
+        [&, shown = std::move(shown)](absl::StatusOr<StepResult> result) {
+          if (!result.ok()) {
+            absl::MutexLock lock(&mu);
+            if (first_error.ok()) first_error = result.status();
+            return;
+          }
+          if (failed()) return;  // print nothing after a failed step
+          if (!alphabet) {
+            PrintRows(result->outputs, result->output_size, 0, out);
+          } else {
+            const size_t width = static_cast<size_t>(result->output_size);
+            for (size_t i = 0; i < shown.size(); ++i) {
+              if ((i + 1) * width > result->outputs.size()) break;
+              out << FormatTopK(shown[i],
+                                std::span<const float>(
+                                    result->outputs.data() + i * width, width),
+                                alphabet->output_names(), options.top_k)
+                  << '\n';
+            }
+          }
+          out.flush();
+        });
+  };
+
+  absl::Status status;
+  if (alphabet) {
+    status = SendText(in, *alphabet, model->name, send, failed);
+  } else {
+    std::string line;
+    std::vector<float> row;
+    for (int64_t line_number = 1; !failed() && std::getline(in, line);
+         ++line_number) {
+      bool skip = false;
+      status = ParseCsvLine(line, kStdin, line_number, &row, &skip);
+      if (!status.ok()) break;
+      if (skip) continue;
+      if (static_cast<int>(row.size()) != model->input_size) {
+        status = absl::InvalidArgumentError(
+            absl::StrCat(kStdin, ":", line_number, ": row has ", row.size(),
+                         " value", row.size() == 1 ? "" : "s", "; model \"",
+                         model->name, "\" expects ", model->input_size));
+        break;
       }
-      if (failed()) return;  // print nothing after a failed step
-      PrintRows(result->outputs, result->output_size, 0, out);
-      out.flush();
-    });
+      send(row, 1, {});
+    }
   }
   if (status.ok() && in.bad())
     status = absl::DataLossError("cannot read stdin");

@@ -65,11 +65,22 @@ struct StreamOptions {
   int64_t version = 0;
   std::string session_id{};  // empty: a server-made session, closed at EOF
   bool create = false;       // create session_id if it does not exist
+  bool text = false;         // text mode (below) instead of CSV
+  int top_k = 3;             // text mode: outputs shown per step
 };
 // Reads `in` line by line, sends each step on one stream as soon as it is
 // read and prints (and flushes) each output row as soon as it arrives.
 // Stops at the first bad line or failed step, after printing the rows of
 // the steps sent before it.
+//
+// Text mode, for character-level models (client/cli/text.h): `in` is read
+// as UTF-8 text, one step per character, one-hot over the model's
+// input_names (a character not among them goes to the "<unk>" input, or is
+// an INVALID_ARGUMENT error if the model has none); characters that arrive
+// together share a request. Each step prints one line: the character read,
+// then the top_k largest outputs with their output names (FormatTopK). A
+// model whose names do not declare an alphabet is an INVALID_ARGUMENT error
+// naming it, before any session is made (unless --session names one).
 absl::Status StreamCommand(Client& client, const StreamOptions& options,
                            std::istream& in, std::ostream& out);
 

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
       "  lstm-client predict --model sunspots --session s1 --create "
       "--all-steps < part1.csv\n"
       "  tail -f readings.csv | lstm-client stream --model sunspots\n"
+      "  echo 'def f(x):' | lstm-client stream --model charlm --text\n"
       "  lstm-client session export s1 --out s1.json\n"
       "  lstm-client --target other:50051 session import --in s1.json\n"
       "Run `lstm-client COMMAND --help` for a command's flags; see "
@@ -129,7 +130,10 @@ int main(int argc, char** argv) {
       "with --session ID the session is continued and kept (--create starts "
       "it if it does not exist). Reconnects and resends without losing or "
       "doubling a step if the server restarts with its sessions; a session "
-      "the server lost is an error naming the step this client expected.");
+      "the server lost is an error naming the step this client expected. "
+      "With --text, stdin is text for a character-level model: one step per "
+      "character, one line per step showing the character and the model's "
+      "--top-k most likely next characters.");
   stream_cmd->add_option("--model", stream.model, "Model name")->required();
   stream_cmd
       ->add_option("--version", stream.version,
@@ -140,6 +144,18 @@ int main(int argc, char** argv) {
                          "unless --create)");
   stream_cmd->add_flag("--create", stream.create,
                        "Create the --session if it does not exist");
+  stream_cmd->add_flag(
+      "--text", stream.text,
+      "Read stdin as UTF-8 text, one step per character, one-hot encoded "
+      "over the model's input_names (other characters go to its \"<unk>\" "
+      "input, or are an error if it has none); print one line per "
+      "character: the character, then the top-k outputs (name and value), "
+      "tab-separated");
+  stream_cmd
+      ->add_option("--top-k", stream.top_k,
+                   "With --text: outputs shown per step, largest first")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
 
   // bench
   cli::BenchOptions bench;

@@ -7,8 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -19,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "client/cli/commands.h"
 #include "client/cli/csv.h"
+#include "client/cli/text.h"
 #include "client_fixture.h"
 #include "gtest/gtest.h"
 #include "lstmserve/client.h"
@@ -174,24 +178,28 @@ TEST_F(CliTest, ModelsTableAndJson) {
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   const std::vector<std::string> lines =
       absl::StrSplit(r.stdout_text, '\n', absl::SkipEmpty());
-  ASSERT_EQ(lines.size(), 3u) << r.stdout_text;
+  ASSERT_EQ(lines.size(), 4u) << r.stdout_text;
   EXPECT_EQ(lines[0].rfind("NAME", 0), 0u);
-  const std::vector<std::string> elnino =
+  const std::vector<std::string> charlm =
       absl::StrSplit(lines[1], ' ', absl::SkipEmpty());
-  EXPECT_EQ(elnino, std::vector<std::string>(
-                        {"elnino", "1", "gru", "1", "1", "32", "1", "32"}));
-  const std::vector<std::string> sunspots =
+  EXPECT_EQ(charlm, std::vector<std::string>({"charlm", "1", "lstm", "97", "97",
+                                              "256", "1", "512"}));
+  const std::vector<std::string> elnino =
       absl::StrSplit(lines[2], ' ', absl::SkipEmpty());
-  EXPECT_EQ(sunspots, std::vector<std::string>({"sunspots", "1", "lstm", "1",
-                                                "1", "32", "2", "128"}));
+  EXPECT_EQ(elnino, std::vector<std::string>(
+                        {"elnino", "1", "lstm", "1", "1", "16", "1", "32"}));
+  const std::vector<std::string> sunspots =
+      absl::StrSplit(lines[3], ' ', absl::SkipEmpty());
+  EXPECT_EQ(sunspots, std::vector<std::string>(
+                          {"sunspots", "1", "gru", "1", "1", "16", "1", "16"}));
 
   r = Run("models --json");
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   auto j = nlohmann::json::parse(r.stdout_text);
-  ASSERT_EQ(j.size(), 2u);
-  EXPECT_EQ(j[1]["name"], "sunspots");
-  EXPECT_EQ(j[1]["hidden_size"], 32);
-  EXPECT_EQ(j[0]["versions"], nlohmann::json::array({1}));
+  ASSERT_EQ(j.size(), 3u);
+  EXPECT_EQ(j[2]["name"], "sunspots");
+  EXPECT_EQ(j[2]["hidden_size"], 16);
+  EXPECT_EQ(j[1]["versions"], nlohmann::json::array({1}));
 }
 
 TEST_F(CliTest, PredictStatelessEqualsTheLibrary) {
@@ -549,6 +557,308 @@ TEST(CliLibraryTest, SnapshotJsonRoundTrip) {
   EXPECT_NE(std::string(no_state.status().message()).find("f.json: state"),
             std::string::npos)
       << no_state.status();
+}
+
+// --- stream --text, with the bundled character model `charlm` ---
+
+// One line of `stream --text` output: the input field and the (name,
+// value) pairs shown.
+struct TextLine {
+  std::string input;
+  std::vector<std::pair<std::string, float>> top;
+};
+
+TextLine ParseTextLine(const std::string& line) {
+  TextLine parsed;
+  const std::vector<std::string> fields = absl::StrSplit(line, '\t');
+  parsed.input = fields[0];
+  for (size_t i = 1; i < fields.size(); ++i) {
+    const size_t space = fields[i].rfind(' ');
+    float v = -1;
+    EXPECT_NE(space, std::string::npos) << line;
+    if (space == std::string::npos) continue;
+    EXPECT_TRUE(absl::SimpleAtof(fields[i].substr(space + 1), &v)) << line;
+    parsed.top.emplace_back(fields[i].substr(0, space), v);
+  }
+  return parsed;
+}
+
+// The one-hot rows of `characters` (one UTF-8 character each) over the
+// model's input_names; others go to "<unk>".
+std::vector<float> OneHot(const client::ModelInfo& model,
+                          const std::vector<std::string>& characters) {
+  std::vector<float> rows(characters.size() * model.input_size, 0.0f);
+  for (size_t t = 0; t < characters.size(); ++t) {
+    auto it = std::find(model.input_names.begin(), model.input_names.end(),
+                        characters[t]);
+    if (it == model.input_names.end()) {
+      it = std::find(model.input_names.begin(), model.input_names.end(),
+                     "<unk>");
+    }
+    rows[t * model.input_size + (it - model.input_names.begin())] = 1.0f;
+  }
+  return rows;
+}
+
+std::vector<std::string> Characters(const std::string& ascii) {
+  std::vector<std::string> out;
+  for (char c : ascii) out.emplace_back(1, c);
+  return out;
+}
+
+// Checks text-mode lines against the model's outputs for the same inputs:
+// each line shows its input, then the k largest outputs in order, with
+// their names and values (3 decimals).
+void ExpectTopK(const std::vector<std::string>& lines,
+                const std::vector<std::string>& shown_inputs,
+                const std::vector<float>& reference,
+                const client::ModelInfo& model, int k) {
+  ASSERT_EQ(lines.size(), shown_inputs.size());
+  const size_t width = static_cast<size_t>(model.output_size);
+  ASSERT_EQ(reference.size(), lines.size() * width);
+  for (size_t t = 0; t < lines.size(); ++t) {
+    const TextLine line = ParseTextLine(lines[t]);
+    EXPECT_EQ(line.input, shown_inputs[t]) << lines[t];
+    ASSERT_EQ(line.top.size(), std::min<size_t>(k, width)) << lines[t];
+    std::vector<float> row(reference.begin() + t * width,
+                           reference.begin() + (t + 1) * width);
+    std::vector<float> sorted = row;
+    std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+    for (size_t i = 0; i < line.top.size(); ++i) {
+      const auto& [name, value] = line.top[i];
+      // The name is one of the model's outputs, shown as DisplayName.
+      size_t unit = width;
+      for (size_t u = 0; u < width; ++u) {
+        if (cli::DisplayName(model.output_names[u]) == name) unit = u;
+      }
+      ASSERT_LT(unit, width) << "unknown name " << name << " in " << lines[t];
+      EXPECT_NEAR(value, row[unit], 5.1e-4) << lines[t];
+      // ... and the i-th largest (up to ties and the engine's last bits).
+      EXPECT_NEAR(row[unit], sorted[i], 1e-4) << lines[t] << " entry " << i;
+    }
+  }
+}
+
+TEST_F(CliTest, StreamTextShowsTheMostLikelyNextCharacters) {
+  absl::StatusOr<client::ModelInfo> model = client_->GetModel("charlm");
+  ASSERT_TRUE(model.ok()) << model.status();
+  const std::string text = "def f(x):\n    return 'x' \\\n";
+  const std::vector<float> reference = StatelessReference(
+      *client_, "charlm", OneHot(*model, Characters(text)), model->input_size);
+  std::vector<std::string> shown;
+  for (char c : text) shown.push_back(cli::QuoteCharacter(std::string(1, c)));
+  EXPECT_EQ(shown[9], "'\\n'");
+  EXPECT_EQ(shown[21], "'\\''");
+  EXPECT_EQ(shown[25], "'\\\\'");
+
+  CommandResult r = Run("stream --model charlm --text", text);
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  ExpectTopK(absl::StrSplit(r.stdout_text, '\n', absl::SkipEmpty()), shown,
+             reference, *model, 3);
+
+  r = Run("stream --model charlm --text --top-k 5", text);
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  ExpectTopK(absl::StrSplit(r.stdout_text, '\n', absl::SkipEmpty()), shown,
+             reference, *model, 5);
+
+  // A k beyond the alphabet shows every output: a distribution.
+  r = Run("stream --model charlm --text --top-k 1000", "d");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  const TextLine all =
+      ParseTextLine(r.stdout_text.substr(0, r.stdout_text.size() - 1));
+  ASSERT_EQ(all.top.size(), static_cast<size_t>(model->output_size));
+  float sum = 0;
+  for (const auto& [name, value] : all.top) sum += value;
+  EXPECT_NEAR(sum, 1.0f, 0.05f);
+
+  // No session is left behind.
+  auto sessions = client_->ListSessions();
+  ASSERT_TRUE(sessions.ok());
+  EXPECT_TRUE(sessions->sessions.empty());
+}
+
+TEST_F(CliTest, StreamTextSendsOtherCharactersAsUnk) {
+  absl::StatusOr<client::ModelInfo> model = client_->GetModel("charlm");
+  ASSERT_TRUE(model.ok()) << model.status();
+  // Non-ASCII, a tab, a control character, a byte that is not UTF-8 and a
+  // truncated sequence, between known characters.
+  const std::vector<std::string> characters = {"a",    "\xC3\xA9", "\t", "\x01",
+                                               "\xFF", "\xE2\x82", "b"};
+  std::string text;
+  for (const std::string& c : characters) text += c;
+  const std::vector<float> reference = StatelessReference(
+      *client_, "charlm", OneHot(*model, characters), model->input_size);
+  CommandResult r = Run("stream --model charlm --text --top-k 2", text);
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  ExpectTopK(absl::StrSplit(r.stdout_text, '\n', absl::SkipEmpty()),
+             {"'a'", "'\xC3\xA9'=<unk>", "'\\t'=<unk>", "'\\x01'=<unk>",
+              "'\\xFF'=<unk>", "'\\xE2\\x82'=<unk>", "'b'"},
+             reference, *model, 2);
+}
+
+TEST_F(CliTest, StreamTextRefusesAModelThatIsNotATextModel) {
+  CommandResult r = Run("stream --model sunspots --text", "abc");
+  ExpectOneErrorLine(r, "INVALID_ARGUMENT: ");
+  EXPECT_NE(r.stderr_text.find("model \"sunspots\""), std::string::npos)
+      << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find("sunspot_number"), std::string::npos)
+      << r.stderr_text;
+  EXPECT_EQ(r.stdout_text, "");
+  auto sessions = client_->ListSessions();
+  ASSERT_TRUE(sessions.ok());
+  EXPECT_TRUE(sessions->sessions.empty());
+
+  ExpectOneErrorLine(Run("stream --model charlm --text --top-k 0", "a"),
+                     "usage: ", 2);
+}
+
+TEST_F(CliTest, StreamTextAnswersEachCharacterWhileInputIsOpen) {
+  Child child("'" + kBinary + "' --target " + server_->address() +
+              " stream --model charlm --text --session cli-text --create");
+  for (const char* c : {"d", "e", "f"}) {
+    child.Write(c);
+    std::optional<std::string> line = child.ReadLine(std::chrono::seconds(10));
+    ASSERT_TRUE(line.has_value()) << "no line within 10 s";
+    EXPECT_EQ(line->rfind(std::string("'") + c + "'\t", 0), 0u) << *line;
+  }
+  child.CloseStdin();
+  EXPECT_EQ(child.ReadRest(std::chrono::seconds(10)), "");
+  EXPECT_EQ(child.Wait(std::chrono::seconds(10)), 0);
+  auto info = client_->GetSession("cli-text");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->next_step, 3);
+}
+
+TEST_F(CliTest, StreamTextWithoutUnkStopsAtTheFirstUnknownCharacter) {
+  // charlm with "é" where "<unk>" was: an alphabet without "<unk>".
+  testutil::TempDir repo;
+  std::filesystem::create_directories(repo.Join("noUnk/1"));
+  std::filesystem::copy_file(
+      testutil::SourcePath("models/charlm/1/model.safetensors"),
+      repo.Join("noUnk/1/model.safetensors"));
+  auto config = nlohmann::json::parse(
+      testutil::ReadFile(testutil::SourcePath("models/charlm/1/config.json")));
+  for (const char* key : {"input_names", "output_names"}) {
+    for (auto& name : config[key]) {
+      if (name == "<unk>") name = "\xC3\xA9";
+    }
+  }
+  testutil::WriteFile(repo.Join("noUnk/1/config.json"), config.dump());
+  server::ServerOptions options = ServerOptionsOn();
+  options.model_repo = repo.path();
+  auto server = StartServer(options);
+  ASSERT_NE(server, nullptr);
+
+  CommandResult r =
+      RunCommand("'" + kBinary + "' --target " + server->address() +
+                     " stream --model noUnk --text --top-k 97",
+                 "a\xC3\xA9\tb");
+  ExpectOneErrorLine(r, "INVALID_ARGUMENT: ");
+  EXPECT_NE(r.stderr_text.find("character 3 '\\t'"), std::string::npos)
+      << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find("model \"noUnk\""), std::string::npos)
+      << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find("no \"<unk>\""), std::string::npos)
+      << r.stderr_text;
+  // The characters before it were answered; "é" is a character of this
+  // alphabet.
+  const std::vector<std::string> lines =
+      absl::StrSplit(r.stdout_text, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << r.stdout_text;
+  EXPECT_EQ(lines[0].rfind("'a'\t", 0), 0u);
+  EXPECT_EQ(lines[1].rfind("'\xC3\xA9'\t", 0), 0u);
+  EXPECT_NE(lines[1].find("\t'\xC3\xA9' "), std::string::npos)
+      << "output names are shown as characters too";
+}
+
+TEST(CliLibraryTest, TextCharacters) {
+  std::istringstream in(
+      "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\xFF\xE2\x82x\xC3");
+  std::vector<std::string> read;
+  std::string c;
+  while (cli::ReadUtf8Char(in, &c)) read.push_back(c);
+  EXPECT_EQ(read, std::vector<std::string>({"a", "\xC3\xA9", "\xE2\x82\xAC",
+                                            "\xF0\x9F\x98\x80", "\xFF",
+                                            "\xE2\x82", "x", "\xC3"}));
+  // Overlong forms and surrogates are not UTF-8.
+  std::istringstream bad("\xC0\xAF\xED\xA0\x80");
+  read.clear();
+  while (cli::ReadUtf8Char(bad, &c)) read.push_back(c);
+  EXPECT_EQ(read,
+            std::vector<std::string>({"\xC0", "\xAF", "\xED", "\xA0", "\x80"}));
+
+  EXPECT_TRUE(cli::IsSingleCharacter("a"));
+  EXPECT_TRUE(cli::IsSingleCharacter("\n"));
+  EXPECT_TRUE(cli::IsSingleCharacter("\xE2\x82\xAC"));
+  EXPECT_FALSE(cli::IsSingleCharacter(""));
+  EXPECT_FALSE(cli::IsSingleCharacter("ab"));
+  EXPECT_FALSE(cli::IsSingleCharacter("<unk>"));
+  EXPECT_FALSE(cli::IsSingleCharacter("\xFF"));
+
+  EXPECT_EQ(cli::QuoteCharacter("a"), "'a'");
+  EXPECT_EQ(cli::QuoteCharacter(" "), "' '");
+  EXPECT_EQ(cli::QuoteCharacter("\n"), "'\\n'");
+  EXPECT_EQ(cli::QuoteCharacter("\t"), "'\\t'");
+  EXPECT_EQ(cli::QuoteCharacter("\r"), "'\\r'");
+  EXPECT_EQ(cli::QuoteCharacter("'"), "'\\''");
+  EXPECT_EQ(cli::QuoteCharacter("\\"), "'\\\\'");
+  EXPECT_EQ(cli::QuoteCharacter(std::string(1, '\0')), "'\\x00'");
+  EXPECT_EQ(cli::QuoteCharacter("\x0c"), "'\\x0C'");
+  EXPECT_EQ(cli::QuoteCharacter("\x7f"), "'\\x7F'");
+  EXPECT_EQ(cli::QuoteCharacter("\xC2\x85"), "'\\u0085'");
+  EXPECT_EQ(cli::QuoteCharacter("\xC3\xA9"), "'\xC3\xA9'");
+  EXPECT_EQ(cli::QuoteCharacter("\xFF"), "'\\xFF'");
+  EXPECT_EQ(cli::DisplayName("<unk>"), "<unk>");
+  EXPECT_EQ(cli::DisplayName("\n"), "'\\n'");
+
+  EXPECT_EQ(cli::FormatTopK("'a'", std::vector<float>{0.1f, 0.5f, 0.2f, 0.2f},
+                            {"w", "x", "y", "<unk>"}, 3),
+            "'a'\t'x' 0.500\t'y' 0.200\t<unk> 0.200");
+  EXPECT_EQ(
+      cli::FormatTopK("'a'", std::vector<float>{0.25f, 0.75f}, {"\n", " "}, 5),
+      "'a'\t' ' 0.750\t'\\n' 0.250");
+}
+
+TEST(CliLibraryTest, TextAlphabetFromModelNames) {
+  client::ModelInfo m;
+  m.name = "chars";
+  m.input_size = 4;
+  m.output_size = 4;
+  m.input_names = {"a", "\n", "\xC3\xA9", "<unk>"};
+  m.output_names = m.input_names;
+  absl::StatusOr<cli::TextAlphabet> a = cli::TextAlphabet::Create(m);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->IndexOf("a"), 0);
+  EXPECT_EQ(a->IndexOf("\n"), 1);
+  EXPECT_EQ(a->IndexOf("\xC3\xA9"), 2);
+  EXPECT_EQ(a->IndexOf("b"), 3);
+  EXPECT_EQ(a->IndexOf("<unk>"), 3);
+  EXPECT_EQ(a->unknown_index(), 3);
+
+  m.input_names[3] = "b";
+  a = cli::TextAlphabet::Create(m);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->IndexOf("c"), std::nullopt);
+  EXPECT_EQ(a->unknown_index(), -1);
+
+  auto error = [&](const client::ModelInfo& bad) {
+    absl::StatusOr<cli::TextAlphabet> r = cli::TextAlphabet::Create(bad);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(r.status().message());
+  };
+  client::ModelInfo bad = m;
+  bad.input_names = {"a", "bb", "c", "d"};
+  EXPECT_NE(error(bad).find("model \"chars\""), std::string::npos);
+  EXPECT_NE(error(bad).find("input 1 is named \"bb\""), std::string::npos);
+  bad.input_names = {"<unk>", "a", "<unk>", "d"};
+  EXPECT_NE(error(bad).find("second \"<unk>\""), std::string::npos);
+  bad.input_names = {"a", "b", "a", "d"};
+  EXPECT_NE(error(bad).find("repeats the character 'a'"), std::string::npos);
+  bad.input_names = {};
+  EXPECT_NE(error(bad).find("no input_names"), std::string::npos);
+  bad = m;
+  bad.output_names = {};
+  EXPECT_NE(error(bad).find("0 output_names for 4 outputs"), std::string::npos);
 }
 
 }  // namespace

@@ -25,11 +25,13 @@ using ClientTest = ServerAndClientTest;
 TEST_F(ClientTest, ListModelsAndGetModel) {
   auto models = client_->ListModels();
   ASSERT_TRUE(models.ok()) << models.status();
-  ASSERT_EQ(models->size(), 2u);
-  EXPECT_EQ((*models)[0].name, "elnino");
-  EXPECT_EQ((*models)[0].cell, "gru");
-  EXPECT_EQ((*models)[1].name, "sunspots");
+  ASSERT_EQ(models->size(), 3u);
+  EXPECT_EQ((*models)[0].name, "charlm");
+  EXPECT_EQ((*models)[0].cell, "lstm");
+  EXPECT_EQ((*models)[1].name, "elnino");
   EXPECT_EQ((*models)[1].cell, "lstm");
+  EXPECT_EQ((*models)[2].name, "sunspots");
+  EXPECT_EQ((*models)[2].cell, "gru");
 
   auto sunspots = client_->GetModel("sunspots");
   ASSERT_TRUE(sunspots.ok()) << sunspots.status();
@@ -37,19 +39,20 @@ TEST_F(ClientTest, ListModelsAndGetModel) {
   EXPECT_EQ(sunspots->versions, std::vector<int64_t>({1}));
   EXPECT_EQ(sunspots->input_size, 1);
   EXPECT_EQ(sunspots->output_size, 1);
-  EXPECT_EQ(sunspots->hidden_size, 32);
-  EXPECT_EQ(sunspots->num_layers, 2);
-  EXPECT_EQ(sunspots->head_activation, "identity");
-  // LSTM: h and c per layer.
-  EXPECT_EQ(sunspots->state_size, 2 * 2 * 32);
+  EXPECT_EQ(sunspots->cell, "gru");
+  EXPECT_EQ(sunspots->hidden_size, 16);
+  EXPECT_EQ(sunspots->num_layers, 1);
+  EXPECT_EQ(sunspots->head_activation, "sigmoid");
+  // GRU: h per layer.
+  EXPECT_EQ(sunspots->state_size, 16);
   EXPECT_EQ(sunspots->input_names,
             std::vector<std::string>({"sunspot_number"}));
   EXPECT_FALSE(sunspots->description.empty());
 
   auto by_version = client_->GetModel("elnino", 1);
   ASSERT_TRUE(by_version.ok()) << by_version.status();
-  EXPECT_EQ(by_version->cell, "gru");
-  EXPECT_EQ(by_version->state_size, 32);
+  EXPECT_EQ(by_version->cell, "lstm");
+  EXPECT_EQ(by_version->state_size, 2 * 16);  // LSTM: h and c
 }
 
 TEST_F(ClientTest, UnknownModelAndVersionAreNotFound) {
@@ -240,7 +243,7 @@ TEST_F(ClientTest, SessionManagement) {
   EXPECT_EQ(created->session_id, "mgmt-b");
   EXPECT_EQ(created->model, "sunspots");
   EXPECT_EQ(created->version, 1);
-  EXPECT_EQ(created->state_size, 128);
+  EXPECT_EQ(created->state_size, 16);
   EXPECT_GT(created->created_unix_ms, 0);
   EXPECT_EQ(
       client_->CreateSession({.session_id = "mgmt-b", .model = "sunspots"})

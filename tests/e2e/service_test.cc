@@ -54,18 +54,19 @@ class ServiceTest : public testing::Test {
 TEST_F(ServiceTest, ListsAndDescribesModels) {
   v1::ListModelsResponse list;
   ASSERT_TRUE(stub_->ListModels(Ctx().get(), {}, &list).ok());
-  ASSERT_EQ(list.models_size(), 2);
-  EXPECT_EQ(list.models(0).name(), "elnino");
-  EXPECT_EQ(list.models(1).name(), "sunspots");
+  ASSERT_EQ(list.models_size(), 3);
+  EXPECT_EQ(list.models(0).name(), "charlm");
+  EXPECT_EQ(list.models(1).name(), "elnino");
+  EXPECT_EQ(list.models(2).name(), "sunspots");
   v1::GetModelRequest req;
   req.set_name("sunspots");
   v1::ModelInfo info;
   ASSERT_TRUE(stub_->GetModel(Ctx().get(), req, &info).ok());
-  EXPECT_EQ(info.cell(), "lstm");
+  EXPECT_EQ(info.cell(), "gru");
   EXPECT_EQ(info.input_size(), 1);
   EXPECT_EQ(info.output_size(), 1);
   EXPECT_EQ(info.version(), 1);
-  EXPECT_EQ(info.state_size(), 128);
+  EXPECT_EQ(info.state_size(), 16);
   EXPECT_EQ(info.input_names(0), "sunspot_number");
   req.set_version(9);
   grpc::Status s = stub_->GetModel(Ctx().get(), req, &info);
@@ -307,7 +308,7 @@ TEST_F(ServiceTest, ExportThenImportOnASecondServerContinuesIdentically) {
   v1::SessionSnapshot snap;
   ASSERT_TRUE(stub_->ExportSession(Ctx().get(), exp, &snap).ok());
   EXPECT_EQ(snap.next_step(), 12);
-  EXPECT_EQ(snap.state_size(), 128);
+  EXPECT_EQ(snap.state_size(), 16);
 
   auto other = StartServer();
   ASSERT_NE(other, nullptr);

@@ -81,7 +81,7 @@ TEST(GoldenSetTest, HasTheRequiredCases) {
   EXPECT_GE(lstm + gru, 8) << "expected at least 8 PyTorch configurations";
   EXPECT_GE(lstm, 1);
   EXPECT_GE(gru, 1);
-  EXPECT_GE(bundled, 2) << "expected golden data for the bundled models";
+  EXPECT_GE(bundled, 3) << "expected golden data for the bundled models";
 }
 
 class GoldenTest : public testing::TestWithParam<std::string> {};
@@ -163,6 +163,55 @@ TEST_P(GoldenTest, LstmModelRunMatchesPyTorch) {
   for (size_t i = 0; i < expected_state.size(); ++i) {
     ASSERT_TRUE(Close(final_state->state[i], expected_state[i]))
         << "state " << i;
+  }
+}
+
+// The bundled sunspot model forecasts a count: it must never output a
+// negative number. Its config makes that structural (a sigmoid head, output
+// normalization with mean 0 and std > 0: outputs in (0, std)); this checks
+// the config and what `lstm-model run` prints for the whole series and for
+// inputs far outside it.
+TEST(BundledModelTest, SunspotsNeverForecastsANegativeNumber) {
+  const std::string dir = testutil::SourcePath("models/sunspots");
+  auto model = Model::Load(dir + "/1");
+  ASSERT_TRUE(model.ok()) << model.status();
+  const ModelConfig& config = (*model)->config();
+  ASSERT_TRUE(config.head.has_value());
+  EXPECT_EQ(config.head->activation, Activation::kSigmoid);
+  ASSERT_TRUE(config.normalization.has_value());
+  ASSERT_EQ(config.normalization->output_mean.size(), 1u);
+  EXPECT_EQ(config.normalization->output_mean[0], 0.0f);
+  ASSERT_EQ(config.normalization->output_std.size(), 1u);
+  const float bound = config.normalization->output_std[0];
+  EXPECT_GT(bound, 0.0f);
+
+  std::vector<std::pair<std::string, std::string>> inputs = {
+      {"data.csv", testutil::ReadFile(dir + "/data.csv")}};
+  // Far outside the data: zeros, huge counts, and jumps between them.
+  std::string zeros, huge, jumps;
+  for (int t = 0; t < 300; ++t) {
+    zeros += "0\n";
+    huge += "100000\n";
+    jumps += (t % 2 == 0 ? "0\n" : "1000\n");
+  }
+  inputs.push_back({"zeros", zeros});
+  inputs.push_back({"huge", huge});
+  inputs.push_back({"jumps", jumps});
+  inputs.push_back({"negative inputs", "-50\n-1000\n-5\n0\n"});
+  for (const auto& [what, text] : inputs) {
+    const auto result = testutil::RunCommand(
+        testutil::LstmModelBinary() + " run '" + dir + "'", text);
+    ASSERT_EQ(result.exit_code, 0) << what << ": " << result.stderr_text;
+    testutil::TempDir tmp;
+    testutil::WriteFile(tmp.Join("out.csv"), result.stdout_text);
+    const std::vector<float> outputs =
+        Flatten(testutil::ReadCsvFile(tmp.Join("out.csv")));
+    ASSERT_FALSE(outputs.empty()) << what;
+    for (size_t t = 0; t < outputs.size(); ++t) {
+      ASSERT_TRUE(outputs[t] >= 0.0f && outputs[t] <= bound)
+          << what << ", step " << t << ": " << outputs[t] << " is outside [0, "
+          << bound << "]";
+    }
   }
 }
 
