@@ -130,7 +130,8 @@ def main():
               "no plot", file=sys.stderr)
         return
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for model in ["bench_lstm", "tiny"]:
+    styles = {"bench_lstm": "-", "bench_lstm_bf16": "-.", "bench_lstm_int8": ":", "tiny": "--"}
+    for model in styles:
         for chunk in [1, 10]:
             pts = sorted((r["sessions"], r) for r in sweep
                          if r["model"] == model and r["chunk"] == chunk)
@@ -138,7 +139,7 @@ def main():
                 continue
             xs = [p[0] for p in pts]
             label = f"{model}, chunk {chunk}"
-            style = "-" if model == "bench_lstm" else "--"
+            style = styles[model]
             ax1.plot(xs, [p[1]["steps_per_s"] for p in pts], style, marker="o", label=label)
             ax2.plot(xs, [p[1]["latency_ms"]["p99"] for p in pts], style, marker="o", label=label)
     for ax, title, ylabel in [(ax1, "throughput", "steps/s"),
@@ -150,7 +151,7 @@ def main():
         ax.grid(True, alpha=0.3)
     ax1.set_yscale("log")
     ax2.set_yscale("log")
-    ax1.legend(fontsize=8)
+    ax1.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(plot_path, dpi=110)
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The server benchmark: starts lstm-server on loopback with the benchmark
-# models (bench/make_bench_models: the benchmark shape and a 1x1 overhead
-# probe), drives it with `lstm-client bench` through a sweep of sessions x
-# chunk sizes in stream mode, runs the lone-client latency and overload
-# experiments, and writes the tables into docs/PERFORMANCE.md (between the
-# server-bench markers) and the plot into docs/img/server_bench.png.
+# models (bench/make_bench_models: the benchmark shape with float32, bf16
+# and int8 weights, and a 1x1 overhead probe), drives it with `lstm-client
+# bench` through a sweep of models x sessions x chunk sizes in stream mode,
+# runs the lone-client latency and overload experiments, and writes the
+# tables into docs/PERFORMANCE.md (between the server-bench markers) and the
+# plot into docs/img/server_bench.png.
 #
 #   tools/build.sh && bench/run_server_bench.sh [--duration S]
 #
@@ -60,9 +61,11 @@ bench() {
     /usr/bin/python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["label"]=sys.argv[1]; print(json.dumps(r))' "$label" >>"$results"
 }
 
-# 1. The sweep, default server settings.
+# 1. The sweep, default server settings: the benchmark shape in each weight
+#    format (bench_lstm_bf16 and bench_lstm_int8 are served in bf16 and int8:
+#    "weights" in their config.json), then the 1x1 model.
 start_server
-for model in bench_lstm tiny; do
+for model in bench_lstm bench_lstm_bf16 bench_lstm_int8 tiny; do
   for chunk in 1 10; do
     for sessions in 1 16 64 256; do
       bench sweep --model "$model" --chunk "$chunk" --sessions "$sessions"

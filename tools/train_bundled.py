@@ -565,6 +565,52 @@ def write_charlm_readme(m):
         f.write(C.readme(m))
 
 
+# Validation error in bf16 and int8 relative to float32's (RMSE for the
+# forecasters, bits per character for charlm), as measured by
+# tools/eval_formats.py with the engine on the weights whose sha256 is given
+# (docs/PERFORMANCE.md, "Accuracy", has the full table). After retraining the
+# hashes no longer match and docs/MODELS.md says to rerun the tool instead of
+# quoting stale numbers: rerun it, update PERFORMANCE.md and this table.
+FORMAT_ERRORS = {
+    "sunspots": dict(sha256="e3e60070dba767e4ef39f4545c7ea2eb21c1dada3d5046468c0dbf237920bfde",
+                     metric="RMSE", bf16="-0.09%", int8="+0.03%"),
+    "elnino": dict(sha256="5dd60d19a479c494202d0c7871ee08be8c303e4a98c138a7f6bdc194c57fa0ea",
+                   metric="RMSE", bf16="-0.01%", int8="-0.26%"),
+    "charlm": dict(sha256="3f139d37548ab66316901001f769d1e3e9949a830c5b6efed08594fa8f7a4f74",
+                   metric="bits/char", bf16="+0.003%", int8="+0.003%"),
+}
+
+
+def formats_paragraph(names):
+    """docs/MODELS.md's paragraph on the weight formats (after the summary)."""
+    import hashlib
+    measured = []
+    for name in names:
+        e = FORMAT_ERRORS.get(name)
+        path = os.path.join(REPO, "models", name, "1", "model.safetensors")
+        if e is None or not os.path.exists(path):
+            measured = None
+            break
+        with open(path, "rb") as f:
+            if hashlib.sha256(f.read()).hexdigest() != e["sha256"]:
+                measured = None
+                break
+        measured.append(f"{name} {e['metric']} {e['bf16']} (bf16), {e['int8']} (int8)")
+    head = ("Served with bf16 or int8 weights (`\"weights\"` in a version's config.json or "
+            "`lstm-model run --weights`, [MODEL_FORMAT.md](MODEL_FORMAT.md#weight-formats)), ")
+    if measured:
+        return (head + "the models' validation errors, measured with the engine by "
+                "`tools/eval_formats.py`, change relative to float32's by: "
+                + "; ".join(measured) + ". Each model meets the requirement of bf16 within 1% "
+                "and int8 within 5% of float32's validation error. MAE, the `generic` kernel "
+                "path and the output differences: [PERFORMANCE.md](PERFORMANCE.md#accuracy).")
+    return (head + "each model's validation error relative to float32's is measured with the "
+            "engine by `/usr/bin/python3 tools/eval_formats.py` (the requirement: bf16 within "
+            "1%, int8 within 5%). It has not been measured for these weights yet: rerun it and "
+            "update [PERFORMANCE.md](PERFORMANCE.md#accuracy) and FORMAT_ERRORS in "
+            "tools/train_bundled.py.")
+
+
 def write_models_md():
     ms = {}
     for name in ALL:
@@ -615,6 +661,8 @@ as small, honest examples of streaming a forecaster. The character model
 shows what the recurrent state is for: the next character of source code
 depends on a string opened, a bracket left open or an indentation set lines
 before. How far that takes a small LSTM against n-grams is in its section.
+
+{formats_paragraph(ms)}
 
 {chr(10).join(sections)}
 ## Reproduce
