@@ -361,20 +361,18 @@ ANALYSIS_CHARS = 100_000  # the cell-state analysis runs over the first so many 
 DEMO = "def f(x):\n"
 
 
-def syntax_features(files):
-    """Per character of the concatenated `files` (names in STDLIB): whether a
-    string literal is open after it, the bracket depth after it (from
-    Python's own tokenizer, so brackets inside strings and comments do not
-    count), and the indentation (leading spaces) of its line so far."""
+def text_features(text):
+    """Per character of `text` (Python source): whether a string literal is
+    open after it, the bracket depth after it (from Python's own tokenizer,
+    so brackets inside strings and comments do not count), and the
+    indentation (leading spaces) of its line so far. A text cut in the middle
+    of a statement is tokenized up to where the tokenizer gives up."""
     import io
     import tokenize
-    in_string, depth, indent = [], [], []
-    for name in files:
-        with open(os.path.join(STDLIB, name), encoding="utf-8") as f:
-            text = f.read()
-        starts = np.concatenate([[0], np.cumsum([len(l) for l in text.splitlines(True)])])
-        s = np.zeros(len(text), dtype=bool)
-        d = np.zeros(len(text) + 1, dtype=np.int64)  # +1 / -1 at bracket positions
+    starts = np.concatenate([[0], np.cumsum([len(l) for l in text.splitlines(True)])])
+    s = np.zeros(len(text), dtype=bool)
+    d = np.zeros(len(text) + 1, dtype=np.int64)  # +1 / -1 at bracket positions
+    try:
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
             a = starts[tok.start[0] - 1] + tok.start[1]
             b = starts[tok.end[0] - 1] + tok.end[1]
@@ -384,22 +382,31 @@ def syntax_features(files):
                 d[a] += 1
             elif tok.type == tokenize.OP and tok.string in ")]}":
                 d[a] -= 1
-        ind = np.zeros(len(text), dtype=np.int64)
-        col_spaces, leading = 0, True
-        for i, ch in enumerate(text):
-            if ch == "\n":
-                col_spaces, leading = 0, True
-            elif leading and ch == " ":
-                col_spaces += 1
-            else:
-                leading = False
-            ind[i] = col_spaces
-        in_string.append(s)
-        depth.append(np.cumsum(d[:-1]))
-        indent.append(ind)
-    return {"string open": np.concatenate(in_string).astype(np.float64),
-            "bracket depth": np.concatenate(depth).astype(np.float64),
-            "indentation": np.concatenate(indent).astype(np.float64)}
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass  # an unterminated string or bracket at the end of a cut text
+    ind = np.zeros(len(text), dtype=np.int64)
+    col_spaces, leading = 0, True
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            col_spaces, leading = 0, True
+        elif leading and ch == " ":
+            col_spaces += 1
+        else:
+            leading = False
+        ind[i] = col_spaces
+    return {"string open": s.astype(np.float64),
+            "bracket depth": np.cumsum(d[:-1]).astype(np.float64),
+            "indentation": ind.astype(np.float64)}
+
+
+def syntax_features(files):
+    """text_features of the concatenated `files` (names in STDLIB), each file
+    tokenized on its own."""
+    parts = []
+    for name in files:
+        with open(os.path.join(STDLIB, name), encoding="utf-8") as f:
+            parts.append(text_features(f.read()))
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def cell_states(model, ids):
@@ -562,6 +569,17 @@ def _minutes(seconds):
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+def _by_kind_orders(m):
+    """The n-gram orders the per-kind table compares with, and a function
+    (kind's entry, order) -> bpc. metrics.json holds either one order
+    (by_kind[...]["ngram"] a number, the order in "compare_order") or
+    several (by_kind[...]["ngram"] = {order: bpc}, COMPARE_ORDERS)."""
+    first = next(iter(m["by_kind"].values()))["ngram"]
+    if isinstance(first, dict):
+        return list(first), lambda v, n: v["ngram"][n]
+    return [str(m["compare_order"])], lambda v, n: v["ngram"]
+
+
 def _tables(m):
     ng = m["ngram_bpc"]
     best = min(ng, key=ng.get)
@@ -571,11 +589,11 @@ def _tables(m):
     bpc += [f"| {k}-gram, interpolated Kneser-Ney{' (best order)' if k == best else ''} | "
             f"{v:.3f} |" for k, v in ng.items()]
     bpc.append(f"| character frequencies (unigram) | {m['unigram_bpc']:.3f} |")
-    orders = list(next(iter(m["by_kind"].values()))["ngram"])
+    orders, bpc_of_kind = _by_kind_orders(m)
     kinds = ["| next character | count | this model | " + " | ".join(f"{n}-gram" for n in orders)
              + " |", "|---|---|---|" + "---|" * len(orders)]
-    kinds += [f"| {k} | {v['count']:,} | {v['model']:.3f} | "
-              + " | ".join(f"{v['ngram'][n]:.3f}" for n in orders) + " |"
+    kinds += [f"| {k} | {v['count']} | {v['model']:.3f} | "
+              + " | ".join(f"{bpc_of_kind(v, n):.3f}" for n in orders) + " |"
               for k, v in m["by_kind"].items()]
     cells = ["| feature | best cell unit (r) | best hidden unit (r) |", "|---|---|---|"]
     for f in m["units"]["c"]:
@@ -590,14 +608,18 @@ def _verdict(m):
     size = f"{m['size_bytes'] / 1e6:.1f} MB of weights"
     if m["val_bpc"] < ng[best]:
         return (f"The LSTM beats every n-gram: {m['val_bpc']:.3f} bits per character against "
-                f"{ng[best]:.3f} for the best ({best}-gram), with {size}.")
+                f"{ng[best]:.3f} for the best ({best}-gram), with {size} where the {best}-gram "
+                f"needs its whole table of counts.")
     beaten = sorted(k for k in ng if ng[k] > m["val_bpc"])
-    table = m["ngram_grams"][str(best)]
     text = (f"**The LSTM does not beat the best n-gram**: {m['val_bpc']:.3f} bits per character "
             f"against {ng[best]:.3f} for the {best}-gram")
     if beaten:
-        text += (f". It beats the n-grams up to order {beaten[-1]} (the 5-gram by "
-                 f"{ng[5] - m['val_bpc']:.2f} bits per character), not the longer ones")
+        shown = 5 if 5 in beaten else beaten[-1]
+        text += (f". It beats the n-grams up to order {beaten[-1]} (the {shown}-gram by "
+                 f"{ng[shown] - m['val_bpc']:.2f} bits per character), not the longer ones")
+    table = m.get("ngram_grams", {}).get(str(best))
+    if table is None:
+        return text + f", with {size} where the {best}-gram needs its whole table of counts."
     return (text + f", which copy the many strings the standard library repeats from "
             f"a table of {table / 1e6:.0f} million distinct n-grams (orders 1-{best}) where "
             f"the LSTM has {size}.")
@@ -625,15 +647,12 @@ echo "def f(x):" | build/lstm-client stream --model charlm --text
 
 {bpc}
 
-{_verdict(m)} By kind of next character (bits per character on the same
-validation stream):
+{_verdict(m)} Where the context matters most, the gap is widest:
 
 {kinds}
 
-The units whose value correlates most with three features of the syntax
-(Pearson r over the first {m['analysis_chars']:,} validation characters; the
-features from Python's own tokenizer, so brackets and quotes inside strings
-and comments do not count):
+Some cells track the syntax (correlation over the first {m['analysis_chars']:,}
+validation characters, Python's own tokenizer giving the truth):
 
 {cells}
 
@@ -729,9 +748,8 @@ By kind of next character (same validation stream):
 
 {kinds}
 
-The units whose value correlates most with three features of the syntax
-(Pearson r over the first {m['analysis_chars']:,} validation characters; the
-features from Python's own tokenizer):
+Cells that track the syntax (correlation with features from Python's
+tokenizer over the first {m['analysis_chars']:,} validation characters):
 
 {cells}
 

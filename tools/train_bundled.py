@@ -5,6 +5,8 @@
     /usr/bin/python3 tools/train_bundled.py sunspots elnino # just these
     /usr/bin/python3 tools/train_bundled.py --docs-only     # rewrite the docs from
                                                             # models/*/metrics.json
+    /usr/bin/python3 tools/train_bundled.py --check         # exit 1 if the committed
+                                                            # docs differ from that
 
 Times on one thread (the script sets torch to one thread; CPU seconds, on a
 2-core VM shared with other work the wall time was 2-4x longer): sunspots
@@ -464,7 +466,8 @@ def verdict(m):
             f"{len(seeds)} seeds.")
 
 
-def write_forecaster_readme(name, m):
+def forecaster_readme(name, m):
+    """models/NAME/README.md of a forecaster, from its metrics.json."""
     s = MODELS[name]
     a, norm = m["arch"], m["normalization"]
     L = m["labels"]
@@ -555,14 +558,12 @@ Units: {s['unit']}.
 /usr/bin/python3 tools/make_golden.py            # golden case bundled_{name} uses this model
 ```
 """
-    with open(os.path.join(REPO, "models", name, "README.md"), "w") as f:
-        f.write(text)
+    return text
 
 
-def write_charlm_readme(m):
-    # Filled in with the trained model's numbers (see tools/charlm.py).
-    with open(os.path.join(REPO, "models", "charlm", "README.md"), "w") as f:
-        f.write(C.readme(m))
+def readme(name, m):
+    """models/NAME/README.md, from the model's metrics.json (charlm's: tools/charlm.py)."""
+    return forecaster_readme(name, m) if name in MODELS else C.readme(m)
 
 
 # Validation error in bf16 and int8 relative to float32's (RMSE for the
@@ -611,13 +612,21 @@ def formats_paragraph(names):
             "tools/train_bundled.py.")
 
 
-def write_models_md():
+def load_metrics(name):
+    path = os.path.join(REPO, "models", name, "metrics.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def models_md():
+    """docs/MODELS.md, from models/*/metrics.json."""
     ms = {}
     for name in ALL:
-        path = os.path.join(REPO, "models", name, "metrics.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                ms[name] = json.load(f)
+        m = load_metrics(name)
+        if m is not None:
+            ms[name] = m
     sections = []
     summary = ["| model | network | does | validation: model | baselines |", "|---|---|---|---|---|"]
     for name in MODELS:
@@ -635,12 +644,15 @@ def write_models_md():
         sections.append(section_forecaster(name, m, val, sel))
     if "charlm" in ms:
         m = ms["charlm"]
-        best = min(m["ngram_bpc"], key=m["ngram_bpc"].get)
+        ng = m["ngram_bpc"]  # {order: bpc}, the orders that were counted
+        best = min(ng, key=ng.get)
+        grams = [n for n in ("5", best) if n in ng]
+        grams = sorted(set(grams), key=int)
         summary.append(
             f"| [`charlm`](../models/charlm/README.md) | LSTM {m['settings']['layers']}x"
             f"{m['settings']['hidden']}, softmax head | next character of Python source | "
-            f"{m['val_bpc']:.3f} bits/char | Kneser-Ney 5-gram {m['ngram_bpc']['5']:.3f}, "
-            f"12-gram {m['ngram_bpc']['12']:.3f}, {best}-gram {m['ngram_bpc'][best]:.3f} |")
+            f"{m['val_bpc']:.3f} bits/char | "
+            + ", ".join(f"{n}-gram {ng[n]:.3f}" for n in grams) + " (Kneser-Ney) |")
         sections.append(C.models_md_section(m))
     cpu = sum(m["total_cpu_seconds"] for m in ms.values())
     wall = sum(m["total_wall_seconds"] for m in ms.values())
@@ -655,12 +667,11 @@ server's default model is `sunspots`. Every number on this page is written by
 {chr(10).join(summary)}
 
 Lower is better everywhere; the validation data was not used to choose
-anything. The two forecasters model short univariate series whose structure a
-handful of lags captures, where a linear model is hard to beat; they are kept
-as small, honest examples of streaming a forecaster. The character model
-shows what the recurrent state is for: the next character of source code
-depends on a string opened, a bracket left open or an indentation set lines
-before. How far that takes a small LSTM against n-grams is in its section.
+anything. The two forecasters are where a linear model is hard to beat (short
+univariate series whose structure a handful of lags captures), and they are
+kept as small, honest examples of streaming a forecaster; the character model
+is what an LSTM is for: its next-character distribution depends on context far
+beyond the reach of an n-gram (open quotes and brackets, indentation).
 
 {formats_paragraph(ms)}
 
@@ -684,8 +695,7 @@ CPU the weights, and so the numbers, come out the same.
 Each model's README gives its data source, training settings and numbers.
 To export your own PyTorch model, see `tools/lstmserve_export.py --help`.
 """
-    with open(os.path.join(REPO, "docs", "MODELS.md"), "w") as f:
-        f.write(text)
+    return text
 
 
 def section_forecaster(name, m, val, sel):
@@ -737,31 +747,117 @@ scored on {L['inner_first']} to {L['train_last']}):
 
 # --------------------------------------------------------------------------
 
+def _differences(recorded, fresh, key=""):
+    """Where `fresh` differs from `recorded` (floats to 1e-9 relative): [(key, fresh, recorded)]."""
+    if isinstance(fresh, dict) and isinstance(recorded, dict):
+        out = []
+        for k, v in fresh.items():
+            out += _differences(recorded.get(k), v, f"{key}.{k}" if key else k)
+        return out
+    if isinstance(fresh, float) and isinstance(recorded, (int, float)):
+        same = abs(fresh - recorded) <= 1e-9 * max(1.0, abs(recorded))
+    else:
+        same = fresh == recorded
+    return [] if same else [(key, fresh, recorded)]
+
+
+def verify(name, m, log=print):
+    """Rerun the exported model on its validation data and compare with the
+    numbers metrics.json records (the docs quote them). Forecasters: a few
+    seconds; charlm: its validation bits per character, about a minute and a
+    half on one thread. Returns the list of differences."""
+    if name in MODELS:
+        fresh = evaluate_forecaster(name, m)
+    else:
+        log("charlm: checking the validation bits per character (about 1.5 min)")
+        corpus = C.load_corpus()
+        model = E.load_model(os.path.join(REPO, "models", "charlm", "1"))
+        fresh = dict(val_bpc=C.model_bpc(model, C.encode(corpus["val"])),
+                     size_bytes=os.path.getsize(os.path.join(REPO, "models", "charlm", "1",
+                                                             "model.safetensors")),
+                     train_sha256=corpus["train_sha256"], val_sha256=corpus["val_sha256"])
+    diffs = _differences(m, fresh)
+    for k, v, old in diffs:
+        print(f"WARNING: {name}: {k} is now {v}, metrics.json says {old}", file=sys.stderr)
+    return diffs
+
+
+def documents(names):
+    """{path: text} of the docs written from models/*/metrics.json: the
+    READMEs of `names` and docs/MODELS.md."""
+    out = {}
+    for n in names:
+        m = load_metrics(n)
+        if m is not None:
+            out[os.path.join(REPO, "models", n, "README.md")] = readme(n, m)
+    out[os.path.join(REPO, "docs", "MODELS.md")] = models_md()
+    return out
+
+
+def check(names):
+    """--check: the docs as committed must be what the generator writes from
+    metrics.json, and the forecasters must still give the recorded numbers."""
+    import difflib
+    bad = 0
+    for n in names:
+        if n in MODELS and verify(n, load_metrics(n)):
+            bad += 1
+    for path, text in documents(names).items():
+        rel = os.path.relpath(path, REPO)
+        with open(path) as f:
+            old = f.read()
+        if old != text:
+            bad += 1
+            sys.stdout.writelines(difflib.unified_diff(
+                old.splitlines(True), text.splitlines(True), rel + " (committed)",
+                rel + " (from metrics.json)"))
+        else:
+            print(f"{rel}: up to date")
+    return 1 if bad else 0
+
+
+USAGE = """usage: train_bundled.py [--docs-only | --check] [MODEL ...]   (models: %s)
+
+  (none)       train MODEL (default: all), then write its metrics.json and the docs
+  --docs-only  no training: rewrite models/MODEL/README.md and docs/MODELS.md from
+               models/*/metrics.json, after checking that the exported models still
+               give the recorded numbers (charlm: about 1.5 min)
+  --check      write nothing; exit 1 if the READMEs or docs/MODELS.md differ from
+               what --docs-only would write (a diff is printed) or if a
+               forecaster no longer gives its recorded numbers (a few seconds;
+               charlm's are checked by --docs-only)
+"""
+
+
 def main(argv):
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
+    if "-h" in argv or "--help" in argv:
+        print(USAGE % ", ".join(ALL), end="")
+        return 0
+    flags = {"--docs-only", "--check"}
     docs_only = "--docs-only" in argv
-    names = [a for a in argv if a != "--docs-only"] or ALL
+    names = [a for a in argv if a not in flags] or ALL
     for n in names:
         if n not in ALL:
-            sys.exit(f"unknown model {n!r}; expected one of {ALL}")
+            sys.exit(f"unknown model {n!r}; expected one of {ALL}\n" + USAGE % ", ".join(ALL))
+    if "--check" in argv:
+        return check(names)
     t0 = time.time()
     for n in names:
-        path = os.path.join(REPO, "models", n, "metrics.json")
-        if docs_only:
-            with open(path) as f:
-                m = json.load(f)
-            # The exported model must still give the recorded numbers.
-            fresh = evaluate_forecaster(n, m) if n in MODELS else charlm_numbers()
-            for k, v in fresh.items():
-                if k in m and m[k] != v and not (isinstance(v, float) and abs(m[k] - v) < 1e-9):
-                    print(f"WARNING: {n}: {k} is now {v}, metrics.json says {m[k]}", file=sys.stderr)
-            m.update(fresh)
+        m = load_metrics(n) if docs_only else None
+        if docs_only and n == "charlm" and m is not None and "val_bpc" not in m:
+            # Training finished but the evaluation after it did not: redo that.
+            m.update(charlm_numbers())
             save_metrics(m)
+        elif docs_only:
+            if m is None:
+                sys.exit(f"{n}: no models/{n}/metrics.json; train it first")
+            # The exported model must still give the numbers the docs quote.
+            verify(n, m)
         else:
             m = train_forecaster(n) if n in MODELS else train_charlm()
         if n in MODELS:
-            write_forecaster_readme(n, m)
             print(f"{n}: validation RMSE {m['val']['rmse']:.3f} MAE {m['val']['mae']:.3f}; "
                   f"naive {m['baselines']['naive']['rmse']:.3f}, AR({m['baselines']['ar']['p']}) "
                   f"{m['baselines']['ar']['rmse']:.3f} {m['baselines']['ar']['mae']:.3f}; "
@@ -769,9 +865,10 @@ def main(argv):
             if name_is_nonneg(n) and m["min_output"] < 0:
                 sys.exit(f"{n}: a negative forecast ({m['min_output']})")
         else:
-            write_charlm_readme(m)
             print(f"charlm: validation {m['val_bpc']:.3f} bpc; n-grams {m['ngram_bpc']}")
-    write_models_md()
+    for path, text in documents(names).items():
+        with open(path, "w") as f:
+            f.write(text)
     print(f"done in {time.time() - t0:.1f} s")
     return 0
 
