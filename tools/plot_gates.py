@@ -70,6 +70,7 @@ def main(argv=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     steps, panels = read(args.csv, args.first, args.last)
     wanted = set(args.fields.split(",")) if args.fields else None
@@ -100,6 +101,7 @@ def main(argv=None):
                            extent=(steps[0] - 0.5, steps[-1] + 0.5, -0.5, z.shape[0] - 0.5), **kw)
             ax.set_title(f"layer {layer}: {NAMES.get(field, field)}", fontsize=9)
             ax.set_ylabel("unit", fontsize=8)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             ax.tick_params(labelsize=7)
             fig.colorbar(im, ax=ax, pad=0.01, fraction=0.04)
         axes[-1][col].set_xlabel("step", fontsize=8)
