@@ -95,7 +95,42 @@ SessionInfo FromProto(const pb::SessionInfo& info) {
   out.last_used_unix_ms = info.last_used_unix_ms();
   out.state_size = info.state_size();
   if (info.has_durable_step()) out.durable_step = info.durable_step();
+  out.explained_steps = info.explained_steps();
+  for (const pb::LayerGateSummary& l : info.gate_summary()) {
+    LayerGateSummary& layer = out.gate_summary.emplace_back();
+    layer.layer = l.layer();
+    layer.units = l.units();
+    if (l.has_mean_forget()) layer.mean_forget = l.mean_forget();
+    if (l.has_memory_horizon_steps()) {
+      layer.memory_horizon_steps = l.memory_horizon_steps();
+    }
+    for (const pb::GateStats& g : l.gates()) {
+      layer.gates.push_back(GateStats{g.name(), g.mean(), g.saturation()});
+    }
+  }
   return out;
+}
+
+absl::StatusOr<std::vector<ExplainField>> ExplainFromProto(pb::Explain* explain,
+                                                           int steps) {
+  std::vector<ExplainField> fields;
+  fields.reserve(explain->fields_size());
+  for (pb::ExplainField& f : *explain->mutable_fields()) {
+    const auto& shape = f.values().shape();
+    if (shape.size() != 2 || shape[0] != steps || shape[1] < 0 ||
+        shape[0] * shape[1] != f.values().values_size()) {
+      return absl::InternalError(absl::StrCat(
+          "server answered explain field \"", f.name(), "\" of layer ",
+          f.layer(), " with ", f.values().values_size(),
+          " values of a shape other than [", steps, ", units]"));
+    }
+    ExplainField& field = fields.emplace_back();
+    field.layer = f.layer();
+    field.name = f.name();
+    field.units = static_cast<int>(shape[1]);
+    field.values.assign(f.values().values().begin(), f.values().values().end());
+  }
+  return fields;
 }
 
 namespace {
@@ -210,6 +245,11 @@ ModelInfo FromProto(const pb::ModelInfo& m) {
   out.input_names.assign(m.input_names().begin(), m.input_names().end());
   out.output_names.assign(m.output_names().begin(), m.output_names().end());
   out.description = m.description();
+  out.weights = m.weights();
+  for (const pb::ExplainFieldInfo& f : m.explain_fields()) {
+    out.explain_fields.push_back(
+        ExplainFieldInfo{f.layer(), f.name(), f.units()});
+  }
   return out;
 }
 
@@ -268,6 +308,7 @@ absl::StatusOr<PredictResult> RunPredict(const Client::Shared& shared,
   wire.set_session_id(request.session_id);
   internal::ToProto(request.inputs, request.steps, wire.mutable_inputs());
   if (request.first_step.has_value()) wire.set_first_step(*request.first_step);
+  wire.set_explain(request.explain);
   // Only a chunk with first_step is safe to resend: the server recognises
   // the retry. Without it, a lost response would apply the chunk twice.
   absl::StatusOr<pb::PredictResponse> response =
@@ -290,6 +331,10 @@ absl::StatusOr<PredictResult> RunPredict(const Client::Shared& shared,
   if (response->has_durable_step()) {
     result.durable_step = response->durable_step();
   }
+  absl::StatusOr<std::vector<ExplainField>> explain =
+      internal::ExplainFromProto(response->mutable_explain(), request.steps);
+  if (!explain.ok()) return explain.status();
+  result.explain = *std::move(explain);
   return result;
 }
 
@@ -647,8 +692,9 @@ absl::StatusOr<std::unique_ptr<Session>> Client::OpenSession(
   absl::StatusOr<SessionInfo> info =
       internal::FindOrCreate(*this, options, /*create_lazily=*/false, &unused);
   if (!info.ok()) return info.status();
-  return std::unique_ptr<Session>(new Session(
-      shared_, info->session_id, info->model, info->version, info->next_step));
+  return std::unique_ptr<Session>(
+      new Session(shared_, info->session_id, info->model, info->version,
+                  info->next_step, options.explain));
 }
 
 // ---------------------------------------------------------------------------
@@ -668,11 +714,13 @@ struct Session::State {
 };
 
 Session::Session(std::shared_ptr<Client::Shared> shared, std::string id,
-                 std::string model, int64_t version, int64_t next_step)
+                 std::string model, int64_t version, int64_t next_step,
+                 bool explain)
     : shared_(std::move(shared)),
       id_(std::move(id)),
       model_(std::move(model)),
       version_(version),
+      explain_(explain),
       state_(std::make_unique<State>()) {
   {
     absl::MutexLock lock(&state_->call_mu);
@@ -705,6 +753,7 @@ absl::StatusOr<StepResult> Session::Step(const std::vector<float>& inputs,
   request.session_id = id_;
   request.inputs = inputs;
   request.steps = steps;
+  request.explain = explain_;
   const int64_t first_step = *request.first_step;
   // Retried on UNAVAILABLE because first_step is set.
   absl::StatusOr<PredictResult> predicted = RunPredict(*shared_, request);
@@ -732,6 +781,7 @@ absl::StatusOr<StepResult> Session::Step(const std::vector<float>& inputs,
       resend.first_step = c.first_step;
       resend.steps = c.steps;
       resend.inputs = std::move(c.inputs);
+      resend.explain = explain_;
       resent = RunPredict(*shared_, resend).status();
       if (!resent.ok()) break;
     }
@@ -759,6 +809,7 @@ absl::StatusOr<StepResult> Session::Step(const std::vector<float>& inputs,
   result.next_step = predicted->next_step;
   result.replayed = predicted->replayed;
   result.durable_step = predicted->durable_step;
+  result.explain = std::move(predicted->explain);
   absl::MutexLock lock(&state_->mu);
   state_->next_step = predicted->next_step;
   return result;

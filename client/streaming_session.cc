@@ -92,6 +92,7 @@ struct StreamingSession::Core {
   std::string session_id;
   std::string create_model;  // empty: never create
   int64_t create_version = 0;
+  bool explain = false;  // OpenSessionOptions::explain
   int conn = 0;  // index of the Conn that carries it
 
   // Undelivered chunks in send order: answered, on the wire or waiting.
@@ -323,6 +324,7 @@ void StreamMux::PumpLocked(StreamingSession::Core* core) {
       request.set_create_model(core->create_model);
       request.set_create_version(core->create_version);
     }
+    if (core->explain) request.set_explain(true);
     const absl::Time deadline =
         absl::Now() + absl::FromChrono(shared_->options.deadline);
     conn.awaiting[chunk.request_id] = Awaited{core, deadline};
@@ -446,10 +448,15 @@ void StreamMux::AnswerLocked(Conn& conn, pb::StreamResponse& response) {
       absl::Status shape =
           internal::OutputsFromProto(response.mutable_outputs(), chunk.steps,
                                      &step.outputs, &step.output_size);
-      if (shape.ok()) {
-        chunk.result = std::move(step);
-      } else {
+      absl::StatusOr<std::vector<ExplainField>> explain =
+          internal::ExplainFromProto(response.mutable_explain(), chunk.steps);
+      if (!explain.ok()) {
+        chunk.result = explain.status();
+      } else if (!shape.ok()) {
         chunk.result = shape;
+      } else {
+        step.explain = *std::move(explain);
+        chunk.result = std::move(step);
       }
       core->log->Answered(*chunk.first_step, chunk.steps,
                           std::move(chunk.inputs), durable);
@@ -780,6 +787,7 @@ absl::StatusOr<std::unique_ptr<StreamingSession>> Client::OpenStream(
   // existed and later vanished must not come back silently at step 0.
   if (created_by_stream) core->create_model = info->model;
   core->create_version = info->version;
+  core->explain = options.explain;
   core->next_first_step = info->next_step;
   core->next_step = info->next_step;
   core->log =

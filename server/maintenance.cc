@@ -54,9 +54,13 @@ void Maintenance::Log(const RepositoryWatcher::Event& event,
       auto m = core.models().Get(event.model, event.version);
       if (m.ok()) {
         const model::ModelConfig& c = (*m)->model->config();
-        log->info("model={} version={} loaded: {} {}x{}, {} parameters",
-                  event.model, event.version, model::CellTypeName(c.cell),
-                  c.num_layers, c.hidden_size, (*m)->model->parameter_count());
+        log->info(
+            "model={} version={} loaded: {} {}x{}, {} parameters, {} weights "
+            "({})",
+            event.model, event.version, model::CellTypeName(c.cell),
+            c.num_layers, c.hidden_size, (*m)->model->parameter_count(),
+            model::WeightFormatName(c.weights),
+            model::KernelDescription((*m)->model->kernels()));
       } else {
         log->info("{}", event.ToString());
       }

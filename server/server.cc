@@ -87,6 +87,20 @@ absl::Status SplitAddress(const std::string& address, std::string& host,
   return absl::OkStatus();
 }
 
+// The config file's per-model weight format, for the engine. (The config
+// library keeps its own enum so that it links no engine.)
+model::WeightFormat ToModelWeights(WeightFormat format) {
+  switch (format) {
+    case WeightFormat::kF32:
+      return model::WeightFormat::kF32;
+    case WeightFormat::kBf16:
+      return model::WeightFormat::kBF16;
+    case WeightFormat::kInt8:
+      return model::WeightFormat::kInt8;
+  }
+  return model::WeightFormat::kF32;
+}
+
 }  // namespace
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -101,6 +115,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       options.max_message_bytes < 1024 || options.max_stream_inflight < 1 ||
       options.max_batch < 1 || options.max_queued_steps < 1 ||
       options.max_stream_buffered_bytes < 1 || options.max_replay_chunks < 0 ||
+      options.max_explain_values < 1 ||
       options.max_queue_delay < absl::ZeroDuration() ||
       options.batch_peer_window < absl::ZeroDuration() || options.threads < 0 ||
       options.session_idle_timeout <= absl::ZeroDuration() ||
@@ -143,6 +158,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   core_options.limits.max_steps_per_request = options.max_steps_per_request;
   core_options.limits.allow_non_finite = options.allow_non_finite;
   core_options.limits.max_replay_chunks = options.max_replay_chunks;
+  core_options.limits.max_explain_values = options.max_explain_values;
   core_options.batching.max_batch = options.max_batch;
   core_options.batching.max_queue_delay = options.max_queue_delay;
   core_options.batching.peer_window = options.batch_peer_window;
@@ -163,6 +179,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     if (model_options.versions) watch.policies[name] = *model_options.versions;
   }
   watch.drain = options.version_drain_timeout;
+  watch.load = [models = options.models](const std::string& name,
+                                         const std::string& dir) {
+    model::Model::Options load;
+    auto it = models.find(name);
+    if (it != models.end() && it->second.weights) {
+      load.weights = ToModelWeights(*it->second.weights);
+    }
+    return model::Model::Load(dir, load);
+  };
   impl->watcher = std::make_unique<RepositoryWatcher>(*impl->core, watch);
   absl::StatusOr<std::vector<RepositoryWatcher::Event>> loaded =
       impl->watcher->Poll(/*start=*/true);

@@ -61,6 +61,9 @@ struct ServerOptions {
   // Applied chunks sent with first_step that a session keeps, so that a
   // client pipelining that many chunks can retry all of them exactly once.
   int max_replay_chunks = 8;
+  // Floats of explain records one response may carry (steps x the model's
+  // explain record size); more is INVALID_ARGUMENT.
+  int64_t max_explain_values = 1 << 20;
   // Cross-session micro-batching: chunks of up to max_batch sessions of one
   // model version run as one engine call; a partial batch waits at most
   // max_queue_delay for more (0: never waits).

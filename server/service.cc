@@ -119,6 +119,13 @@ void FillModelInfo(const LoadedModel& loaded, std::vector<int64_t> versions,
   for (const std::string& n : c.input_names) info->add_input_names(n);
   for (const std::string& n : c.output_names) info->add_output_names(n);
   info->set_description(c.description);
+  info->set_weights(std::string(model::WeightFormatName(c.weights)));
+  for (const model::ExplainField& f : loaded.model->explain_layout()) {
+    v1::ExplainFieldInfo* field = info->add_explain_fields();
+    field->set_layer(f.layer);
+    field->set_name(f.name);
+    field->set_units(f.size);
+  }
 }
 
 void FillSessionInfo(const SessionInfo& s, v1::SessionInfo* info) {
@@ -130,6 +137,42 @@ void FillSessionInfo(const SessionInfo& s, v1::SessionInfo* info) {
   info->set_last_used_unix_ms(absl::ToUnixMillis(s.last_used));
   info->set_state_size(s.state_size);
   if (s.durable_step) info->set_durable_step(*s.durable_step);
+  info->set_explained_steps(s.explained_steps);
+  for (const model::GateSummary::Layer& l : s.gate_summary) {
+    v1::LayerGateSummary* layer = info->add_gate_summary();
+    layer->set_layer(l.layer);
+    layer->set_units(l.units);
+    if (l.mean_forget) layer->set_mean_forget(*l.mean_forget);
+    if (l.memory_horizon) layer->set_memory_horizon_steps(*l.memory_horizon);
+    for (const model::GateSummary::Gate& g : l.gates) {
+      v1::GateStats* gate = layer->add_gates();
+      gate->set_name(g.name);
+      gate->set_mean(g.mean);
+      gate->set_saturation(g.saturation);
+    }
+  }
+}
+
+// A chunk's explain records (steps x explain_size, as the engine wrote
+// them) as one [T, units] tensor per field.
+void FillExplain(const ChunkResult& result, v1::Explain* out) {
+  const model::Model& m = *result.model->model;
+  const int record = m.explain_size();
+  for (const model::ExplainField& f : m.explain_layout()) {
+    v1::ExplainField* field = out->add_fields();
+    field->set_layer(f.layer);
+    field->set_name(f.name);
+    v1::Tensor* t = field->mutable_values();
+    t->add_shape(result.steps);
+    t->add_shape(f.size);
+    auto* values = t->mutable_values();
+    values->Reserve(result.steps * f.size);
+    for (int s = 0; s < result.steps; ++s) {
+      const float* begin =
+          result.explain.data() + static_cast<size_t>(s) * record + f.offset;
+      values->Add(begin, begin + f.size);
+    }
+  }
 }
 
 void FillTensor(const std::vector<float>& values, int rows, int cols,
@@ -283,6 +326,7 @@ grpc::ServerUnaryReactor* LstmServeService::Predict(
         chunk.shape = ShapeOf(r.inputs());
         chunk.values = ValuesOf(r.inputs());
         if (r.has_first_step()) chunk.first_step = r.first_step();
+        chunk.explain = r.explain();
         core_.SubmitChunk(
             caller, chunk, [call](absl::StatusOr<ChunkResult> result) {
               call->record.session = call->request.session_id();
@@ -299,6 +343,9 @@ grpc::ServerUnaryReactor* LstmServeService::Predict(
                 out.set_version(result->model->version);
                 if (result->durable_step) {
                   out.set_durable_step(*result->durable_step);
+                }
+                if (!result->explain.empty()) {
+                  FillExplain(*result, out.mutable_explain());
                 }
               }
               call->Finish(result.status());
@@ -407,12 +454,11 @@ grpc::ServerUnaryReactor* LstmServeService::ExportSession(
       [this, ctx](Call* call) {
         call->record.session = call->request.session_id();
         core_.ExportSession(OwnerOf(ctx), call->request.session_id(),
-                            [this, call](absl::StatusOr<SessionSnapshot> snap) {
+                            [call](absl::StatusOr<SessionSnapshot> snap) {
                               if (snap.ok()) {
                                 call->record.model = snap->model;
-                                auto m = core_.models().Get(snap->model,
-                                                            snap->version);
-                                ToProto(*snap, *(*m)->model, &call->response);
+                                ToProto(*snap, *snap->ran_on->model,
+                                        &call->response);
                               }
                               call->Finish(snap.status());
                             });
@@ -741,6 +787,29 @@ class LstmServeService::StreamReactor final
     if (to_write) StartWrite(to_write);
   }
 
+  // Whether this message's chunk runs with explain: its own setting, which
+  // also becomes the stream's setting for its session, else the stream's
+  // current one. Remembered for sessions that exist (a NOT_FOUND answer
+  // forgets one), so at most --max-sessions of them.
+  bool ExplainFor(const v1::StreamRequest& r) {
+    absl::MutexLock lock(&mu_);
+    const std::string& id = r.session_id();
+    if (!r.has_explain()) return explain_sessions_.contains(id);
+    if (!r.explain()) {
+      explain_sessions_.erase(id);
+      return false;
+    }
+    if (!explain_sessions_.contains(id) &&
+        static_cast<int>(explain_sessions_.size()) >=
+            service_->core_.max_sessions()) {
+      absl::erase_if(explain_sessions_, [this](const std::string& s) {
+        return !service_->core_.GetSession(caller_.owner, s).ok();
+      });
+    }
+    explain_sessions_.insert(id);
+    return true;
+  }
+
   void Handle() {
     const v1::StreamRequest& r = request_;
     const uint64_t request_id = r.request_id();
@@ -775,6 +844,7 @@ class LstmServeService::StreamReactor final
     chunk.shape = ShapeOf(r.inputs());
     chunk.values = ValuesOf(r.inputs());
     if (r.has_first_step()) chunk.first_step = r.first_step();
+    chunk.explain = ExplainFor(r);
     if (r.session_id().empty()) {
       Complete(request_id, r.session_id(), read_at,
                absl::InvalidArgumentError(
@@ -822,6 +892,9 @@ class LstmServeService::StreamReactor final
       response.set_replayed(result->replayed);
       if (result->durable_step)
         response.set_durable_step(*result->durable_step);
+      if (!result->explain.empty()) {
+        FillExplain(*result, response.mutable_explain());
+      }
     } else {
       SetError(result.status(), &response);
       // Where the session is, so the client can resend from there.
@@ -832,6 +905,9 @@ class LstmServeService::StreamReactor final
     {
       absl::MutexLock lock(&mu_);
       inflight_ids_.erase(request_id);
+      if (result.status().code() == absl::StatusCode::kNotFound) {
+        explain_sessions_.erase(session_id);
+      }
     }
     Enqueue(response);
     Unpin();
@@ -854,6 +930,8 @@ class LstmServeService::StreamReactor final
   int inflight_ ABSL_GUARDED_BY(mu_) = 0;
   int pending_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_set<uint64_t> inflight_ids_ ABSL_GUARDED_BY(mu_);
+  // The sessions this stream runs with explain on (StreamRequest.explain).
+  absl::flat_hash_set<std::string> explain_sessions_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/cli/csv.h"
+#include "client/cli/explain_output.h"
 #include "client/cli/text.h"
 #include "nlohmann/json.hpp"
 
@@ -82,6 +83,7 @@ json SessionJson(const SessionInfo& s) {
          {"created_unix_ms", s.created_unix_ms},
          {"last_used_unix_ms", s.last_used_unix_ms}};
   if (s.durable_step) j["durable_step"] = *s.durable_step;
+  if (s.explained_steps > 0) j["gate_summary"] = GateSummaryJson(s);
   return j;
 }
 
@@ -101,6 +103,7 @@ void PrintSession(const SessionInfo& s, bool as_json, std::ostream& out) {
   out << "state_size: " << s.state_size << '\n'
       << "created: " << FormatUnixMs(s.created_unix_ms) << '\n'
       << "last_used: " << FormatUnixMs(s.last_used_unix_ms) << '\n';
+  if (s.explained_steps > 0) WriteGateSummary(s, out);
 }
 
 // All CSV steps of `in`, checked against the model's input width; a bad
@@ -374,7 +377,17 @@ absl::Status PredictCommand(Client& client, const PredictOptions& options,
 }
 
 absl::Status StreamCommand(Client& client, const StreamOptions& options,
-                           std::istream& in, std::ostream& out) {
+                           std::istream& in, std::ostream& out,
+                           std::ostream& err) {
+  const bool explain = options.explain || !options.explain_csv.empty();
+  std::ofstream explain_csv;
+  if (!options.explain_csv.empty()) {
+    explain_csv.open(options.explain_csv, std::ios::trunc);
+    if (!explain_csv) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--explain-csv ", options.explain_csv, ": cannot write the file"));
+    }
+  }
   if (options.create && options.session_id.empty()) {
     return absl::InvalidArgumentError("--create needs --session ID");
   }
@@ -396,6 +409,7 @@ absl::Status StreamCommand(Client& client, const StreamOptions& options,
   open.version = options.version;
   open.session_id = options.session_id;
   open.create_if_missing = options.create;
+  open.explain = explain;
   absl::StatusOr<std::unique_ptr<StreamingSession>> stream =
       client.OpenStream(open);
   if (absl::IsNotFound(stream.status()) && !options.session_id.empty() &&
@@ -423,6 +437,8 @@ absl::Status StreamCommand(Client& client, const StreamOptions& options,
     if (!a.ok()) return close_session(a.status());
     alphabet = *std::move(a);
   }
+  if (explain_csv.is_open())
+    WriteExplainHeader(model->explain_fields, explain_csv);
 
   // Rows are printed by the stream's callbacks while this thread reads. A
   // stream tied to `out` (std::cin is tied to std::cout) would flush `out`
@@ -448,6 +464,7 @@ absl::Status StreamCommand(Client& client, const StreamOptions& options,
             return;
           }
           if (failed()) return;  // print nothing after a failed step
+          if (explain_csv.is_open()) WriteExplainRows(*result, explain_csv);
           if (!alphabet) {
             PrintRows(result->outputs, result->output_size, 0, out);
           } else {
@@ -495,6 +512,18 @@ absl::Status StreamCommand(Client& client, const StreamOptions& options,
     if (!first_error.ok()) status = first_error;
   }
   in.tie(tied);
+  if (explain_csv.is_open()) {
+    explain_csv.close();
+    if (!explain_csv && status.ok()) {
+      status = absl::DataLossError(absl::StrCat(
+          "--explain-csv ", options.explain_csv, ": writing the file failed"));
+    }
+  }
+  if (explain && status.ok()) {
+    absl::StatusOr<SessionInfo> info = client.GetSession((*stream)->id());
+    if (!info.ok()) return close_session(info.status());
+    WriteGateSummary(*info, err);
+  }
   return close_session(status);
 }
 

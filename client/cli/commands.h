@@ -67,6 +67,10 @@ struct StreamOptions {
   bool create = false;       // create session_id if it does not exist
   bool text = false;         // text mode (below) instead of CSV
   int top_k = 3;             // text mode: outputs shown per step
+  // Run every step with explain: print the session's gate summary to `err`
+  // at the end; with explain_csv, also write each step's record there.
+  bool explain = false;
+  std::string explain_csv{};  // implies explain
 };
 // Reads `in` line by line, sends each step on one stream as soon as it is
 // read and prints (and flushes) each output row as soon as it arrives.
@@ -82,7 +86,8 @@ struct StreamOptions {
 // model whose names do not declare an alphabet is an INVALID_ARGUMENT error
 // naming it, before any session is made (unless --session names one).
 absl::Status StreamCommand(Client& client, const StreamOptions& options,
-                           std::istream& in, std::ostream& out);
+                           std::istream& in, std::ostream& out,
+                           std::ostream& err);
 
 struct SessionCreateOptions {
   std::string model{};

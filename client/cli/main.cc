@@ -151,6 +151,16 @@ int main(int argc, char** argv) {
       "input, or are an error if it has none); print one line per "
       "character: the character, then the top-k outputs (name and value), "
       "tab-separated");
+  stream_cmd->add_flag(
+      "--explain", stream.explain,
+      "Run every step with explain (gates, cell and hidden state) and print "
+      "the session's gate summary to stderr at the end "
+      "(docs/INTERPRETABILITY.md)");
+  stream_cmd->add_option(
+      "--explain-csv", stream.explain_csv,
+      "With explain: write each step's record to this CSV file (columns "
+      "step,l<layer>.<field>.<unit>...; tools/plot_gates.py draws it); "
+      "implies --explain");
   stream_cmd
       ->add_option("--top-k", stream.top_k,
                    "With --text: outputs shown per step, largest first")
@@ -310,7 +320,7 @@ int main(int argc, char** argv) {
   } else if (*predict_cmd) {
     status = cli::PredictCommand(c, predict, std::cin, std::cout);
   } else if (*stream_cmd) {
-    status = cli::StreamCommand(c, stream, std::cin, std::cout);
+    status = cli::StreamCommand(c, stream, std::cin, std::cout, std::cerr);
   } else if (*bench_cmd) {
     status = cli::BenchCommand(c, bench, std::cout, std::cerr);
   } else if (*create_cmd) {

@@ -76,12 +76,28 @@ struct ClientOptions {
   int64_t max_resend_steps = 65536;
 };
 
+// One field of a model's explain record (lstmserve.v1.ExplainFieldInfo).
+struct ExplainFieldInfo {
+  int layer = 0;
+  std::string name{};  // "i", "f", "g", "o", "c", "h", "r", "z" or "n"
+  int units = 0;
+};
+
+// One field of a chunk's explain records: its values for every step of the
+// chunk (lstmserve.v1.ExplainField; docs/INTERPRETABILITY.md).
+struct ExplainField {
+  int layer = 0;
+  std::string name{};
+  int units = 0;
+  std::vector<float> values{};  // steps * units floats, row t is step t
+};
+
 // One model version's metadata (lstmserve.v1.ModelInfo).
 struct ModelInfo {
   std::string name{};
   int64_t version = 0;              // the version described
   std::vector<int64_t> versions{};  // all loaded versions, ascending
-  std::string cell{};               // "lstm" or "gru"
+  std::string cell{};               // "lstm", "gru" or "rnn"
   int input_size = 0;               // floats per input step
   int output_size = 0;              // floats per output step
   int hidden_size = 0;
@@ -92,6 +108,8 @@ struct ModelInfo {
   std::vector<std::string> input_names{};
   std::vector<std::string> output_names{};
   std::string description{};
+  std::string weights{};  // "f32", "bf16" or "int8"
+  std::vector<ExplainFieldInfo> explain_fields{};  // an explain record
 };
 
 // A chunk of `steps` time steps; `inputs` holds steps * input_size floats,
@@ -107,6 +125,9 @@ struct PredictRequest {
   // the server applies the chunk only if it is the next expected index and
   // answers an exact retry of the last chunk without re-applying it.
   std::optional<int64_t> first_step{};
+  // Also return each step's gates and states (PredictResult::explain) and
+  // add them to the session's gate summary.
+  bool explain = false;
 };
 
 struct PredictResult {
@@ -121,6 +142,9 @@ struct PredictResult {
   // Steps before this index survive a crash of the server (-1: none yet);
   // unset when the server keeps sessions in memory only.
   std::optional<int64_t> durable_step{};
+  // With PredictRequest::explain, one entry per field of the model's
+  // explain record; empty otherwise and when `replayed`.
+  std::vector<ExplainField> explain{};
 };
 
 struct CreateSessionRequest {
@@ -129,6 +153,21 @@ struct CreateSessionRequest {
   int64_t version = 0;  // 0: the highest version
   // state_size floats (layout: docs/MODEL_FORMAT.md); empty: the zero state.
   std::vector<float> initial_state{};
+};
+
+// What one layer's gates did over a session's explained steps
+// (lstmserve.v1.LayerGateSummary; docs/INTERPRETABILITY.md).
+struct GateStats {
+  std::string name{};     // "i", "f", "g", "o", "r", "z" or "n"
+  double mean = 0;        // mean activation
+  double saturation = 0;  // share saturated
+};
+struct LayerGateSummary {
+  int layer = 0;
+  int units = 0;
+  std::optional<double> mean_forget{};  // LSTM f, GRU z; unset for RNN
+  std::optional<double> memory_horizon_steps{};  // 1 / (1 - mean_forget)
+  std::vector<GateStats> gates{};
 };
 
 struct SessionInfo {
@@ -140,6 +179,9 @@ struct SessionInfo {
   int64_t last_used_unix_ms = 0;
   int state_size = 0;
   std::optional<int64_t> durable_step{};  // as in PredictResult
+  // GetSession only: the gate summary over the steps run with explain on.
+  int64_t explained_steps = 0;
+  std::vector<LayerGateSummary> gate_summary{};
 };
 
 struct SessionPage {
@@ -185,6 +227,7 @@ struct StepResult {
   int64_t next_step = 0;   // the session's next index after this chunk
   bool replayed = false;   // answered from the server's record of a retry
   std::optional<int64_t> durable_step{};  // as in PredictResult
+  std::vector<ExplainField> explain{};    // with OpenSessionOptions::explain
 };
 
 struct OpenSessionOptions {
@@ -194,6 +237,9 @@ struct OpenSessionOptions {
   // If session_id names no session: create it (true) or fail with
   // NOT_FOUND (false).
   bool create_if_missing = true;
+  // Every chunk also returns its gates and states (StepResult::explain)
+  // and adds them to the session's gate summary (GetSession).
+  bool explain = false;
 };
 
 // Counters for one model version since the server started
@@ -327,12 +373,14 @@ class Session {
   friend class Client;
   struct State;
   Session(std::shared_ptr<Client::Shared> shared, std::string id,
-          std::string model, int64_t version, int64_t next_step);
+          std::string model, int64_t version, int64_t next_step,
+          bool explain);
 
   std::shared_ptr<Client::Shared> shared_;
   const std::string id_;
   const std::string model_;
   const int64_t version_;
+  const bool explain_;  // OpenSessionOptions::explain
   std::unique_ptr<State> state_;
 };
 

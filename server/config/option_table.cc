@@ -86,6 +86,11 @@ std::vector<Option> MakeTable() {
                 "Applied chunks sent with first_step that each session keeps "
                 "so that their exact retries are answered, not re-applied: "
                 "the pipelining window a client may use (0: none)"),
+      IntOption("max_explain_values", &ServerOptions::max_explain_values, 1,
+                int64_t{1} << 30,
+                "Floats of explain records (gates and states) one response "
+                "may carry: steps x the model's record size; a longer "
+                "explained chunk is INVALID_ARGUMENT"),
       IntOption("max_batch", &ServerOptions::max_batch, 1, 1 << 16,
                 "Sessions' chunks of one model run as one engine call, at "
                 "most"),

@@ -49,6 +49,30 @@ SessionInfo SessionHandle::Info() const {
   return info;
 }
 
+void SessionHandle::AddToSummary(const float* records, int steps) {
+  absl::MutexLock lock(&summary_mu_);
+  if (summary_ == nullptr) {
+    summary_ = std::make_unique<model::GateSummary>(*model->model);
+  }
+  summary_->Add(records, steps);
+}
+
+void SessionHandle::ResetSummary() {
+  absl::MutexLock lock(&summary_mu_);
+  summary_.reset();
+}
+
+void SessionHandle::ReadSummary(SessionInfo& info) const {
+  absl::MutexLock lock(&summary_mu_);
+  if (summary_ == nullptr) {
+    info.explained_steps = 0;
+    info.gate_summary.clear();
+    return;
+  }
+  info.explained_steps = summary_->steps();
+  info.gate_summary = summary_->Layers();
+}
+
 std::optional<int64_t> SessionHandle::Durable() const {
   if (!stored) return std::nullopt;
   return durable_step.load(std::memory_order_acquire);
@@ -340,6 +364,7 @@ class ModelExecutor::Shard final : public Strand {
         slot->next_step = 0;
         slot->replay.clear();
         slot->replay.shrink_to_fit();
+        slot->session->ResetSummary();
         Publish(*slot, /*used=*/true);
         if (executor_.options_.writer != nullptr) {
           // Written now, not at the next checkpoint: a reset is durable
@@ -361,6 +386,7 @@ class ModelExecutor::Shard final : public Strand {
         snap.next_step = slot->next_step;
         snap.state = slot->state;
         snap.replay = slot->replay;
+        snap.ran_on = executor_.model_;
         op.snapshot_done(std::move(snap));
         return true;
       }
@@ -506,6 +532,9 @@ class ModelExecutor::Shard final : public Strand {
       r.steps = chunk.steps;
       r.output_size = m.output_size();
       r.outputs.resize(static_cast<size_t>(chunk.steps) * m.output_size());
+      if (chunk.explain) {
+        r.explain.resize(static_cast<size_t>(chunk.steps) * m.explain_size());
+      }
       results_.push_back(std::move(r));
       ran_.push_back(i);
     }
@@ -513,7 +542,9 @@ class ModelExecutor::Shard final : public Strand {
       Slot& slot = *static_cast<Slot*>(batch_.entries[i]);
       refs_.push_back(model::SequenceRef{
           batch_.tasks[i].chunk.inputs.data(), batch_.tasks[i].chunk.steps,
-          slot.state.data(), results_[i]->outputs.data()});
+          slot.state.data(), results_[i]->outputs.data(),
+          batch_.tasks[i].chunk.explain ? results_[i]->explain.data()
+                                        : nullptr});
     }
     const absl::Time started = absl::Now();
     // The state is updated in place: the shard is its only owner.
@@ -528,6 +559,10 @@ class ModelExecutor::Shard final : public Strand {
         continue;
       }
       steps_run += batch_.tasks[i].chunk.steps;
+      if (slot.session && batch_.tasks[i].chunk.explain) {
+        slot.session->AddToSummary(results_[i]->explain.data(),
+                                   batch_.tasks[i].chunk.steps);
+      }
       if (slot.session) {
         Commit(slot, batch_.tasks[i], results_[i]->outputs);
         results_[i]->next_step = slot.next_step;

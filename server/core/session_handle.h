@@ -11,7 +11,10 @@
 #include <optional>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "model/explain.h"
 #include "server/core/model_registry.h"
 #include "server/core/types.h"
 
@@ -50,6 +53,20 @@ struct SessionHandle {
   SessionInfo Info() const;
   // durable_step when the server keeps a store, else nullopt.
   std::optional<int64_t> Durable() const;
+
+  // The gate summary over the steps run with explain on. The shard adds
+  // each explained chunk's records and resets it with the session;
+  // GetSession reads it from another thread, hence the lock (taken only by
+  // explained chunks, resets and GetSession).
+  void AddToSummary(const float* records, int steps);
+  void ResetSummary();
+  // Sets info.explained_steps and info.gate_summary.
+  void ReadSummary(SessionInfo& info) const;
+
+ private:
+  mutable absl::Mutex summary_mu_;
+  // Null until the first explained step: most sessions never have one.
+  std::unique_ptr<model::GateSummary> summary_ ABSL_GUARDED_BY(summary_mu_);
 };
 
 }  // namespace lstmserve::server

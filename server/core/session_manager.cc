@@ -383,8 +383,8 @@ void SessionManager::SubmitChunk(const Caller& caller,
     absl::StatusOr<Served> served = Resolve(request.model, request.version);
     if (!served.ok()) return done(served.status());
     absl::StatusOr<Chunk> chunk =
-        MakeChunk(request.shape, request.values, std::nullopt, *served->model,
-                  options_.limits);
+        MakeChunk(request.shape, request.values, std::nullopt,
+                  request.explain, *served->model, options_.limits);
     if (!chunk.ok()) return done(chunk.status());
     task.chunk = *std::move(chunk);
     task.sender = caller.stateless_sender;
@@ -426,8 +426,9 @@ void SessionManager::SubmitChunk(const Caller& caller,
     return executor->FailChunk(std::move(session), std::move(done),
                                std::move(mismatch));
   }
-  absl::StatusOr<Chunk> chunk = MakeChunk(
-      request.shape, request.values, request.first_step, m, options_.limits);
+  absl::StatusOr<Chunk> chunk =
+      MakeChunk(request.shape, request.values, request.first_step,
+                request.explain, m, options_.limits);
   if (!chunk.ok()) {
     return executor->FailChunk(std::move(session), std::move(done),
                                chunk.status());
@@ -491,7 +492,7 @@ void SessionManager::InstallAndReply(const std::string& owner,
                  done = std::move(done)](absl::Status status) mutable {
     std::shared_ptr<SessionHandle> session;
     {
-      absl::MutexLock lock(&mu_);
+      absl::MutexLock relock(&mu_);
       session = *created;
     }
     if (!status.ok()) {
@@ -508,7 +509,9 @@ absl::StatusOr<SessionInfo> SessionManager::GetSession(
     const std::string& owner, absl::string_view id) const {
   absl::StatusOr<std::shared_ptr<SessionHandle>> s = Find(owner, id);
   if (!s.ok()) return s.status();
-  return (*s)->Info();
+  SessionInfo info = (*s)->Info();
+  (*s)->ReadSummary(info);
+  return info;
 }
 
 void SessionManager::ResetSession(const std::string& owner,

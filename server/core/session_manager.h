@@ -87,6 +87,7 @@ struct ChunkRequest {
   std::span<const int64_t> shape;
   std::span<const float> values;
   std::optional<int64_t> first_step;
+  bool explain = false;  // Chunk::explain
 };
 
 class SessionManager {
@@ -127,6 +128,7 @@ class SessionManager {
   // Versions unloaded that still have sessions running.
   int draining_versions() const;
   const RequestLimits& limits() const { return options_.limits; }
+  int max_sessions() const { return options_.max_sessions; }
   WorkerPool& pool() { return *pool_; }
 
   // Runs a chunk: checks it, finds (or creates) its session, and posts it.

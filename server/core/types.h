@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "model/explain.h"
 
 namespace lstmserve::server {
 
@@ -21,6 +23,9 @@ struct Chunk {
   int steps = 0;
   // Exactly-once: the index of the chunk's first step, if the client sent it.
   std::optional<int64_t> first_step;
+  // Also record each step's gates and states (ChunkResult::explain) and add
+  // them to the session's gate summary.
+  bool explain = false;
 };
 
 struct ChunkResult {
@@ -33,6 +38,9 @@ struct ChunkResult {
   // Steps before this index are in the session's last committed checkpoint
   // (kNotDurable: none yet); nullopt without a state store.
   std::optional<int64_t> durable_step;
+  // With Chunk::explain, steps x the model's explain_size() floats (its
+  // explain_layout()); empty otherwise and for replayed results.
+  std::vector<float> explain;
 };
 
 struct SessionInfo {
@@ -44,6 +52,10 @@ struct SessionInfo {
   absl::Time last_used;
   int state_size = 0;
   std::optional<int64_t> durable_step;  // as in ChunkResult
+  // Filled by GetSession only: the gate summary over the steps the session
+  // ran with explain on since it was created, reset or restored.
+  int64_t explained_steps = 0;
+  std::vector<model::GateSummary::Layer> gate_summary;
 };
 
 // One applied chunk kept for exact retries: its first step, inputs and
@@ -65,6 +77,9 @@ struct SessionSnapshot {
   // The most recently applied chunks that a client may still retry, oldest
   // first, contiguous and ending at next_step (empty: none).
   std::vector<ReplayChunk> replay;
+  // Set by an export: the version the session runs on, which may no longer
+  // be served (a draining version), so the registry may not have it.
+  std::shared_ptr<const LoadedModel> ran_on;
 };
 
 // The largest step index a session may reach. Far beyond any real sequence,

@@ -65,7 +65,7 @@ absl::Status ValidateSessionId(absl::string_view id) {
 
 absl::StatusOr<Chunk> MakeChunk(std::span<const int64_t> shape,
                                 std::span<const float> values,
-                                std::optional<int64_t> first_step,
+                                std::optional<int64_t> first_step, bool explain,
                                 const LoadedModel& model,
                                 const RequestLimits& limits) {
   const int width = model.model->input_size();
@@ -94,6 +94,17 @@ absl::StatusOr<Chunk> MakeChunk(std::span<const int64_t> shape,
     return absl::InvalidArgumentError(
         absl::StrCat("first_step is ", *first_step, "; expected 0 to 2^62"));
   }
+  if (explain &&
+      steps * model.model->explain_size() > limits.max_explain_values) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("explain: ", steps, " steps of model ", Quote(model.name),
+                     " take ", steps * model.model->explain_size(), " values (",
+                     model.model->explain_size(), " a step); at most ",
+                     limits.max_explain_values,
+                     " per response (--max-explain-values); send at most ",
+                     limits.max_explain_values / model.model->explain_size(),
+                     " steps a chunk"));
+  }
   if (!limits.allow_non_finite) {
     if (absl::Status s = CheckFinite(values, width, "inputs"); !s.ok()) {
       return s;
@@ -103,6 +114,7 @@ absl::StatusOr<Chunk> MakeChunk(std::span<const int64_t> shape,
   chunk.steps = static_cast<int>(steps);
   chunk.inputs.assign(values.begin(), values.end());
   chunk.first_step = first_step;
+  chunk.explain = explain;
   return chunk;
 }
 

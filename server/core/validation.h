@@ -23,6 +23,9 @@ struct RequestLimits {
   bool allow_non_finite = false;
   // Applied chunks a session keeps for exact retries (--max-replay-chunks).
   int max_replay_chunks = 8;
+  // Floats of explain records one response may carry: steps x the model's
+  // explain record size (--max-explain-values).
+  int64_t max_explain_values = 1 << 20;
 };
 
 // A client string for an error message: in double quotes, non-printable
@@ -41,11 +44,13 @@ absl::Status ValidateSessionId(absl::string_view id);
 absl::Status ValidateModelName(absl::string_view name);
 
 // A chunk from a [T, input_size] tensor: T in [1, max_steps_per_request],
-// values finite unless allowed. The message names the model.
+// values finite unless allowed, and with `explain` at most
+// max_explain_values floats of explain records. The message names the
+// model.
 absl::StatusOr<Chunk> MakeChunk(std::span<const int64_t> shape,
                                 std::span<const float> values,
                                 std::optional<int64_t> first_step,
-                                const LoadedModel& model,
+                                bool explain, const LoadedModel& model,
                                 const RequestLimits& limits);
 
 // Range-checks every field of a snapshot against the model it names: state

@@ -92,6 +92,14 @@ TEST(ReloadTest, SessionsKeepTheirVersionWhileANewOneIsRolledOut) {
     auto m = client->GetModel("sunspots");
     return m.ok() && m->version == 2;
   })) << "version 2 was not loaded";
+  // A session on the draining version 1 still exports (the version is no
+  // longer in the registry; the session keeps it).
+  {
+    absl::StatusOr<client::Snapshot> snap =
+        client->ExportSession(sessions[0]->id());
+    ASSERT_TRUE(snap.ok()) << snap.status();
+    EXPECT_EQ(snap->version, 1);
+  }
 
   // The old sessions go on, on version 1, while new ones get version 2.
   for (int s = 0; s < kSessions; ++s) send(s, kSteps / 2, kSteps);
