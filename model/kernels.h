@@ -35,8 +35,11 @@ struct ProductArgs {
   float* out = nullptr;         // w->rows x cols, column-major
   const float* bias = nullptr;  // per row, or null
   bool accumulate = false;      // add to what out holds
-  bool reverse = false;         // walk the panels last to first (Matvec)
-  void* scratch = nullptr;      // LowpScratchBytes(w->width, cols), aligned
+  // Each element's chain starts from what out holds, bias after it
+  // (kernels_impl.inc, Sum::resume); bf16 only.
+  bool resume = false;
+  bool reverse = false;     // walk the panels last to first (Matvec)
+  void* scratch = nullptr;  // LowpScratchBytes(w->width, cols), aligned
 };
 using ProductFn = void (*)(const ProductArgs& args);
 
@@ -64,7 +67,7 @@ struct PackedMatrix {
   // int8: one per row, w = q * scale (rows rounded up to 16, zero-padded:
   // the kernels load whole vectors of them).
   const float* scales = nullptr;
-  ProductFn product = nullptr;    // bf16, int8: the kernel that reads `data`
+  ProductFn product = nullptr;  // bf16, int8: the kernel that reads `data`
 };
 
 // The cell variants the ONNX operators define beyond PyTorch's cells (see
@@ -84,13 +87,17 @@ struct LayerView {
   int input_size = 0;
   int hidden_size = 0;
   int output_size = 0;  // proj_size or hidden_size
-  // float32 and bf16: [W_ih | W_hh] (gates*H x input_size + output_size):
-  // a single-step LSTM or RNN batch multiplies [x; h] by both at once; its
-  // first input_size columns are W_ih, which projects a chunk's inputs.
+  // float32 and bf16: [W_ih | 0 | W_hh] (gates*H x hh_offset + output_size,
+  // the zero columns only for bf16 with an odd input_size, so that W_hh
+  // starts on a whole column pair): a single-step LSTM or RNN batch
+  // multiplies [x; 0; h] by both at once; its first input_size columns are
+  // W_ih, which projects a chunk's inputs.
   // int8: W_ih alone (width input_size; W_ih and W_hh have their own
   // scales, and x and h their own activation scales), so every step takes
   // the unfused path.
   PackedMatrix w_cat;
+  // The column of w_cat where W_hh starts; 0 when w_cat is W_ih alone.
+  int hh_offset = 0;
   // W_hh again, on its own so that the serial loop over a chunk's steps
   // streams it contiguously (reading it out of w_cat measured 15% slower).
   PackedMatrix w_hh;
@@ -110,9 +117,10 @@ struct NetView {
   KernelPath cells = KernelPath::kGeneric;  // ForwardBlock's variant
   int num_layers = 0;
   const LayerView* layers = nullptr;
-  int output_size = 0;            // of the result: head's, or the last layer's
-  const float* head_w = nullptr;  // output_size x layer output, row-major
-                                  // (or null: no head)
+  int output_size = 0;  // of the result: head's, or the last layer's
+  // output_size x layer output, float32 (packed for `cells`); no data: no
+  // head.
+  PackedMatrix head_w;
   const float* head_b = nullptr;
   Activation activation = Activation::kIdentity;
 };
@@ -128,7 +136,7 @@ struct BlockView {
   float* x = nullptr;           // layer-0 input (in x cols); clobbered
   float* y = nullptr;           // scratch (max width x cols)
   float* pre = nullptr;         // gates*H x cols
-  // max(gates*H, input width + output_size) x active[0]
+  // max(gates*H, input width + 1 + output_size) x active[0]
   float* scratch = nullptr;
   float* head_out = nullptr;  // output_size x cols (when there is a head)
   float* h_state = nullptr;   // per layer: output_size x batch

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <set>
 #include <utility>
@@ -75,8 +76,9 @@ struct PackedWeights {
 // read them, biases folded where the math allows it.
 struct LayerWeights {
   int input_size = 0;
-  // f32, bf16: [W_ih | W_hh]; int8: W_ih (kernels::LayerView::w_cat).
+  // f32, bf16: [W_ih | 0 | W_hh]; int8: W_ih (kernels::LayerView::w_cat).
   PackedWeights w_cat;
+  int hh_offset = 0;  // kernels::LayerView::hh_offset
   PackedWeights w_hh;
   PackedWeights w_hr;  // output_size x H (LSTM projection), else empty
   // Added to W_ih x: LSTM b_ih + b_hh; GRU b_ih + [b_hr, b_hz, 0]. Zero
@@ -239,12 +241,13 @@ class TensorTaker {
 // of each), packed for the kernels in `format`: float32 as dequantized,
 // bf16 rounded to nearest even, int8 as stored when there is one I8 part
 // (its integers and scales, exactly), else quantized per row
-// (model/quantize.h).
+// (model/quantize.h). `gap` zero columns follow the first part.
 PackedWeights PackRows(const KernelChoice& k, WeightFormat format,
                        std::initializer_list<SourceMatrix> parts, int r0,
-                       int rows) {
+                       int rows, int gap = 0) {
   PackedWeights p;
   p.rows = rows;
+  p.width = gap;
   for (const SourceMatrix& m : parts) p.width += m.cols();
   const int width = p.width;
   p.data.Resize(kernels::PackedBytes(format, rows, width));
@@ -265,6 +268,7 @@ PackedWeights PackRows(const KernelChoice& k, WeightFormat format,
     for (int r = r0; r < r0 + rows; ++r) {
       for (const SourceMatrix& m : parts) {
         for (int c = 0; c < m.cols(); ++c) w.push_back(m.At(r, c));
+        if (&m == parts.begin()) w.insert(w.end(), gap, 0.0f);
       }
     }
     switch (format) {
@@ -399,10 +403,14 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     w.input_size = input_size;
     const int rows = gates * H;
     const int hh_rows = reset_first ? 2 * H : rows;
-    // float32 and bf16 keep [W_ih | W_hh] for the fused single-step
-    // product; int8 keeps W_ih alone (kernels::LayerView::w_cat).
+    // float32 and bf16 keep [W_ih | 0 | W_hh] for the fused single-step
+    // product; int8 keeps W_ih alone (kernels::LayerView::w_cat). bf16
+    // starts W_hh on a whole column pair, so that the fused product pairs
+    // h's columns as the product of W_hh alone does (batch invariance).
     const bool fusable = format != WeightFormat::kInt8;
-    w.w_cat = fusable ? PackRows(kernels, format, {w_ih, w_hh}, 0, rows)
+    const int gap = format == WeightFormat::kBF16 ? input_size % 2 : 0;
+    w.hh_offset = fusable ? input_size + gap : 0;
+    w.w_cat = fusable ? PackRows(kernels, format, {w_ih, w_hh}, 0, rows, gap)
                       : PackRows(kernels, format, {w_ih}, 0, rows);
     w.w_hh = PackRows(kernels, format, {w_hh}, 0, hh_rows);
     if (reset_first) w.w_hn = PackRows(kernels, format, {w_hh}, 2 * H, H);
@@ -448,7 +456,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     flops += 2LL * gates * H * (input_size + out);
     model->max_product_width_ =
         std::max({model->max_product_width_,
-                  fusable ? input_size + out : input_size, H});
+                  fusable ? w.hh_offset + out : input_size, H});
     model->layers_.push_back(std::move(w));
   }
 
@@ -459,7 +467,16 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
                                 "head.output_size, layer output size"));
     ASSIGN_OR_RETURN(const Tensor* hb,
                      taker.Take("head.bias", {O}, "head.output_size"));
-    model->head_weight_ = hw->values;
+    // Packed for the float32 kernels (whatever the weight format), in a
+    // buffer with room to start it on a 64-byte boundary.
+    const size_t floats =
+        kernels::PackedBytes(WeightFormat::kF32, O, out) / sizeof(float);
+    model->head_weight_.assign(floats + 16, 0.0f);
+    void* packed = model->head_weight_.data();
+    size_t space = model->head_weight_.size() * sizeof(float);
+    std::align(64, floats * sizeof(float), packed, space);
+    kernels::PackF32(kernels.cells, hw->values.data(), O, out, out, packed);
+    model->net_.head_w.data = packed;
     model->head_bias_ = hb->values;
     flops += 2LL * O * out;
     weight_bytes += (int64_t{O} * out + O) * 4;
@@ -473,6 +490,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     v.hidden_size = H;
     v.output_size = out;
     v.w_cat = w.w_cat.View(kernels, format);
+    v.hh_offset = w.hh_offset;
     v.w_hh = w.w_hh.View(kernels, format);
     v.w_hn = w.w_hn.View(kernels, format);
     v.w_hr = w.w_hr.View(kernels, format);
@@ -494,7 +512,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
   net.layers = model->layer_views_.data();
   net.output_size = config.output_size();
   if (config.head) {
-    net.head_w = model->head_weight_.data();
+    net.head_w.rows = config.head->output_size;
+    net.head_w.width = out;
     net.head_b = model->head_bias_.data();
     net.activation = config.head->activation;
   }
@@ -644,10 +663,12 @@ absl::Status Model::RunBatch(std::span<const SequenceRef> sequences,
     float* x = Reserve(ws.layer_a, static_cast<size_t>(max_width) * cols);
     float* y = Reserve(ws.layer_b, static_cast<size_t>(max_width) * cols);
     float* pre = Reserve(ws.pre, static_cast<size_t>(gates) * H * cols);
-    // GRU hh, LSTM unprojected h, or a single-step block's [x; h] columns.
-    float* scratch = Reserve(
-        ws.scratch,
-        static_cast<size_t>(std::max(gates * H, max_width + out)) * active[t0]);
+    // GRU hh, LSTM unprojected h, or a single-step block's [x; 0; h]
+    // columns.
+    float* scratch =
+        Reserve(ws.scratch,
+                static_cast<size_t>(std::max(gates * H, max_width + 1 + out)) *
+                    active[t0]);
 
     // Layer 0 input: column (t, j) holds session order[j]'s step t.
     {
