@@ -66,7 +66,7 @@ target=127.0.0.1:$(cat "$work/port")
 head -n 30 "$repo/sunspots/data.csv" >"$work/in.csv"
 timeout 60 "$example" "$target" sunspots <"$work/in.csv" >"$work/out.txt" ||
   fail "the example failed"
-[[ $(head -n 1 "$work/out.txt") == "models: elnino sunspots" ]] ||
+[[ $(head -n 1 "$work/out.txt") == "models: charlm elnino sunspots" ]] ||
   fail "unexpected first line: $(head -n 1 "$work/out.txt")"
 tail -n +2 "$work/out.txt" >"$work/rows.csv"
 timeout 60 "$client" --target "$target" stream --model sunspots \
