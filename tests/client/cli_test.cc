@@ -222,7 +222,7 @@ TEST_F(CliTest, PredictStatelessEqualsTheLibrary) {
   CommandResult chunked =
       Run("predict --model sunspots --all-steps --chunk 7", csv);
   ASSERT_EQ(chunked.exit_code, 0) << chunked.stderr_text;
-  ExpectAllNear(ParseRows(chunked.stdout_text), reference);
+  ExpectIdentical(ParseRows(chunked.stdout_text), reference);
   auto sessions = client_->ListSessions();
   ASSERT_TRUE(sessions.ok());
   EXPECT_TRUE(sessions->sessions.empty());  // the temporary one is closed
@@ -245,7 +245,7 @@ TEST_F(CliTest, PredictSessionContinuesAcrossInvocations) {
   std::vector<float> outputs = ParseRows(first.stdout_text);
   const std::vector<float> more = ParseRows(second.stdout_text);
   outputs.insert(outputs.end(), more.begin(), more.end());
-  ExpectAllNear(outputs, reference);
+  ExpectIdentical(outputs, reference);
 
   auto info = client_->GetSession("cli-s1");
   ASSERT_TRUE(info.ok()) << info.status();
@@ -272,7 +272,7 @@ TEST_F(CliTest, StreamPrintsEachRowBeforeInputEnds) {
   child.CloseStdin();
   EXPECT_EQ(child.ReadRest(std::chrono::seconds(10)), "");
   EXPECT_EQ(child.Wait(std::chrono::seconds(10)), 0);
-  ExpectAllNear(outputs, reference);
+  ExpectIdentical(outputs, reference);
   // With --session the session stays.
   auto info = client_->GetSession("cli-stream");
   ASSERT_TRUE(info.ok()) << info.status();
@@ -309,8 +309,8 @@ TEST_F(CliTest, StreamWithoutSessionClosesItsSession) {
   const std::vector<float> inputs = SequenceInputs(30, 33);
   CommandResult r = Run("stream --model elnino", Csv(inputs));
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
-  ExpectAllNear(ParseRows(r.stdout_text),
-                StatelessReference(*client_, "elnino", inputs));
+  ExpectIdentical(ParseRows(r.stdout_text),
+                  StatelessReference(*client_, "elnino", inputs));
   auto sessions = client_->ListSessions();
   ASSERT_TRUE(sessions.ok());
   EXPECT_TRUE(sessions->sessions.empty());
@@ -408,7 +408,7 @@ TEST_F(CliTest, SessionCommands) {
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   const std::vector<float> five =
       StatelessReference(*client_, "sunspots", {1, 2, 3, 4, 5});
-  ExpectAllNear(ParseRows(r.stdout_text), {five.begin() + 3, five.end()});
+  ExpectIdentical(ParseRows(r.stdout_text), {five.begin() + 3, five.end()});
 
   // Export to stdout, import from stdin, under another id.
   r = Run("session export cli-a");
@@ -431,15 +431,15 @@ TEST_F(CliTest, SessionCommands) {
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   auto a4 = Run("predict --model sunspots --session cli-from-state", "4\n");
   auto direct = StatelessReference(*client_, "sunspots", {1, 2, 3, 4});
-  ExpectAllNear(ParseRows(a4.stdout_text), {direct.back()});
+  ExpectIdentical(ParseRows(a4.stdout_text), {direct.back()});
 
   // Reset.
   r = Run("session reset cli-a");
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   EXPECT_NE(r.stdout_text.find("next_step: 0\n"), std::string::npos);
   r = Run("predict --model sunspots --session cli-a", "1\n");
-  ExpectAllNear(ParseRows(r.stdout_text),
-                {StatelessReference(*client_, "sunspots", {1}).back()});
+  ExpectIdentical(ParseRows(r.stdout_text),
+                  {StatelessReference(*client_, "sunspots", {1}).back()});
 }
 
 TEST_F(CliTest, TargetFromFlagThenEnvironmentThenDefault) {

@@ -5,6 +5,7 @@
 // Thread-safety: test-only helpers; use from the test's thread.
 #pragma once
 
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <future>
@@ -86,16 +87,18 @@ inline std::vector<float> StatelessReference(Client& client,
   return result.ok() ? result->outputs : std::vector<float>{};
 }
 
-// Equal within 1e-5, relative beyond magnitude 1 (chunked and step-by-step
-// runs of the engine may differ in the last bits).
-inline void ExpectAllNear(const std::vector<float>& got,
-                          const std::vector<float>& want,
-                          const std::string& what = "",
-                          float relative = 1e-5f) {
+// Bit for bit: the engine is batch- and chunk-invariant (MODEL_FORMAT.md,
+// "Numeric contract"), so however the server batched or chunked a
+// session's steps, before or after a restart, its outputs equal the
+// reference's exactly.
+inline void ExpectIdentical(const std::vector<float>& got,
+                            const std::vector<float>& want,
+                            const std::string& what = "") {
   ASSERT_EQ(got.size(), want.size()) << what;
   for (size_t i = 0; i < got.size(); ++i) {
-    const float tolerance = relative * std::max(1.0f, std::fabs(want[i]));
-    ASSERT_NEAR(got[i], want[i], tolerance) << what << " at index " << i;
+    ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
+        << what << " at index " << i << ": got " << got[i] << ", want "
+        << want[i];
   }
 }
 

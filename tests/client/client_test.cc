@@ -101,7 +101,7 @@ TEST_F(ClientTest, StatelessPredictEqualsASessionFedTheSameChunk) {
   EXPECT_EQ(b->session_id, info->session_id);
   EXPECT_EQ(b->next_step, 40);
   EXPECT_FALSE(b->replayed);
-  ExpectAllNear(b->outputs, a->outputs);
+  ExpectIdentical(b->outputs, a->outputs);
   // Stateless really keeps nothing: the same call again gives the same.
   auto again = client_->Predict(stateless);
   ASSERT_TRUE(again.ok());
@@ -134,7 +134,7 @@ TEST_F(ClientTest, SessionStepsEqualOneStatelessPredictOfTheConcatenation) {
     expected_first += n;
     EXPECT_EQ((*session)->next_step(), expected_first);
   }
-  ExpectAllNear(outputs, reference);
+  ExpectIdentical(outputs, reference);
   EXPECT_TRUE((*session)->Close().ok());
   EXPECT_EQ(client_->GetSession((*session)->id()).status().code(),
             absl::StatusCode::kNotFound);
@@ -164,7 +164,7 @@ TEST_F(ClientTest, OpenSessionAttachesToAnExistingSessionAndContinues) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->first_step, 10);
   outputs.insert(outputs.end(), r->outputs.begin(), r->outputs.end());
-  ExpectAllNear(outputs, reference);
+  ExpectIdentical(outputs, reference);
 
   // Another model on the same id is refused; so is a missing session when
   // creation is not allowed.
@@ -316,7 +316,7 @@ TEST_F(ClientTest, CreateSessionWithAnInitialState) {
   ASSERT_TRUE(from_b.ok()) << from_b.status();
   auto from_a = (*a)->Step(tail.inputs, 12);
   ASSERT_TRUE(from_a.ok());
-  ExpectAllNear(from_b->outputs, from_a->outputs);
+  ExpectIdentical(from_b->outputs, from_a->outputs);
 
   EXPECT_EQ(
       client_->CreateSession({.model = "elnino", .initial_state = {1.0f, 2.0f}})
@@ -369,7 +369,7 @@ TEST_F(ClientTest, ExportImportContinuesExactlyOnce) {
   ASSERT_TRUE(tail.ok()) << tail.status();
   std::vector<float> outputs = head->outputs;
   outputs.insert(outputs.end(), tail->outputs.begin(), tail->outputs.end());
-  ExpectAllNear(outputs, reference);
+  ExpectIdentical(outputs, reference);
 }
 
 // --- retries, deadlines, unreachable servers (through FlakyProxy) ---

@@ -29,11 +29,10 @@ class CrashTest : public ::testing::Test {
  protected:
   void SetUp() override {
     server_ = std::make_unique<testutil::ServerProcess>(
-        std::vector<std::string>{"--model-repo", testutil::SourcePath("models"),
-                                 "--state-dir", tmp_.Join("state"),
-                                 "--checkpoint-interval", "0.05", "--threads",
-                                 "2", "--log-level", "info", "--metrics-listen",
-            "127.0.0.1:0"},
+        std::vector<std::string>{
+            "--model-repo", testutil::SourcePath("models"), "--state-dir",
+            tmp_.Join("state"), "--checkpoint-interval", "0.05", "--threads",
+            "2", "--log-level", "info", "--metrics-listen", "127.0.0.1:0"},
         tmp_.Join("server.log"));
     ASSERT_TRUE(server_->Start()) << server_->Log();
     ClientOptions options = FastOptions(server_->target());
@@ -85,7 +84,7 @@ struct Streamed {
     // and the recurrent state carries that along a sequence: an
     // uninterrupted run differs from the one-chunk reference as much. A
     // lost or doubled step is off by far more.
-    ExpectAllNear(outputs, reference, session->id(), 2e-4f);
+    ExpectIdentical(outputs, reference, session->id());
   }
 };
 
@@ -171,7 +170,7 @@ TEST_F(CrashTest, SigkillAtRandomMomentsLosesNoSessionAndNoStep) {
   unary_thread.join();
   for (Streamed& s : sessions) s.ExpectExact();
   if (!unary_failed) {
-    ExpectAllNear(unary_outputs, unary_reference, "unary", 2e-4f);
+    ExpectIdentical(unary_outputs, unary_reference, "unary");
   }
   // A kill after the last answers may have taken the server back to its
   // last checkpoint: the next chunk brings it forward again (the client
@@ -188,9 +187,9 @@ TEST_F(CrashTest, SigkillAtRandomMomentsLosesNoSessionAndNoStep) {
     absl::StatusOr<StepResult> r = Await(future, std::chrono::seconds(60));
     ASSERT_TRUE(r.ok()) << s.session->id() << ": " << r.status();
     EXPECT_EQ(r->first_step, kSteps);
-    ExpectAllNear(r->outputs,
-                  std::vector<float>(reference.end() - 5, reference.end()),
-                  s.session->id() + " after the last kill", 2e-4f);
+    ExpectIdentical(r->outputs,
+                    std::vector<float>(reference.end() - 5, reference.end()),
+                    s.session->id() + " after the last kill");
     auto info = client_->GetSession(s.session->id());
     ASSERT_TRUE(info.ok()) << info.status();
     EXPECT_EQ(info->next_step, kSteps + 5);

@@ -117,7 +117,7 @@ TEST(ReloadTest, SessionsKeepTheirVersionWhileANewOneIsRolledOut) {
     auto r = f->Send(fresh_inputs, 30);
     absl::StatusOr<StepResult> result = Await(r);
     ASSERT_TRUE(result.ok()) << result.status();
-    ExpectAllNear(result->outputs, v2_reference, "version 2 session");
+    ExpectIdentical(result->outputs, v2_reference, "version 2 session");
   }
   for (int s = 0; s < kSessions; ++s) {
     std::vector<float> outputs;
@@ -129,8 +129,8 @@ TEST(ReloadTest, SessionsKeepTheirVersionWhileANewOneIsRolledOut) {
     // Batched with up to 49 others, one step at a time: the sums' order
     // differs from the one-chunk reference's in the last bits, and the
     // state carries that along (the same holds without any reload).
-    ExpectAllNear(outputs, EngineReference(repo + "/sunspots/1", inputs[s]),
-                  absl::StrCat("version 1 session ", s), 2e-4f);
+    ExpectIdentical(outputs, EngineReference(repo + "/sunspots/1", inputs[s]),
+                    absl::StrCat("version 1 session ", s));
   }
 
   // A broken version 4 leaves version 2 serving.

@@ -119,8 +119,8 @@ TEST(RestartTest, SessionsSurviveARestartOnTheSamePort) {
     stream_outputs.insert(stream_outputs.end(), r->outputs.begin(),
                           r->outputs.end());
   }
-  ExpectAllNear(stream_outputs, stream_reference, "stream");
-  ExpectAllNear(unary_outputs, unary_reference, "unary");
+  ExpectIdentical(stream_outputs, stream_reference, "stream");
+  ExpectIdentical(unary_outputs, unary_reference, "unary");
 
   // Server B agrees on the step counts: nothing lost, nothing doubled.
   auto stream_info = client->GetSession((*stream)->id());

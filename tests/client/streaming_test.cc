@@ -73,7 +73,7 @@ TEST_F(StreamingTest, RandomChunkSizesEqualTheReference) {
       first += chunks[i];
       EXPECT_EQ(results[i]->next_step, first);
     }
-    ExpectAllNear(Concat(results), reference, model);
+    ExpectIdentical(Concat(results), reference, model);
     EXPECT_EQ((*stream)->next_step(), 300);
     EXPECT_TRUE((*stream)->Close().ok());
     // Closing the stream keeps the session.
@@ -119,7 +119,7 @@ TEST_F(StreamingTest, CallbacksArriveInSendOrderOneAtATime) {
   ASSERT_EQ(order.size(), chunks.size());
   for (size_t i = 0; i < order.size(); ++i) EXPECT_EQ(order[i], int(i));
   EXPECT_FALSE(overlapped);
-  ExpectAllNear(outputs, reference);
+  ExpectIdentical(outputs, reference);
 }
 
 TEST_F(StreamingTest, AStreamMessageErrorFailsThatChunkOnly) {
@@ -144,8 +144,8 @@ TEST_F(StreamingTest, AStreamMessageErrorFailsThatChunkOnly) {
   EXPECT_EQ(r2->next_step, 3);
   std::vector<float> outputs = r1->outputs;
   outputs.insert(outputs.end(), r2->outputs.begin(), r2->outputs.end());
-  ExpectAllNear(outputs,
-                StatelessReference(*client_, "sunspots", {10, 20, 30}));
+  ExpectIdentical(outputs,
+                  StatelessReference(*client_, "sunspots", {10, 20, 30}));
 }
 
 TEST_F(StreamingTest, AStreamMessageForAClosedSessionIsNotFound) {
@@ -209,7 +209,7 @@ TEST_F(StreamingTest, NamedSessionIsCreatedByTheStreamOrContinued) {
   auto tail =
       Concat(SendAll(**again, {inputs.begin() + 25, inputs.end()}, {1, 34}));
   outputs.insert(outputs.end(), tail.begin(), tail.end());
-  ExpectAllNear(outputs, reference);
+  ExpectIdentical(outputs, reference);
 
   EXPECT_EQ(client_
                 ->OpenStream({.model = "elnino",
@@ -279,7 +279,7 @@ TEST_F(StreamingTest, ACallbackMaySendTheNextChunk) {
   (*stream)->Send({inputs[0]}, 1, on_result);
   auto f = done.get_future();
   ASSERT_EQ(f.wait_for(std::chrono::seconds(30)), std::future_status::ready);
-  ExpectAllNear(f.get(), StatelessReference(*client_, "sunspots", inputs));
+  ExpectIdentical(f.get(), StatelessReference(*client_, "sunspots", inputs));
 }
 
 int ThreadCount() {
@@ -372,7 +372,7 @@ class StreamingResendTest : public StreamingTest {
       EXPECT_EQ(results[i]->first_step, int64_t(5 * i));
       replayed += results[i]->replayed;
     }
-    ExpectAllNear(Concat(results), reference);
+    ExpectIdentical(Concat(results), reference);
     if (expect_replayed >= 0) {
       EXPECT_EQ(replayed, expect_replayed);
       EXPECT_EQ(proxy.replayed(), expect_replayed);
