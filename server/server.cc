@@ -211,7 +211,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   if (impl->store) {
     absl::StatusOr<StateStore::Contents> contents = impl->store->LoadAll();
-    if (!contents.ok()) return contents.status();
+    if (!contents.ok()) {
+      impl->core->Stop();
+      return contents.status();
+    }
     for (const std::string& p : contents->problems) {
       Logger("store")->error("{}; it stays in the store", p);
     }
@@ -285,7 +288,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       "threads)",
       impl->host, impl->port, impl->registry->num_versions(), threads);
   if (impl->metrics_endpoint) {
-    spdlog::info("metrics on http://{}:{}/metrics", impl->host,
+    // The endpoint's own host (it may differ from the gRPC one).
+    const std::string& metrics = options.metrics_listen;
+    spdlog::info("metrics on http://{}:{}/metrics",
+                 metrics.substr(0, metrics.rfind(':')),
                  impl->metrics_endpoint->port());
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));

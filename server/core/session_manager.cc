@@ -383,8 +383,8 @@ void SessionManager::SubmitChunk(const Caller& caller,
     absl::StatusOr<Served> served = Resolve(request.model, request.version);
     if (!served.ok()) return done(served.status());
     absl::StatusOr<Chunk> chunk =
-        MakeChunk(request.shape, request.values, std::nullopt,
-                  request.explain, *served->model, options_.limits);
+        MakeChunk(request.shape, request.values, std::nullopt, request.explain,
+                  *served->model, options_.limits);
     if (!chunk.ok()) return done(chunk.status());
     task.chunk = *std::move(chunk);
     task.sender = caller.stateless_sender;
@@ -529,6 +529,9 @@ void SessionManager::ResetSession(const std::string& owner,
 
 void SessionManager::CloseSession(const std::string& owner,
                                   absl::string_view id, StatusDone done) {
+  if (id.empty()) {
+    return done(absl::InvalidArgumentError("session_id is empty"));
+  }
   std::shared_ptr<SessionHandle> session;
   {
     absl::MutexLock lock(&mu_);

@@ -51,6 +51,25 @@ class ServiceTest : public testing::Test {
   std::unique_ptr<v1::LstmServe::Stub> stub_;
 };
 
+// An empty session id is INVALID_ARGUMENT on every call that names one.
+TEST_F(ServiceTest, AnEmptySessionIdIsInvalidEverywhere) {
+  v1::SessionInfo info;
+  v1::GetSessionRequest get;
+  EXPECT_EQ(stub_->GetSession(Ctx().get(), get, &info).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  v1::ResetSessionRequest reset;
+  EXPECT_EQ(stub_->ResetSession(Ctx().get(), reset, &info).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  v1::CloseSessionRequest close;
+  v1::CloseSessionResponse closed;
+  EXPECT_EQ(stub_->CloseSession(Ctx().get(), close, &closed).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  v1::ExportSessionRequest exp;
+  v1::SessionSnapshot snap;
+  EXPECT_EQ(stub_->ExportSession(Ctx().get(), exp, &snap).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(ServiceTest, ListsAndDescribesModels) {
   v1::ListModelsResponse list;
   ASSERT_TRUE(stub_->ListModels(Ctx().get(), {}, &list).ok());
