@@ -5,6 +5,7 @@
 #
 #   tools/install-deps.sh            # build + test dependencies
 #   tools/install-deps.sh --python   # also PyTorch, numpy, matplotlib, protobuf for tools/ and bench/ scripts
+#   tools/install-deps.sh --bench    # also oneDNN, for bench/onednn_compare
 set -euo pipefail
 
 packages=(
@@ -18,12 +19,19 @@ packages=(
   libcivetweb-dev  # the /metrics HTTP endpoint (server/metrics/)
   prometheus  # promtool (tests/metrics/) and a real scrape (tests/e2e/)
   curl  # the scrape test's queries to Prometheus's HTTP API
-  libdnnl-dev  # oneDNN, for bench/onednn_compare only (the engine does not link it)
 )
-if [[ "${1:-}" == "--python" ]]; then
-  packages+=(python3-torch python3-numpy python3-matplotlib libopenblas0-pthread
-             python3-protobuf)
-fi
+for extra in "$@"; do
+  case $extra in
+    --python)
+      packages+=(python3-torch python3-numpy python3-matplotlib
+                 libopenblas0-pthread python3-protobuf) ;;
+    --bench)
+      # oneDNN, for bench/onednn_compare only (the engine does not link it;
+      # the build skips that program without it).
+      packages+=(libdnnl-dev) ;;
+    *) echo "install-deps: unknown option $extra (--python, --bench)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
