@@ -100,8 +100,9 @@ absl::Status StoreWriter::Flush() {
   absl::MutexLock lock(&mu_);
   const uint64_t target = submitted_;
   // Also waits for a retry that is due (one a round has just made due).
-  while (attempted_ < target || (!retry_.empty() && round_parts_ == 0 &&
-                                 absl::Now() >= retry_at_ && !stopped_)) {
+  while (attempted_ < target || committing_ ||
+         (!retry_.empty() && round_parts_ == 0 && absl::Now() >= retry_at_ &&
+          !stopped_)) {
     cv_.Wait(&mu_);
   }
   return last_status_;
@@ -156,6 +157,7 @@ void StoreWriter::Run() {
         batches.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      committing_ = true;
     }
     Commit(std::move(batches)).IgnoreError();  // logged by the caller's done
   }
@@ -233,6 +235,7 @@ absl::Status StoreWriter::Commit(std::vector<Batch> batches) {
   // Counted after the callbacks, so that Flush returns only once they ran.
   absl::MutexLock lock(&mu_);
   last_status_ = status;
+  committing_ = false;
   attempted_ += batches.size();
   cv_.SignalAll();
   return status;

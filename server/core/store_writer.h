@@ -106,6 +106,9 @@ class StoreWriter {
   uint64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;  // batches
   uint64_t attempted_ ABSL_GUARDED_BY(mu_) = 0;  // batches
   absl::Status last_status_ ABSL_GUARDED_BY(mu_);
+  // The writer has taken writes (a batch or the retries) and not yet
+  // published their outcome: Flush must not answer from last_status_.
+  bool committing_ ABSL_GUARDED_BY(mu_) = false;
   int round_parts_ ABSL_GUARDED_BY(mu_) = 0;  // outstanding
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
