@@ -629,6 +629,37 @@ absl::StatusOr<SessionInfo> Client::ImportSession(const Snapshot& snapshot) {
   return FromProto(*response);
 }
 
+absl::StatusOr<ForecastResult> Client::Forecast(
+    const ForecastRequest& request) {
+  pb::ForecastRequest pb_request;
+  pb_request.set_session_id(request.session_id);
+  pb_request.set_horizon(request.horizon);
+  pb_request.set_samples(request.samples);
+  pb_request.set_seed(request.seed);
+  absl::StatusOr<pb::ForecastResponse> response =
+      CallStub(*shared_, /*retry_safe=*/true, &pb::LstmServe::Stub::Forecast,
+               pb_request);
+  if (!response.ok()) return response.status();
+  ForecastResult r;
+  const pb::Tensor& f = response->forecast();
+  if (f.shape_size() != 2) {
+    return absl::InternalError(absl::StrCat("the server's forecast has ",
+                                            f.shape_size(),
+                                            " dimensions; expected 2"));
+  }
+  r.horizon = static_cast<int>(f.shape(0));
+  r.output_size = static_cast<int>(f.shape(1));
+  r.forecast.assign(f.values().begin(), f.values().end());
+  for (const pb::Tensor& t : response->samples()) {
+    r.samples.emplace_back(t.values().begin(), t.values().end());
+  }
+  r.model = response->model();
+  r.version = response->version();
+  r.session_id = response->session_id();
+  r.from_step = response->from_step();
+  return r;
+}
+
 // The session named by `options` as it stands on the server: created (with
 // a server-made id when none is given), or found. `created_by_stream` is set
 // when the session is missing and may be created by the first stream

@@ -748,4 +748,47 @@ absl::Status Model::RunBatch(std::span<const SequenceRef> sequences,
   return absl::OkStatus();
 }
 
+absl::Status Model::StateOutput(const float* state, float* output,
+                                Workspace& workspace) const {
+  if (!state || !output) {
+    return absl::InvalidArgumentError("StateOutput: a null buffer");
+  }
+  const ModelConfig& cfg = config_;
+  const int out = cfg.layer_output_size();
+  const int O = output_size();
+  const bool lstm = cfg.cell == CellType::kLstm;
+  const int layer_state = out + (lstm ? cfg.hidden_size : 0);
+  const float* result =
+      state + static_cast<size_t>(cfg.num_layers - 1) * layer_state;
+  // The head alone: the kernels' own product and activation (so the same
+  // operations in the same order as at the end of a step), over no layers.
+  std::vector<float> x;
+  if (cfg.head) {
+    Workspace::Buffers& ws = *workspace.buffers_;
+    x.assign(static_cast<size_t>(out) + 64, 0.0f);  // zero padding
+    std::memcpy(x.data(), result, sizeof(float) * out);
+    kernels::NetView head_only = net_;
+    head_only.num_layers = 0;
+    const int active = 1;
+    kernels::BlockView block;
+    block.steps = 1;
+    block.active = &active;
+    block.cols = 1;
+    block.batch = 1;
+    block.x = x.data();
+    block.y = Reserve(ws.layer_b, static_cast<size_t>(out) + 64);
+    block.head_out = Reserve(ws.head_out, static_cast<size_t>(O) + 64);
+    result = kernels::ForwardBlock(head_only, block);
+  }
+  const Normalization* norm = cfg.normalization ? &*cfg.normalization : nullptr;
+  if (norm && !norm->output_mean.empty()) {
+    for (int o = 0; o < O; ++o) {
+      output[o] = result[o] * norm->output_std[o] + norm->output_mean[o];
+    }
+  } else {
+    std::memcpy(output, result, sizeof(float) * O);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace lstmserve::model

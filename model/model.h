@@ -160,6 +160,14 @@ class Model {
   absl::Status RunBatch(std::span<const SequenceRef> sequences,
                         Workspace& workspace) const;
 
+  // The output row a step that left a session in `state` produced: the
+  // head (and the output normalization) applied to the last layer's h, bit
+  // for bit what RunBatch returned for that step. For a state no step made
+  // (the zero or an initial state) it is what the head makes of its h.
+  // `state` holds state_size() floats, `output` receives output_size().
+  absl::Status StateOutput(const float* state, float* output,
+                           Workspace& workspace) const;
+
  private:
   Model(ModelConfig config);
 

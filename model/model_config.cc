@@ -179,6 +179,10 @@ class ConfigParser {
       config.normalization = std::move(normalization);
     }
 
+    if (auto forecast = root.find("forecast"); forecast != root.end()) {
+      ASSIGN_OR_RETURN(config.forecast, Forecast(*forecast, config));
+    }
+
     if (auto description = root.find("description");
         description != root.end()) {
       if (!description->is_string()) {
@@ -279,6 +283,71 @@ class ConfigParser {
       *out = v;
     }
     return absl::OkStatus();
+  }
+
+  // "forecast": {"feedback": [...], "output_scale": [...]}, both optional.
+  absl::StatusOr<ForecastConfig> Forecast(const json& value,
+                                          const ModelConfig& config) const {
+    if (!value.is_object()) {
+      return Error(absl::StrCat(
+          "\"forecast\" is ", Describe(value),
+          R"(; expected an object like {"feedback": [0], "output_scale": )"
+          R"([1.5]})"));
+    }
+    ForecastConfig forecast;
+    const int outputs = config.output_size();
+    if (auto feedback = value.find("feedback"); feedback != value.end()) {
+      if (!feedback->is_array()) {
+        return Error(absl::StrCat("\"forecast.feedback\" is ",
+                                  Describe(*feedback),
+                                  "; expected an array of output indices"));
+      }
+      if (feedback->size() != static_cast<size_t>(config.input_size)) {
+        return Error(
+            absl::StrCat("\"forecast.feedback\" has ", feedback->size(),
+                         " indices; expected ", config.input_size,
+                         " (input_size: input j takes output feedback[j])"));
+      }
+      for (size_t j = 0; j < feedback->size(); ++j) {
+        const json& e = (*feedback)[j];
+        const bool ok = (e.is_number_unsigned() &&
+                         e.get<uint64_t>() < static_cast<uint64_t>(outputs)) ||
+                        (e.is_number_integer() && e.get<int64_t>() >= 0 &&
+                         e.get<int64_t>() < outputs);
+        if (!ok) {
+          return Error(absl::StrCat(
+              "\"forecast.feedback\"[", j, "] is ", Describe(e),
+              "; expected an output index "
+              "in [0, ",
+              outputs - 1, "] (the model's output size is ", outputs, ")"));
+        }
+        forecast.feedback.push_back(static_cast<int>(e.get<int64_t>()));
+      }
+    }
+    if (auto scale = value.find("output_scale"); scale != value.end()) {
+      if (config.head && config.head->activation == Activation::kSoftmax) {
+        return Error(
+            "\"forecast.output_scale\" is given but the head is softmax; "
+            "expected it absent (a softmax model's sample paths draw each "
+            "step from its probabilities)");
+      }
+      RETURN_IF_ERROR(
+          Floats(*scale, "forecast.output_scale", forecast.output_scale));
+      if (forecast.output_scale.size() != static_cast<size_t>(outputs)) {
+        return Error(absl::StrCat(
+            "\"forecast.output_scale\" has ", forecast.output_scale.size(),
+            " values; expected ", outputs, " (the model's output size)"));
+      }
+      for (size_t k = 0; k < forecast.output_scale.size(); ++k) {
+        if (!(forecast.output_scale[k] > 0)) {
+          return Error(absl::StrCat("\"forecast.output_scale\"[", k, "] is ",
+                                    forecast.output_scale[k],
+                                    "; expected a finite number > 0 (the "
+                                    "noise's standard deviation)"));
+        }
+      }
+    }
+    return forecast;
   }
 
   absl::StatusOr<bool> Bool(const json& root, std::string_view key,
@@ -690,6 +759,20 @@ std::string ModelConfigToJson(const ModelConfig& config) {
       norm["output_std"] = n.output_std;
     }
     out["normalization"] = std::move(norm);
+  }
+  if (config.forecast) {
+    nlohmann::ordered_json forecast = nlohmann::ordered_json::object();
+    if (!config.forecast->feedback.empty()) {
+      forecast["feedback"] = config.forecast->feedback;
+    }
+    if (!config.forecast->output_scale.empty()) {
+      nlohmann::ordered_json scale = nlohmann::ordered_json::array();
+      for (float s : config.forecast->output_scale) {
+        scale.push_back(ShortestDouble(s));
+      }
+      forecast["output_scale"] = std::move(scale);
+    }
+    out["forecast"] = std::move(forecast);
   }
   if (!config.description.empty()) out["description"] = config.description;
   if (!config.input_names.empty()) out["input_names"] = config.input_names;

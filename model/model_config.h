@@ -59,6 +59,21 @@ struct Normalization {
   std::vector<float> output_mean, output_std;
 };
 
+// How a model forecasts (config.json's "forecast", docs/MODEL_FORMAT.md):
+// which output feeds each input when its outputs are fed back as its next
+// inputs, and the noise its sample paths add.
+struct ForecastConfig {
+  // Input j takes output feedback[j] (input_size indices, each in
+  // [0, output_size)). Empty: the identity, which needs output_size ==
+  // input_size.
+  std::vector<int> feedback;
+  // Standard deviation of the Gaussian noise a sample path adds to each
+  // output, in the output's units (output_size values > 0). Empty: the
+  // model has no sample paths, unless its head is softmax (which samples
+  // from its probabilities and must not declare a scale).
+  std::vector<float> output_scale;
+};
+
 struct ModelConfig {
   CellType cell = CellType::kLstm;
   int input_size = 0;
@@ -88,6 +103,8 @@ struct ModelConfig {
   WeightFormat weights = WeightFormat::kF32;
   std::optional<HeadConfig> head;
   std::optional<Normalization> normalization;
+  // Absent: forecasting with the defaults (identity feedback, no noise).
+  std::optional<ForecastConfig> forecast;
   std::string description;
   std::vector<std::string> input_names;
   std::vector<std::string> output_names;
@@ -122,7 +139,8 @@ struct ConfigLimits {
 // messages only. INVALID_ARGUMENT on bad JSON, unknown cell or activation,
 // missing or out-of-range sizes, proj_size on a GRU or >= hidden_size,
 // normalization vectors of the wrong length or non-positive/non-finite std,
-// an unknown "weights" format.
+// an unknown "weights" format, a "forecast" whose feedback or output_scale
+// has the wrong length or out-of-range values.
 // Unknown keys are ignored (forward compatibility).
 absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text,
                                              std::string_view file_name,

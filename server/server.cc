@@ -115,15 +115,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       options.max_message_bytes < 1024 || options.max_stream_inflight < 1 ||
       options.max_batch < 1 || options.max_queued_steps < 1 ||
       options.max_stream_buffered_bytes < 1 || options.max_replay_chunks < 0 ||
-      options.max_explain_values < 1 ||
+      options.max_explain_values < 1 || options.max_forecast_horizon < 1 ||
+      options.max_forecast_samples < 0 || options.max_forecast_values < 1 ||
       options.max_queue_delay < absl::ZeroDuration() ||
       options.batch_peer_window < absl::ZeroDuration() || options.threads < 0 ||
       options.session_idle_timeout <= absl::ZeroDuration() ||
       options.checkpoint_interval < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "--max-sessions, --max-steps-per-request, --max-stream-inflight, "
-        "--max-stream-buffered-bytes, --max-batch and --max-queued-steps "
-        "must be at least 1, --max-replay-chunks at least 0, "
+        "--max-stream-buffered-bytes, --max-batch, --max-queued-steps, "
+        "--max-explain-values, --max-forecast-horizon and "
+        "--max-forecast-values must be at least 1, --max-replay-chunks and "
+        "--max-forecast-samples at least 0, "
         "--max-message-bytes at least 1024, --threads, --max-queue-delay "
         "and --batch-peer-window at least 0, --session-idle-timeout "
         "positive and --checkpoint-interval at least 0");
@@ -159,6 +162,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   core_options.limits.allow_non_finite = options.allow_non_finite;
   core_options.limits.max_replay_chunks = options.max_replay_chunks;
   core_options.limits.max_explain_values = options.max_explain_values;
+  core_options.limits.max_forecast_horizon = options.max_forecast_horizon;
+  core_options.limits.max_forecast_samples = options.max_forecast_samples;
+  core_options.limits.max_forecast_values = options.max_forecast_values;
   core_options.batching.max_batch = options.max_batch;
   core_options.batching.max_queue_delay = options.max_queue_delay;
   core_options.batching.peer_window = options.batch_peer_window;

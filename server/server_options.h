@@ -64,6 +64,12 @@ struct ServerOptions {
   // Floats of explain records one response may carry (steps x the model's
   // explain record size); more is INVALID_ARGUMENT.
   int64_t max_explain_values = 1 << 20;
+  // Forecast: rows per path, noisy sample paths, and floats per response
+  // (horizon x (samples + 1) x the model's output size); more is
+  // INVALID_ARGUMENT.
+  int max_forecast_horizon = 4096;
+  int max_forecast_samples = 64;
+  int64_t max_forecast_values = 1 << 20;
   // Cross-session micro-batching: chunks of up to max_batch sessions of one
   // model version run as one engine call; a partial batch waits at most
   // max_queue_delay for more (0: never waits).

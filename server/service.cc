@@ -486,6 +486,42 @@ grpc::ServerUnaryReactor* LstmServeService::ImportSession(
       });
 }
 
+grpc::ServerUnaryReactor* LstmServeService::Forecast(
+    grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
+  using Call = UnaryCall<v1::ForecastRequest, v1::ForecastResponse>;
+  return Unary<v1::ForecastRequest, v1::ForecastResponse>(
+      ctx, request, response, "Forecast", observer_, [this, ctx](Call* call) {
+        const v1::ForecastRequest& r = call->request;
+        call->record.session = r.session_id();
+        ForecastSpec spec;
+        spec.horizon = r.horizon();
+        spec.samples = r.samples();
+        spec.seed = r.seed();
+        core_.Forecast(
+            OwnerOf(ctx), r.session_id(), spec,
+            [call](absl::StatusOr<ForecastResult> result) {
+              if (result.ok()) {
+                call->record.model = result->model->name;
+                call->record.steps =
+                    static_cast<int64_t>(result->horizon - 1) *
+                    (static_cast<int64_t>(result->samples.size()) + 1);
+                v1::ForecastResponse& out = call->response;
+                FillTensor(result->forecast, result->horizon,
+                           result->output_size, out.mutable_forecast());
+                for (const std::vector<float>& path : result->samples) {
+                  FillTensor(path, result->horizon, result->output_size,
+                             out.add_samples());
+                }
+                out.set_model(result->model->name);
+                out.set_version(result->model->version);
+                out.set_session_id(call->request.session_id());
+                out.set_from_step(result->from_step);
+              }
+              call->Finish(result.status());
+            });
+      });
+}
+
 grpc::ServerUnaryReactor* LstmServeService::GetServerStats(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::GetServerStatsRequest, v1::ServerStats>;

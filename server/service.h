@@ -75,12 +75,13 @@ using RawLstmServeService = LstmServe::WithRawCallbackMethod_ListModels<
                         LstmServe::WithRawCallbackMethod_ListSessions<
                             LstmServe::WithRawCallbackMethod_ExportSession<
                                 LstmServe::WithRawCallbackMethod_ImportSession<
-                                    LstmServe::WithRawCallbackMethod_GetServerStats<
-                                        LstmServe::WithRawCallbackMethod_LoadModel<
-                                            LstmServe::
-                                                WithRawCallbackMethod_UnloadModel<
-                                                    LstmServe::
-                                                        Service>>>>>>>>>>>>>>;
+                                    LstmServe::WithRawCallbackMethod_Forecast<
+                                        LstmServe::WithRawCallbackMethod_GetServerStats<
+                                            LstmServe::WithRawCallbackMethod_LoadModel<
+                                                LstmServe::
+                                                    WithRawCallbackMethod_UnloadModel<
+                                                        LstmServe::
+                                                            Service>>>>>>>>>>>>>>>;
 }  // namespace internal
 
 class LstmServeService final : public internal::RawLstmServeService {
@@ -126,6 +127,9 @@ class LstmServeService final : public internal::RawLstmServeService {
   grpc::ServerUnaryReactor* ImportSession(grpc::CallbackServerContext* ctx,
                                           const Raw* request,
                                           Raw* response) override;
+  grpc::ServerUnaryReactor* Forecast(grpc::CallbackServerContext* ctx,
+                                     const Raw* request,
+                                     Raw* response) override;
   grpc::ServerUnaryReactor* GetServerStats(grpc::CallbackServerContext* ctx,
                                            const Raw* request,
                                            Raw* response) override;

@@ -673,6 +673,15 @@ kept as small, honest examples of streaming a forecaster; the character model
 is what an LSTM is for: its next-character distribution depends on context far
 beyond the reach of an n-gram (open quotes and brackets, indentation).
 
+Forecasting further ahead: a session that has streamed a series can be run
+ahead on its own predictions without moving it ([API.md](API.md#forecast)).
+After streaming the sunspot numbers through 2008 (`lstm-client predict
+--model sunspots --session S --create < years.csv`), `lstm-client forecast
+--session S --horizon 11` prints the next 11 years, 2009 to 2019: the first
+row is the last step's own output (the 2009 forecast), and each next one the
+model's output on the row before. Errors compound along the way, and the
+bundled models declare no `output_scale`, so they have no sample paths.
+
 {formats_paragraph(ms)}
 
 {chr(10).join(sections)}

@@ -587,6 +587,53 @@ absl::Status SessionResetCommand(Client& client, const std::string& session_id,
   return absl::OkStatus();
 }
 
+absl::Status ForecastCommand(Client& client, const ForecastOptions& options,
+                             std::ostream& out) {
+  ForecastRequest request;
+  request.session_id = options.session_id;
+  request.horizon = options.horizon;
+  request.samples = options.samples;
+  request.seed = options.seed;
+  absl::StatusOr<ForecastResult> r = client.Forecast(request);
+  if (!r.ok()) return r.status();
+  const size_t width = static_cast<size_t>(r->output_size);
+  auto row = [&](const std::vector<float>& path, int i) {
+    return std::span<const float>(path).subspan(i * width, width);
+  };
+  if (options.json) {
+    auto rows = [&](const std::vector<float>& path) {
+      json list = json::array();
+      for (int i = 0; i < r->horizon; ++i) {
+        auto v = row(path, i);
+        list.push_back(std::vector<float>(v.begin(), v.end()));
+      }
+      return list;
+    };
+    json samples = json::array();
+    for (const std::vector<float>& path : r->samples) {
+      samples.push_back(rows(path));
+    }
+    json j = {{"session_id", r->session_id},   {"model", r->model},
+              {"version", r->version},         {"from_step", r->from_step},
+              {"horizon", r->horizon},         {"output_size", r->output_size},
+              {"forecast", rows(r->forecast)}, {"samples", std::move(samples)}};
+    out << j.dump() << '\n';
+    return absl::OkStatus();
+  }
+  std::vector<float> line;
+  for (int i = 0; i < r->horizon; ++i) {
+    line.clear();
+    auto f = row(r->forecast, i);
+    line.insert(line.end(), f.begin(), f.end());
+    for (const std::vector<float>& path : r->samples) {
+      auto v = row(path, i);
+      line.insert(line.end(), v.begin(), v.end());
+    }
+    out << FormatCsvRow(line) << '\n';
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<bool> HealthCommand(Client& client, const HealthOptions& options,
                                    std::ostream& out) {
   absl::StatusOr<bool> serving = client.CheckHealth(options.service);

@@ -129,6 +129,23 @@ absl::Status SessionExportCommand(Client& client, const std::string& session_id,
 absl::Status SessionImportCommand(Client& client, const std::string& in_file,
                                   std::istream& in, std::ostream& out);
 
+struct ForecastOptions {
+  std::string session_id{};
+  int horizon = 1;
+  int samples = 0;
+  uint64_t seed = 0;
+  bool json = false;
+};
+// Forecasts from the session's current state (the session does not move)
+// and prints one CSV row per step ahead: the deterministic forecast's
+// outputs, then, with samples, each sample path's outputs in order on the
+// same row (so a row holds (samples + 1) x output_size values). With json,
+// one object: {"session_id", "model", "version", "from_step", "horizon",
+// "output_size", "forecast": [[...] per row], "samples": [[[...] per row]
+// per path]}.
+absl::Status ForecastCommand(Client& client, const ForecastOptions& options,
+                             std::ostream& out);
+
 // The snapshot file format:
 //   {"format": "lstmserve.snapshot/1", "session_id": "...", "model": "...",
 //    "version": 1, "next_step": 120, "state": [...],

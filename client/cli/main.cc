@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
       "  tail -f readings.csv | lstm-client stream --model sunspots\n"
       "  echo 'def f(x):' | lstm-client stream --model charlm --text\n"
       "  lstm-client session export s1 --out s1.json\n"
+      "  lstm-client forecast --session s1 --horizon 11\n"
       "  lstm-client --target other:50051 session import --in s1.json\n"
       "Run `lstm-client COMMAND --help` for a command's flags; see "
       "docs/CLIENT.md.");
@@ -278,6 +279,35 @@ int main(int argc, char** argv) {
   export_cmd->add_option("--out", export_file,
                          "Write to FILE instead of stdout");
 
+  // forecast
+  cli::ForecastOptions forecast;
+  CLI::App* forecast_cmd = app.add_subcommand(
+      "forecast",
+      "Run the session's model ahead of its current state on its own "
+      "predictions (each step's output fed back as the next input), on a "
+      "copy of the state: the session does not move. Prints one CSV row "
+      "per step ahead: row 1 is the output of the session's last step, "
+      "the value for its next input. With --samples K, each row also "
+      "holds the K noisy sample paths' values, after the forecast's.");
+  forecast_cmd->add_option("--session", forecast.session_id, "Session id")
+      ->required();
+  forecast_cmd
+      ->add_option("--horizon", forecast.horizon,
+                   "Steps ahead (rows) to forecast")
+      ->required()
+      ->check(CLI::Range(1, 1 << 30));
+  forecast_cmd
+      ->add_option("--samples", forecast.samples,
+                   "Noisy sample paths besides the forecast (the model must "
+                   "declare forecast.output_scale, or have a softmax head)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 30));
+  forecast_cmd
+      ->add_option("--seed", forecast.seed,
+                   "Seed of the sample paths (the same seed, the same paths)")
+      ->capture_default_str();
+  forecast_cmd->add_flag("--json", forecast.json, "Print one JSON object");
+
   std::string import_file;
   CLI::App* import_cmd = session_cmd->add_subcommand(
       "import",
@@ -335,6 +365,8 @@ int main(int argc, char** argv) {
     status = cli::SessionListCommand(c, list, std::cout, std::cerr);
   } else if (*export_cmd) {
     status = cli::SessionExportCommand(c, session_id, export_file, std::cout);
+  } else if (*forecast_cmd) {
+    status = cli::ForecastCommand(c, forecast, std::cout);
   } else if (*import_cmd) {
     status = cli::SessionImportCommand(c, import_file, std::cin, std::cout);
   }

@@ -10,7 +10,7 @@
 //
 // Retries: calls that are safe to repeat are retried on UNAVAILABLE with
 // exponential backoff (ClientOptions::max_retries and the backoff bounds):
-// ListModels, GetModel, GetSession, ListSessions, ExportSession,
+// ListModels, GetModel, GetSession, ListSessions, ExportSession, Forecast,
 // GetServerStats, CheckHealth, and Predict when it carries `first_step` (the
 // server then applies a chunk exactly once and answers an exact retry from
 // its record of the last chunk). Predict without first_step, CreateSession,
@@ -108,7 +108,7 @@ struct ModelInfo {
   std::vector<std::string> input_names{};
   std::vector<std::string> output_names{};
   std::string description{};
-  std::string weights{};  // "f32", "bf16" or "int8"
+  std::string weights{};                           // "f32", "bf16" or "int8"
   std::vector<ExplainFieldInfo> explain_fields{};  // an explain record
 };
 
@@ -165,7 +165,7 @@ struct GateStats {
 struct LayerGateSummary {
   int layer = 0;
   int units = 0;
-  std::optional<double> mean_forget{};  // LSTM f, GRU z; unset for RNN
+  std::optional<double> mean_forget{};           // LSTM f, GRU z; unset for RNN
   std::optional<double> memory_horizon_steps{};  // 1 / (1 - mean_forget)
   std::vector<GateStats> gates{};
 };
@@ -216,6 +216,35 @@ struct Snapshot {
   // Every applied chunk a pipelining client may still retry, oldest first
   // (the last one is also last_*). On import it wins over last_* when set.
   std::vector<SnapshotChunk> replay{};
+};
+
+// A forecast from a session's current state (lstmserve.v1.ForecastRequest;
+// docs/API.md, "Forecast").
+struct ForecastRequest {
+  std::string session_id{};
+  // Rows per path (1 to the server's --max-forecast-horizon): row i is the
+  // value for the session's input at step from_step + i; row 0 is the
+  // output of the session's last step.
+  int horizon = 1;
+  // Noisy sample paths besides the deterministic one (0 to the server's
+  // --max-forecast-samples); the model must declare an output scale (or
+  // have a softmax head).
+  int samples = 0;
+  uint64_t seed = 0;  // the same seed gives the same sample paths
+};
+
+struct ForecastResult {
+  // horizon * output_size floats, row-major: the deterministic path (a
+  // softmax model's rows are the one-hot of the most likely class).
+  std::vector<float> forecast{};
+  // One per sample path, each horizon * output_size floats.
+  std::vector<std::vector<float>> samples{};
+  int horizon = 0;
+  int output_size = 0;
+  std::string model{};
+  int64_t version = 0;
+  std::string session_id{};
+  int64_t from_step = 0;  // the session's next step (unchanged)
 };
 
 // The outputs for one chunk sent through a Session or StreamingSession.
@@ -310,6 +339,11 @@ class Client {
   absl::StatusOr<Snapshot> ExportSession(const std::string& session_id);
   // ALREADY_EXISTS if the server already has a session with that id.
   absl::StatusOr<SessionInfo> ImportSession(const Snapshot& snapshot);
+  // Runs the session's model ahead on its own predictions, on a copy of its
+  // state (the session does not move). FAILED_PRECONDITION for a model that
+  // cannot forecast, or has no sample paths and samples > 0. Retried on
+  // UNAVAILABLE (it changes nothing).
+  absl::StatusOr<ForecastResult> Forecast(const ForecastRequest& request);
 
   // The server's counters (retried on UNAVAILABLE).
   absl::StatusOr<ServerStats> GetServerStats();
@@ -373,8 +407,7 @@ class Session {
   friend class Client;
   struct State;
   Session(std::shared_ptr<Client::Shared> shared, std::string id,
-          std::string model, int64_t version, int64_t next_step,
-          bool explain);
+          std::string model, int64_t version, int64_t next_step, bool explain);
 
   std::shared_ptr<Client::Shared> shared_;
   const std::string id_;

@@ -91,6 +91,18 @@ std::vector<Option> MakeTable() {
                 "Floats of explain records (gates and states) one response "
                 "may carry: steps x the model's record size; a longer "
                 "explained chunk is INVALID_ARGUMENT"),
+      IntOption("max_forecast_horizon", &ServerOptions::max_forecast_horizon, 1,
+                1 << 20,
+                "Rows (steps ahead) one Forecast may ask for; more is "
+                "INVALID_ARGUMENT"),
+      IntOption("max_forecast_samples", &ServerOptions::max_forecast_samples, 0,
+                1 << 16,
+                "Noisy sample paths one Forecast may ask for besides its "
+                "deterministic path; more is INVALID_ARGUMENT"),
+      IntOption("max_forecast_values", &ServerOptions::max_forecast_values, 1,
+                int64_t{1} << 30,
+                "Floats one Forecast response may carry: horizon x (samples "
+                "+ 1) x the model's output size; more is INVALID_ARGUMENT"),
       IntOption("max_batch", &ServerOptions::max_batch, 1, 1 << 16,
                 "Sessions' chunks of one model run as one engine call, at "
                 "most"),

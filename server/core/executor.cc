@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "model/forecast.h"
 #include "model/model.h"
 #include "server/core/record_codec.h"
 #include "server/core/validation.h"
@@ -88,6 +89,7 @@ struct Op {
     kClose,
     kExport,
     kFailChunk,
+    kForecast,
     kCheckpoint,  // not about one session: session is null
   };
   Kind kind = Kind::kChunk;
@@ -97,6 +99,8 @@ struct Op {
   ModelExecutor::RecordsTaken taken;          // kCheckpoint
   ModelExecutor::StatusDone status_done;      // kReset, kClose
   ModelExecutor::SnapshotDone snapshot_done;  // kExport
+  ForecastSpec forecast;                      // kForecast
+  ModelExecutor::ForecastDone forecast_done;  // kForecast
   absl::Status error;                         // kFailChunk
   // kStateless: keeps the executor alive until the call is done (a
   // session's operations are kept alive by the session).
@@ -152,6 +156,7 @@ class ModelExecutor::Shard final : public Strand {
   }
 
   void Run(model::Workspace& workspace) override {
+    workspace_ = &workspace;  // for the control operations that compute
     {
       absl::MutexLock lock(&mu_);
       ops_.swap(inbox_);
@@ -261,6 +266,11 @@ class ModelExecutor::Shard final : public Strand {
         break;
       case Op::Kind::kExport:
         op.snapshot_done(status);
+        break;
+      case Op::Kind::kForecast:
+        executor_.queued_steps_->fetch_sub(
+            model::ForecastSteps(op.forecast.horizon, op.forecast.samples));
+        op.forecast_done(status);
         break;
       case Op::Kind::kInstall:
       case Op::Kind::kCheckpoint:
@@ -390,6 +400,9 @@ class ModelExecutor::Shard final : public Strand {
         op.snapshot_done(std::move(snap));
         return true;
       }
+      case Op::Kind::kForecast:
+        RunForecast(*slot, op);
+        return true;
       case Op::Kind::kClose: {
         std::vector<Op> after = std::move(slot->deferred);
         const std::shared_ptr<SessionHandle> session = slot->session;
@@ -409,6 +422,32 @@ class ModelExecutor::Shard final : public Strand {
       default:
         return true;
     }
+  }
+
+  // A forecast on a copy of the slot's state: nothing of the slot changes
+  // but the session's last-used time.
+  void RunForecast(Slot& slot, Op& op) {
+    const int64_t steps =
+        model::ForecastSteps(op.forecast.horizon, op.forecast.samples);
+    model::ForecastOptions options;
+    options.horizon = op.forecast.horizon;
+    options.samples = op.forecast.samples;
+    options.seed = op.forecast.seed;
+    absl::StatusOr<model::ForecastPaths> paths =
+        model::Forecast(*executor_.model_->model, slot.state, options,
+                        *workspace_, executor_.model_->name);
+    if (paths.ok()) executor_.RecordForecast(steps);
+    executor_.queued_steps_->fetch_sub(steps);
+    Publish(slot, /*used=*/true);
+    if (!paths.ok()) return op.forecast_done(paths.status());
+    ForecastResult result;
+    result.horizon = paths->horizon;
+    result.output_size = paths->output_size;
+    result.forecast = std::move(paths->forecast);
+    result.samples = std::move(paths->samples);
+    result.from_step = slot.next_step;
+    result.model = executor_.model_.get();
+    op.forecast_done(std::move(result));
   }
 
   // The session's chunks ahead have run: run what waited behind them, in
@@ -611,6 +650,7 @@ class ModelExecutor::Shard final : public Strand {
   bool scheduled_ ABSL_GUARDED_BY(mu_) = false;
 
   // Owned by the strand: touched only inside Run.
+  model::Workspace* workspace_ = nullptr;  // Run's
   std::vector<Op> ops_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Slot>> slots_;
   // Serials of the slots changed since the last checkpoint began.
@@ -656,7 +696,10 @@ void ModelExecutor::PostToSession(Op op) {
 }
 
 absl::Status ModelExecutor::Admit(const Task& task) {
-  const int64_t steps = task.chunk.steps;
+  return AdmitSteps(task.chunk.steps);
+}
+
+absl::Status ModelExecutor::AdmitSteps(int64_t steps) {
   const int64_t before = queued_steps_->fetch_add(steps);
   if (before + steps <= options_.max_queued_steps) return absl::OkStatus();
   queued_steps_->fetch_sub(steps);
@@ -742,6 +785,23 @@ void ModelExecutor::Export(std::shared_ptr<SessionHandle> session,
   op.session = std::move(session);
   op.snapshot_done = std::move(done);
   PostToSession(std::move(op));
+}
+
+void ModelExecutor::Forecast(std::shared_ptr<SessionHandle> session,
+                             ForecastSpec spec, ForecastDone done) {
+  const int64_t steps = model::ForecastSteps(spec.horizon, spec.samples);
+  if (absl::Status s = AdmitSteps(steps); !s.ok()) return done(s);
+  Op op;
+  op.kind = Op::Kind::kForecast;
+  op.session = std::move(session);
+  op.forecast = spec;
+  op.forecast_done = std::move(done);
+  PostToSession(std::move(op));
+}
+
+void ModelExecutor::RecordForecast(int64_t steps) {
+  absl::MutexLock lock(&stats_mu_);
+  stats_.steps += steps;
 }
 
 void ModelExecutor::RecordRejected() {

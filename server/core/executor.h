@@ -10,8 +10,8 @@
 //
 // Chunks of different sessions of one shard are batched into one engine call
 // by the shard's BatchQueue (max batch, queue delay, peer window, FIFO,
-// deadlines); control operations (reset, close, export) run as soon as the
-// session has no chunk ahead of them.
+// deadlines); control operations (reset, close, export, forecast) run as
+// soon as the session has no chunk ahead of them.
 //
 // Thread-safety: the posting methods are thread-safe and never block on the
 // engine; `done` callbacks run on a worker thread (or at once on the calling
@@ -99,6 +99,7 @@ class ModelExecutor : public std::enable_shared_from_this<ModelExecutor> {
   using StatusDone = absl::AnyInvocable<void(absl::Status)>;
   using SnapshotDone =
       absl::AnyInvocable<void(absl::StatusOr<SessionSnapshot>)>;
+  using ForecastDone = absl::AnyInvocable<void(absl::StatusOr<ForecastResult>)>;
 
   // `queued_steps` is the server-wide count of queued steps; it and `pool`
   // must outlive the executor.
@@ -134,6 +135,15 @@ class ModelExecutor : public std::enable_shared_from_this<ModelExecutor> {
   // store, its record is deleted, and `done` runs once that is committed.
   void Close(std::shared_ptr<SessionHandle> session, StatusDone done);
   void Export(std::shared_ptr<SessionHandle> session, SnapshotDone done);
+  // Runs the model ahead of the session's state (model/forecast.h), on a
+  // copy of it, once the chunks posted before have run: the session's
+  // state, next step, replay record and checkpoints are untouched (its
+  // last-used time moves, as for any use). The forecast's engine steps,
+  // (horizon - 1) x (samples + 1), count in the server's queue while it
+  // waits; RESOURCE_EXHAUSTED at once when they do not fit. The model must
+  // be able to forecast (model::CheckForecast; checked by the caller).
+  void Forecast(std::shared_ptr<SessionHandle> session, ForecastSpec spec,
+                ForecastDone done);
 
   // A checkpoint: each shard, between two operations, takes the records of
   // its sessions that changed since its last checkpoint and hands them to
@@ -160,10 +170,13 @@ class ModelExecutor : public std::enable_shared_from_this<ModelExecutor> {
   void PostToSession(Op op);
   // Counts the task's steps in the server-wide queue, or refuses it.
   absl::Status Admit(const Task& task);
+  absl::Status AdmitSteps(int64_t steps);
   void RecordRejected();
   void CountExpired();
   void RecordBatch(const Batch& batch, absl::Time started,
                    absl::Duration compute, int64_t steps_run);
+  // A forecast's engine steps count in ModelStats::steps.
+  void RecordForecast(int64_t steps);
 
   const std::shared_ptr<const LoadedModel> model_;
   WorkerPool& pool_;

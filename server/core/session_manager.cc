@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "model/forecast.h"
 
 namespace lstmserve::server {
 namespace {
@@ -553,6 +554,28 @@ void SessionManager::ExportSession(const std::string& owner,
   if (!s.ok()) return done(s.status());
   ModelExecutor* executor = (*s)->executor.get();
   executor->Export(*std::move(s), std::move(done));
+}
+
+void SessionManager::Forecast(const std::string& owner, absl::string_view id,
+                              const ForecastSpec& spec, ForecastDone done) {
+  if (shutting_down()) return done(ShuttingDown());
+  if (id.empty()) {
+    return done(absl::InvalidArgumentError(
+        "session_id is empty; Forecast runs from a session's state"));
+  }
+  absl::StatusOr<std::shared_ptr<SessionHandle>> s = Find(owner, id);
+  if (!s.ok()) return done(s.status());
+  const LoadedModel& m = *(*s)->model;
+  if (absl::Status v = ValidateForecast(spec, m, options_.limits); !v.ok()) {
+    return done(v);
+  }
+  if (absl::Status v =
+          model::CheckForecast(m.model->config(), spec.samples, m.name);
+      !v.ok()) {
+    return done(v);
+  }
+  ModelExecutor* executor = (*s)->executor.get();
+  executor->Forecast(*std::move(s), spec, std::move(done));
 }
 
 void SessionManager::ImportSession(const std::string& owner,

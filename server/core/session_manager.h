@@ -96,6 +96,7 @@ class SessionManager {
   using StatusDone = ModelExecutor::StatusDone;
   using SnapshotDone = ModelExecutor::SnapshotDone;
   using InfoDone = absl::AnyInvocable<void(absl::StatusOr<SessionInfo>)>;
+  using ForecastDone = ModelExecutor::ForecastDone;
 
   // Starts the workers, serving the versions in `models` (which must
   // outlive the manager; LoadVersion and UnloadVersion change it).
@@ -156,6 +157,15 @@ class SessionManager {
                     StatusDone done);
   void ExportSession(const std::string& owner, absl::string_view id,
                      SnapshotDone done);
+  // Runs the session's model ahead of its current state, on a copy, after
+  // the chunks posted before (ModelExecutor::Forecast): the session does
+  // not move. INVALID_ARGUMENT for an empty id or a horizon or sample count
+  // past the limits (ValidateForecast), NOT_FOUND for a missing session,
+  // FAILED_PRECONDITION for a model that cannot forecast (or has no sample
+  // paths, with samples), RESOURCE_EXHAUSTED for a full queue, UNAVAILABLE
+  // while shutting down.
+  void Forecast(const std::string& owner, absl::string_view id,
+                const ForecastSpec& spec, ForecastDone done);
   // ALREADY_EXISTS for a taken id; every field range-checked
   // (ValidateSnapshot). Stored before `done` runs, as CreateSession.
   void ImportSession(const std::string& owner, SessionSnapshot snapshot,

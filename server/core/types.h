@@ -82,6 +82,26 @@ struct SessionSnapshot {
   std::shared_ptr<const LoadedModel> ran_on;
 };
 
+// A forecast of a session from its current state (SessionManager::Forecast),
+// already checked against the server's limits and the model.
+struct ForecastSpec {
+  int horizon = 1;  // rows per path
+  int samples = 0;  // noisy sample paths besides the deterministic one
+  uint64_t seed = 0;
+};
+
+// What a forecast returns (model/forecast.h says what the rows are).
+struct ForecastResult {
+  int horizon = 0;
+  int output_size = 0;
+  std::vector<float> forecast;              // horizon x output_size
+  std::vector<std::vector<float>> samples;  // each horizon x output_size
+  // The session's next_step when the forecast ran: row i is the path's
+  // value for the input at step from_step + i.
+  int64_t from_step = 0;
+  const LoadedModel* model = nullptr;  // the exact version that ran
+};
+
 // The largest step index a session may reach. Far beyond any real sequence,
 // and far from int64 overflow in any sum of a step index and a chunk length.
 inline constexpr int64_t kMaxStepIndex = int64_t{1} << 62;

@@ -217,4 +217,30 @@ std::optional<int64_t> ExpectedStepOf(const absl::Status& status) {
   return step;
 }
 
+absl::Status ValidateForecast(const ForecastSpec& spec,
+                              const LoadedModel& model,
+                              const RequestLimits& limits) {
+  if (spec.horizon < 1 || spec.horizon > limits.max_forecast_horizon) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("horizon is ", spec.horizon, "; expected 1 to ",
+                     limits.max_forecast_horizon, " (--max-forecast-horizon)"));
+  }
+  if (spec.samples < 0 || spec.samples > limits.max_forecast_samples) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("samples is ", spec.samples, "; expected 0 to ",
+                     limits.max_forecast_samples, " (--max-forecast-samples)"));
+  }
+  const int64_t out = model.model->output_size();
+  const int64_t values = int64_t{spec.horizon} * (spec.samples + 1) * out;
+  if (values > limits.max_forecast_values) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a forecast of horizon ", spec.horizon, " with ", spec.samples,
+        " samples of model ", Quote(model.name), " (", out,
+        " outputs a step) is ", values, " values; expected at most ",
+        limits.max_forecast_values, " (--max-forecast-values): horizon x (",
+        "samples + 1) x outputs"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace lstmserve::server

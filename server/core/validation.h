@@ -26,6 +26,12 @@ struct RequestLimits {
   // Floats of explain records one response may carry: steps x the model's
   // explain record size (--max-explain-values).
   int64_t max_explain_values = 1 << 20;
+  // Forecast: rows per path (--max-forecast-horizon), sample paths
+  // (--max-forecast-samples), and floats per response, horizon x (samples
+  // + 1) x the model's output size (--max-forecast-values).
+  int max_forecast_horizon = 4096;
+  int max_forecast_samples = 64;
+  int64_t max_forecast_values = 1 << 20;
 };
 
 // A client string for an error message: in double quotes, non-printable
@@ -49,9 +55,16 @@ absl::Status ValidateModelName(absl::string_view name);
 // model.
 absl::StatusOr<Chunk> MakeChunk(std::span<const int64_t> shape,
                                 std::span<const float> values,
-                                std::optional<int64_t> first_step,
-                                bool explain, const LoadedModel& model,
+                                std::optional<int64_t> first_step, bool explain,
+                                const LoadedModel& model,
                                 const RequestLimits& limits);
+
+// A forecast's horizon in [1, max_forecast_horizon], samples in [0,
+// max_forecast_samples], and its values within max_forecast_values for the
+// model; INVALID_ARGUMENT naming the limit otherwise.
+absl::Status ValidateForecast(const ForecastSpec& spec,
+                              const LoadedModel& model,
+                              const RequestLimits& limits);
 
 // Range-checks every field of a snapshot against the model it names: state
 // size and finiteness, next_step in [0, kMaxStepIndex], and the replay

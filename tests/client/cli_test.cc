@@ -253,6 +253,79 @@ TEST_F(CliTest, PredictSessionContinuesAcrossInvocations) {
   EXPECT_EQ(info->model, "elnino");
 }
 
+TEST_F(CliTest, ForecastPrintsTheLibrarysRowsAndLeavesTheSession) {
+  const std::vector<float> inputs = SequenceInputs(30, 33);
+  ASSERT_EQ(
+      Run("predict --model sunspots --session cli-f --create", Csv(inputs))
+          .exit_code,
+      0);
+  client::ForecastRequest request;
+  request.session_id = "cli-f";
+  request.horizon = 11;
+  auto library = client_->Forecast(request);
+  ASSERT_TRUE(library.ok()) << library.status();
+  EXPECT_EQ(library->horizon, 11);
+  EXPECT_EQ(library->output_size, 1);
+  EXPECT_EQ(library->from_step, 30);
+  EXPECT_EQ(library->model, "sunspots");
+
+  CommandResult r = Run("forecast --session cli-f --horizon 11");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(CountLines(r.stdout_text), 11);
+  EXPECT_EQ(ParseRows(r.stdout_text), library->forecast);
+
+  r = Run("forecast --session cli-f --horizon 3 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  auto j = nlohmann::json::parse(r.stdout_text);
+  EXPECT_EQ(j["from_step"], 30);
+  EXPECT_EQ(j["horizon"], 3);
+  ASSERT_EQ(j["forecast"].size(), 3u);
+  EXPECT_EQ(j["forecast"][2][0].get<float>(), library->forecast[2]);
+  EXPECT_EQ(j["samples"], nlohmann::json::array());
+
+  auto info = client_->GetSession("cli-f");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->next_step, 30);  // not moved
+
+  // A softmax model's sample paths: each row holds the forecast's one-hot,
+  // then each path's, 3 x 97 values.
+  std::vector<float> onehot(97, 0.0f);
+  onehot[40] = 1;
+  std::string line;
+  for (size_t k = 0; k < onehot.size(); ++k) {
+    line += (k ? "," : "") + std::string(onehot[k] ? "1" : "0");
+  }
+  ASSERT_EQ(Run("predict --model charlm --session cli-c --create", line + "\n")
+                .exit_code,
+            0);
+  request = client::ForecastRequest{"cli-c", 4, 2, 9};
+  library = client_->Forecast(request);
+  ASSERT_TRUE(library.ok()) << library.status();
+  ASSERT_EQ(library->samples.size(), 2u);
+  r = Run("forecast --session cli-c --horizon 4 --samples 2 --seed 9");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  const std::vector<float> rows = ParseRows(r.stdout_text);
+  ASSERT_EQ(rows.size(), 4u * 3 * 97);
+  for (int i = 0; i < 4; ++i) {
+    for (int p = 0; p < 3; ++p) {
+      const std::vector<float>& path =
+          p == 0 ? library->forecast : library->samples[p - 1];
+      for (int k = 0; k < 97; ++k) {
+        ASSERT_EQ(rows[(i * 3 + p) * 97 + k], path[i * 97 + k])
+            << "row " << i << " path " << p << " output " << k;
+      }
+    }
+  }
+
+  ExpectOneErrorLine(Run("forecast --session cli-f --horizon 3 --samples 1"),
+                     "FAILED_PRECONDITION: model \"sunspots\" has no sample "
+                     "paths");
+  ExpectOneErrorLine(Run("forecast --session missing --horizon 3"),
+                     "NOT_FOUND: ");
+  ExpectOneErrorLine(Run("forecast --session cli-f --horizon 5000"),
+                     "INVALID_ARGUMENT: horizon is 5000");
+}
+
 TEST_F(CliTest, StreamPrintsEachRowBeforeInputEnds) {
   const std::vector<float> inputs = {5, 11, 16, 23};
   const std::vector<float> reference =

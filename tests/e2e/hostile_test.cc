@@ -48,7 +48,7 @@ TEST_F(HostileTest, UnparseableUnaryRequestsAreInvalidArgumentOnEveryMethod) {
   for (const char* method :
        {"ListModels", "GetModel", "Predict", "CreateSession", "GetSession",
         "ResetSession", "CloseSession", "ListSessions", "ExportSession",
-        "ImportSession", "GetServerStats"}) {
+        "ImportSession", "Forecast", "GetServerStats"}) {
     grpc::Status s = RawUnary(channel_.get(),
                               std::string("/lstmserve.v1.LstmServe/") + method);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;

@@ -359,6 +359,54 @@ TEST(ModelConfigTest, Head) {
       {R"("head.activation" is 1;)", R"("tanh")"});
 }
 
+TEST(ModelConfigTest, Forecast) {
+  // input_size 4, head of 2 outputs.
+  const ConfigText base = ConfigText().Set("head", R"({"output_size": 2})");
+  auto ok = Parse(ConfigText(base).Set(
+      "forecast", R"({"feedback": [0, 1, 1, 0], "output_scale": [0.5, 2]})"));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  ASSERT_TRUE(ok->forecast.has_value());
+  EXPECT_EQ(ok->forecast->feedback, (std::vector<int>{0, 1, 1, 0}));
+  EXPECT_EQ(ok->forecast->output_scale, (std::vector<float>{0.5f, 2.0f}));
+  auto json = ModelConfigToJson(*ok);
+  auto again = Parse(json);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(ModelConfigToJson(*again), json);
+  EXPECT_FALSE(Parse(base)->forecast.has_value());
+  EXPECT_TRUE(Parse(ConfigText(base).Set("forecast", "{}"))->forecast);
+
+  ExpectError(Parse(ConfigText(base).Set("forecast", "[1]")),
+              {R"("forecast" is [1]; expected an object)"});
+  ExpectError(Parse(ConfigText(base).Set("forecast", R"({"feedback": 1})")),
+              {R"("forecast.feedback" is 1; expected an array)"});
+  ExpectError(
+      Parse(ConfigText(base).Set("forecast", R"({"feedback": [0, 1]})")),
+      {R"("forecast.feedback" has 2 indices; expected 4 (input_size)"});
+  ExpectError(
+      Parse(ConfigText(base).Set("forecast", R"({"feedback": [0, 1, 2, 0]})")),
+      {R"("forecast.feedback"[2] is 2; expected an output index in [0, 1])"});
+  ExpectError(
+      Parse(ConfigText(base).Set("forecast", R"({"feedback": [0, -1, 0, 0]})")),
+      {R"("forecast.feedback"[1] is -1)"});
+  ExpectError(Parse(ConfigText(base).Set("forecast",
+                                         R"({"feedback": [0, 1, 0.5, 0]})")),
+              {R"("forecast.feedback"[2] is 0.5)"});
+  ExpectError(
+      Parse(ConfigText(base).Set("forecast", R"({"output_scale": [1]})")),
+      {R"("forecast.output_scale" has 1 values; expected 2)"});
+  ExpectError(
+      Parse(ConfigText(base).Set("forecast", R"({"output_scale": [1, 0]})")),
+      {R"("forecast.output_scale"[1] is 0; expected a finite number > 0)"});
+  ExpectError(
+      Parse(ConfigText(base).Set("forecast", R"({"output_scale": [1, "x"]})")),
+      {R"("forecast.output_scale"[1] is "x")"});
+  ExpectError(
+      Parse(ConfigText()
+                .Set("head", R"({"output_size": 2, "activation": "softmax"})")
+                .Set("forecast", R"({"output_scale": [1, 1]})")),
+      {R"("forecast.output_scale" is given but the head is softmax)"});
+}
+
 TEST(ModelConfigTest, Normalization) {
   auto with = [](std::string_view norm) {
     return Parse(ConfigText().Set("normalization", norm));
