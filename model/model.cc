@@ -765,8 +765,8 @@ absl::Status Model::StateOutput(const float* state, float* output,
   std::vector<float> x;
   if (cfg.head) {
     Workspace::Buffers& ws = *workspace.buffers_;
-    x.assign(static_cast<size_t>(out) + 64, 0.0f);  // zero padding
-    std::memcpy(x.data(), result, sizeof(float) * out);
+    x.assign(result, result + out);
+    x.resize(x.size() + 64, 0.0f);  // zero padding
     kernels::NetView head_only = net_;
     head_only.num_layers = 0;
     const int active = 1;

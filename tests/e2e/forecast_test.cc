@@ -313,7 +313,9 @@ TEST_F(ForecastTest, SamplesAreReproducibleBySeedAndFeedBackTheirNoise) {
       ASSERT_EQ(path.size(), static_cast<size_t>(horizon) * out);
       EXPECT_NE(path, Values(c.samples(p)));  // another seed
       EXPECT_NE(path, Values(a.forecast()));
-      if (p > 0) EXPECT_NE(path, Values(a.samples(0)));
+      if (p > 0) {
+        EXPECT_NE(path, Values(a.samples(0)));
+      }
       // Each row is the model's output on the previous row fed back, plus
       // noise of about the declared scale.
       std::vector<float> state(before.state().begin(), before.state().end());
@@ -359,7 +361,9 @@ TEST_F(ForecastTest, SoftmaxSamplesDrawOneHotClassesFromTheProbabilities) {
           EXPECT_EQ(row[j], 0.0f);
       }
       ASSERT_EQ(ones, 1) << "row " << i;
-      if (i > 0) EXPECT_GT(y[k], 0.0f) << "a class the model gives no chance";
+      if (i > 0) {
+        EXPECT_GT(y[k], 0.0f) << "a class the model gives no chance";
+      }
       ASSERT_TRUE(m->RunChunk(row, 1, state.data(), y.data(), ws).ok());
     }
   }

@@ -60,7 +60,10 @@ TEST_F(StreamTest, AClientThatDoesNotReadStopsTheServerReadingUntilItReads) {
   server::ServerOptions options = TestOptions();
   options.max_stream_inflight = 1;
   Start(options);
-  constexpr int kMessages = 3000;  // 12 MB each way: more than the windows
+  // 48 MB each way: more than gRPC's flow-control windows can grow to (its
+  // BDP probing takes them to 16 MB on a fast loopback) plus the sockets'
+  // buffers. At 12 MB a busy machine sometimes let everything through.
+  constexpr int kMessages = 12000;
   auto ctx = Ctx(120);
   auto stream = stub_->Stream(ctx.get());
   std::atomic<int> written{0};

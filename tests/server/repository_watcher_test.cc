@@ -73,7 +73,7 @@ TEST_F(WatcherTest, PoliciesPickTheVersionsServedAtStart) {
   for (int64_t v : {1, 2, 3}) Write("a", v);
   for (int64_t v : {1, 2, 3}) Write("b", v);
   for (int64_t v : {1, 2, 3}) Write("c", v);
-  VersionPolicy two{VersionPolicy::Kind::kLatest, 2};
+  VersionPolicy two{VersionPolicy::Kind::kLatest, 2, {}};
   VersionPolicy list{VersionPolicy::Kind::kSpecific, 1, {1, 3}};
   auto w = Watcher(VersionPolicy{}, {{"b", two}, {"c", list}});
   Poll(*w, /*start=*/true);
@@ -84,7 +84,7 @@ TEST_F(WatcherTest, PoliciesPickTheVersionsServedAtStart) {
 
 TEST_F(WatcherTest, AllServesEveryVersion) {
   for (int64_t v : {1, 2, 3}) Write("a", v);
-  auto w = Watcher(VersionPolicy{VersionPolicy::Kind::kAll});
+  auto w = Watcher(VersionPolicy{VersionPolicy::Kind::kAll, 1, {}});
   Poll(*w, true);
   EXPECT_THAT(registry_->Versions("a"), ElementsAre(1, 2, 3));
 }
@@ -153,7 +153,7 @@ TEST_F(WatcherTest, ABrokenVersionIsRefusedTheOldOneServesAndAFixLoads) {
 }
 
 TEST_F(WatcherTest, RemovedVersionsAndModelsAreUnloaded) {
-  VersionPolicy all{VersionPolicy::Kind::kAll};
+  VersionPolicy all{VersionPolicy::Kind::kAll, 1, {}};
   Write("m", 1);
   Write("m", 2);
   Write("n", 1);
