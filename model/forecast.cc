@@ -25,6 +25,7 @@ class SplitMix64 {
   // Uniform in [0, 1), 53 bits.
   double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
   // Standard normal (Box-Muller, the cosine half).
+  uint64_t state() const { return state_; }
   double Normal() {
     const double u1 = 1.0 - Uniform();  // (0, 1]: log is finite
     const double u2 = Uniform();
@@ -102,89 +103,44 @@ absl::Status CheckForecast(const ModelConfig& config, int samples,
   return absl::OkStatus();
 }
 
-absl::StatusOr<ForecastPaths> Forecast(const Model& model,
-                                       std::span<const float> state,
-                                       const ForecastOptions& options,
-                                       Workspace& workspace,
-                                       std::string_view name) {
-  const ModelConfig& config = model.config();
-  if (options.horizon < 1 || options.samples < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("forecast horizon ", options.horizon, " and samples ",
-                     options.samples, "; expected horizon >= 1, samples >= 0"));
-  }
-  if (state.size() != static_cast<size_t>(model.state_size())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("forecast state has ", state.size(), " floats; expected ",
-                     model.state_size()));
-  }
-  RETURN_IF_ERROR(CheckForecast(config, options.samples, name));
-  const std::vector<int> feedback = ForecastFeedback(config);
-  const bool softmax = IsSoftmax(config);
-  const std::vector<float> no_scale;
-  const std::vector<float>& scale =
-      config.forecast ? config.forecast->output_scale : no_scale;
+ForecastPath::ForecastPath(const Model& model, const ForecastOptions& options,
+                           int index, std::span<const float> first_output)
+    : index_(index),
+      horizon_(options.horizon),
+      output_size_(model.output_size()),
+      softmax_(IsSoftmax(model.config())),
+      feedback_(ForecastFeedback(model.config())),
+      rng_state_(0) {
+  if (model.config().forecast) scale_ = model.config().forecast->output_scale;
+  rng_state_ = PathRng(options.seed, index).state();
+  rows_.resize(static_cast<size_t>(horizon_) * output_size_);
+  input_.resize(feedback_.size());
+  MakeRow(first_output.data());
+}
 
-  const int paths = options.samples + 1;
-  const int O = model.output_size();
-  const int I = model.input_size();
-  const size_t S = state.size();
-  const int H = options.horizon;
+void ForecastPath::Accept(std::span<const float> output) {
+  MakeRow(output.data());
+}
 
-  ForecastPaths result;
-  result.horizon = H;
-  result.output_size = O;
-  result.forecast.resize(static_cast<size_t>(H) * O);
-  result.samples.assign(options.samples,
-                        std::vector<float>(static_cast<size_t>(H) * O));
-  auto row = [&](int p, int i) {
-    std::vector<float>& path = p == 0 ? result.forecast : result.samples[p - 1];
-    return path.data() + static_cast<size_t>(i) * O;
-  };
-
-  std::vector<float> states(S * paths);
-  for (int p = 0; p < paths; ++p) {
-    std::copy(state.begin(), state.end(), states.begin() + S * p);
-  }
-  std::vector<float> outputs(static_cast<size_t>(paths) * O);
-  RETURN_IF_ERROR(model.StateOutput(state.data(), outputs.data(), workspace));
-  for (int p = 1; p < paths; ++p) {
-    std::copy(outputs.begin(), outputs.begin() + O, outputs.begin() + p * O);
-  }
-  std::vector<SplitMix64> rngs;
-  rngs.reserve(paths);
-  for (int p = 0; p < paths; ++p) rngs.push_back(PathRng(options.seed, p));
-  std::vector<float> inputs(static_cast<size_t>(paths) * I);
-  std::vector<SequenceRef> refs(paths);
-
-  for (int i = 0; i < H; ++i) {
-    for (int p = 0; p < paths; ++p) {
-      const float* y = outputs.data() + static_cast<size_t>(p) * O;
-      float* r = row(p, i);
-      if (softmax) {
-        const int k = p == 0 ? Argmax(y, O) : Draw(rngs[p], y, O);
-        std::fill(r, r + O, 0.0f);
-        r[k] = 1.0f;
-      } else {
-        std::copy(y, y + O, r);
-        if (p > 0) {
-          for (int k = 0; k < O; ++k) {
-            r[k] = static_cast<float>(r[k] + scale[k] * rngs[p].Normal());
-          }
-        }
+void ForecastPath::MakeRow(const float* y) {
+  SplitMix64 rng(rng_state_);
+  const int O = output_size_;
+  float* r = rows_.data() + static_cast<size_t>(rows_made_) * O;
+  if (softmax_) {
+    const int k = index_ == 0 ? Argmax(y, O) : Draw(rng, y, O);
+    std::fill(r, r + O, 0.0f);
+    r[k] = 1.0f;
+  } else {
+    std::copy(y, y + O, r);
+    if (index_ > 0) {
+      for (int k = 0; k < O; ++k) {
+        r[k] = static_cast<float>(r[k] + scale_[k] * rng.Normal());
       }
     }
-    if (i + 1 == H) break;
-    for (int p = 0; p < paths; ++p) {
-      const float* r = row(p, i);
-      float* x = inputs.data() + static_cast<size_t>(p) * I;
-      for (int j = 0; j < I; ++j) x[j] = r[feedback[j]];
-      refs[p] = SequenceRef{x, 1, states.data() + S * p,
-                            outputs.data() + static_cast<size_t>(p) * O};
-    }
-    RETURN_IF_ERROR(model.RunBatch(refs, workspace));
   }
-  return result;
+  rng_state_ = rng.state();
+  ++rows_made_;
+  for (size_t j = 0; j < feedback_.size(); ++j) input_[j] = r[feedback_[j]];
 }
 
 }  // namespace lstmserve::model

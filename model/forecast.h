@@ -19,14 +19,14 @@
 // (softmax heads); their rows are the noisy values or the drawn one-hots,
 // which is what they feed back.
 //
-// Every path runs on its own copy of the state; the paths form one batch of
-// the engine per step. Samples are reproducible: the same model, state,
-// horizon, sample count and seed give the same paths bit for bit (the
-// random numbers come from a fixed generator, SplitMix64 per path, not from
-// the C++ library's distributions).
+// Every path runs on its own copy of the state (ForecastPath below; the
+// server steps paths through its batch queue). Samples are reproducible:
+// the same model, state, horizon and seed give the same path k bit for bit,
+// however many paths were asked for (the random numbers come from a fixed
+// generator, SplitMix64 per path, not from the C++ library's
+// distributions; the engine is batch-invariant).
 //
-// Thread-safety: free functions; the Workspace is the caller's, as for
-// Model's entry points.
+// Thread-safety: pure functions; a ForecastPath belongs to one caller.
 #pragma once
 
 #include <cstdint>
@@ -46,13 +46,6 @@ struct ForecastOptions {
   uint64_t seed = 0;  // of the sample paths' noise
 };
 
-struct ForecastPaths {
-  int horizon = 0;
-  int output_size = 0;
-  std::vector<float> forecast;              // horizon x output_size
-  std::vector<std::vector<float>> samples;  // each horizon x output_size
-};
-
 // Input j of the next step takes output ForecastFeedback(config)[j]: the
 // config's forecast.feedback, else the identity when the output and input
 // sizes agree; empty when the model cannot forecast.
@@ -64,14 +57,41 @@ std::vector<int> ForecastFeedback(const ModelConfig& config);
 absl::Status CheckForecast(const ModelConfig& config, int samples,
                            std::string_view name);
 
-// The paths from `state` (state_size floats, not modified). CheckForecast
-// first; INVALID_ARGUMENT for a horizon below 1, negative samples or a
-// state of the wrong size.
-absl::StatusOr<ForecastPaths> Forecast(const Model& model,
-                                       std::span<const float> state,
-                                       const ForecastOptions& options,
-                                       Workspace& workspace,
-                                       std::string_view name = "model");
+// One path of a forecast, stepped by its caller (the server runs each step
+// through its batch queue, batched with other sessions' work). Not
+// thread-safe; movable.
+class ForecastPath {
+ public:
+  // Path `index` (0: the deterministic one; k >= 1: sample path k) of a
+  // forecast of `model` with `options` (CheckForecast must have passed),
+  // from a state whose StateOutput is `first_output` (output_size floats):
+  // makes row 0.
+  ForecastPath(const Model& model, const ForecastOptions& options, int index,
+               std::span<const float> first_output);
+
+  // All horizon rows are made.
+  bool done() const { return rows_made_ == horizon_; }
+  // The next step's input (input_size floats): the last row fed back.
+  const std::vector<float>& input() const { return input_; }
+  // The output of the step run on input(): makes the next row.
+  void Accept(std::span<const float> output);
+  // horizon x output_size; complete once done().
+  std::vector<float>& rows() { return rows_; }
+
+ private:
+  void MakeRow(const float* y);
+
+  int index_;
+  int horizon_;
+  int output_size_;
+  bool softmax_;
+  std::vector<int> feedback_;
+  std::vector<float> scale_;
+  uint64_t rng_state_;
+  int rows_made_ = 0;
+  std::vector<float> rows_;
+  std::vector<float> input_;
+};
 
 // Engine steps a forecast runs: (horizon - 1) x (samples + 1).
 inline int64_t ForecastSteps(int horizon, int samples) {

@@ -124,6 +124,21 @@ struct Slot : QueueEntry {
   std::vector<Op> deferred;
 };
 
+// A forecast in flight (Shard::RunForecast): its paths, stepped on
+// ephemeral slots through the batch queue, and what it answers. Touched only
+// by its shard.
+struct ForecastRun {
+  std::vector<model::ForecastPath> paths;
+  std::vector<int> pushed;  // steps queued so far, per path
+  int steps_per_path = 0;   // horizon - 1
+  int unfinished = 0;       // paths not done yet
+  bool failed = false;      // answered with an error; the rest is dropped
+  ModelExecutor::ForecastDone done;
+  ForecastResult result;
+  // The session: keeps the executor alive while the paths run.
+  std::shared_ptr<SessionHandle> session;
+};
+
 class ModelExecutor::Shard final : public Strand {
  public:
   Shard(ModelExecutor& executor)
@@ -424,30 +439,84 @@ class ModelExecutor::Shard final : public Strand {
     }
   }
 
-  // A forecast on a copy of the slot's state: nothing of the slot changes
-  // but the session's last-used time.
+  // A forecast from the slot's state, on copies: nothing of the slot
+  // changes but the session's last-used time. Each path steps on an
+  // ephemeral slot of its own through the batch queue, one step a task,
+  // batched with the shard's other work like any chunk; the answer goes
+  // out when the last path is done. The steps were admitted by Forecast.
   void RunForecast(Slot& slot, Op& op) {
+    const model::Model& m = *executor_.model_->model;
+    const int paths = op.forecast.samples + 1;
     const int64_t steps =
         model::ForecastSteps(op.forecast.horizon, op.forecast.samples);
-    model::ForecastOptions options;
-    options.horizon = op.forecast.horizon;
-    options.samples = op.forecast.samples;
-    options.seed = op.forecast.seed;
-    absl::StatusOr<model::ForecastPaths> paths =
-        model::Forecast(*executor_.model_->model, slot.state, options,
-                        *workspace_, executor_.model_->name);
-    if (paths.ok()) executor_.RecordForecast(steps);
-    executor_.queued_steps_->fetch_sub(steps);
     Publish(slot, /*used=*/true);
-    if (!paths.ok()) return op.forecast_done(paths.status());
-    ForecastResult result;
-    result.horizon = paths->horizon;
-    result.output_size = paths->output_size;
-    result.forecast = std::move(paths->forecast);
-    result.samples = std::move(paths->samples);
-    result.from_step = slot.next_step;
-    result.model = executor_.model_.get();
-    op.forecast_done(std::move(result));
+    std::vector<float> first(m.output_size());
+    absl::Status ok = model::CheckForecast(m.config(), op.forecast.samples,
+                                           executor_.model_->name);
+    if (ok.ok())
+      ok = m.StateOutput(slot.state.data(), first.data(), *workspace_);
+    if (!ok.ok()) {
+      executor_.queued_steps_->fetch_sub(steps);
+      return op.forecast_done(ok);
+    }
+    auto run = std::make_shared<ForecastRun>();
+    const model::ForecastOptions options{op.forecast.horizon,
+                                         op.forecast.samples, op.forecast.seed};
+    run->paths.reserve(paths);
+    for (int p = 0; p < paths; ++p)
+      run->paths.emplace_back(m, options, p, first);
+    run->pushed.assign(paths, 0);
+    run->unfinished = paths;
+    run->steps_per_path = op.forecast.horizon - 1;
+    run->done = std::move(op.forecast_done);
+    run->result.horizon = op.forecast.horizon;
+    run->result.output_size = m.output_size();
+    run->result.from_step = slot.next_step;
+    run->result.model = executor_.model_.get();
+    run->session = op.session;
+    if (run->steps_per_path == 0) return FinishForecast(*run);
+    for (int p = 0; p < paths; ++p) {
+      auto path_slot = std::make_unique<Slot>();
+      path_slot->state = slot.state;
+      Slot* raw = path_slot.get();
+      ephemeral_.push_back(std::move(path_slot));  // freed once idle
+      QueueForecastStep(run, p, raw);
+    }
+  }
+
+  // Queues path p's next step on its slot.
+  void QueueForecastStep(const std::shared_ptr<ForecastRun>& run, int p,
+                         Slot* slot) {
+    Task task;
+    task.chunk.inputs = run->paths[p].input();
+    task.chunk.steps = 1;
+    task.sender = run->session->serial;
+    task.done = [this, run, p, slot](absl::StatusOr<ChunkResult> step) {
+      model::ForecastPath& path = run->paths[p];
+      if (run->failed || !step.ok()) {
+        // Its steps not queued yet leave the count now.
+        executor_.queued_steps_->fetch_sub(run->steps_per_path -
+                                           run->pushed[p]);
+        if (!run->failed) {
+          run->failed = true;
+          run->done(step.status());
+        }
+        return;
+      }
+      path.Accept(step->outputs);
+      if (!path.done()) return QueueForecastStep(run, p, slot);
+      if (--run->unfinished == 0) FinishForecast(*run);
+    };
+    ++run->pushed[p];
+    queue_.Push(slot, std::move(task), absl::Now());
+  }
+
+  static void FinishForecast(ForecastRun& run) {
+    run.result.forecast = std::move(run.paths[0].rows());
+    for (size_t p = 1; p < run.paths.size(); ++p) {
+      run.result.samples.push_back(std::move(run.paths[p].rows()));
+    }
+    run.done(std::move(run.result));
   }
 
   // The session's chunks ahead have run: run what waited behind them, in
@@ -797,11 +866,6 @@ void ModelExecutor::Forecast(std::shared_ptr<SessionHandle> session,
   op.forecast = spec;
   op.forecast_done = std::move(done);
   PostToSession(std::move(op));
-}
-
-void ModelExecutor::RecordForecast(int64_t steps) {
-  absl::MutexLock lock(&stats_mu_);
-  stats_.steps += steps;
 }
 
 void ModelExecutor::RecordRejected() {

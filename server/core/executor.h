@@ -175,8 +175,6 @@ class ModelExecutor : public std::enable_shared_from_this<ModelExecutor> {
   void CountExpired();
   void RecordBatch(const Batch& batch, absl::Time started,
                    absl::Duration compute, int64_t steps_run);
-  // A forecast's engine steps count in ModelStats::steps.
-  void RecordForecast(int64_t steps);
 
   const std::shared_ptr<const LoadedModel> model_;
   WorkerPool& pool_;

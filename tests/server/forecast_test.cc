@@ -47,6 +47,27 @@ class ForecastCoreTest : public CoreTest {
   std::deque<Result<absl::StatusOr<ForecastResult>>> forecasts_;
 };
 
+// A forecast's steps go through the shard's batch queue like any chunk:
+// its path and another session's chunk share an engine call.
+TEST_F(ForecastCoreTest, ItsStepsShareBatchesWithOtherSessionsChunks) {
+  ASSERT_TRUE(Create("", "t", "square", 1, {}).ok());
+  auto* f = PostForecast("s", 3);          // two engine steps
+  auto* chunk = Post("t", {0.5f, -1.0f});  // one step of another session
+  Run();
+  ASSERT_TRUE(f->value->ok()) << f->value->status();
+  ASSERT_TRUE(chunk->value->ok()) << chunk->value->status();
+  EXPECT_EQ(core_->queued_steps(), 0);
+  bool found = false;
+  for (const ModelStats& m : core_->Stats()) {
+    if (m.model != "square") continue;
+    found = true;
+    EXPECT_EQ(m.steps, 3);
+    EXPECT_EQ(m.batches, 2);  // the first held the forecast's step and t's
+    EXPECT_EQ(m.batched_chunks, 3);
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST_F(ForecastCoreTest, RunsAfterTheChunksPostedBeforeItOnACopy) {
   auto* chunk = Post("s", {0.5f, -1.0f, 0.25f, 2.0f});  // 2 steps, not run
   auto* f = PostForecast("s", 5);
