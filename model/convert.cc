@@ -1,13 +1,12 @@
 #include "model/convert.h"
 
-#include <filesystem>
-#include <fstream>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "model/model.h"
 #include "model/quantize.h"
+#include "model/repository.h"
 #include "model/status_macros.h"
 
 namespace lstmserve::model {
@@ -79,7 +78,6 @@ std::map<std::string, Tensor> ConvertTensors(
 absl::Status ConvertVersionDir(const std::string& version_dir,
                                WeightFormat format,
                                const std::string& out_dir) {
-  namespace fs = std::filesystem;
   const std::string weights_in = version_dir + "/model.safetensors";
   ASSIGN_OR_RETURN(ModelConfig config,
                    ReadModelConfig(version_dir + "/config.json"));
@@ -90,29 +88,8 @@ absl::Status ConvertVersionDir(const std::string& version_dir,
   const std::map<std::string, Tensor> converted =
       ConvertTensors(tensors, format);
 
-  const std::string config_path = out_dir + "/config.json";
-  const std::string weights_path = out_dir + "/model.safetensors";
-  for (const std::string& p : {config_path, weights_path}) {
-    if (fs::exists(p)) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          p, " exists; expected a new or empty version directory"));
-    }
-  }
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot create ", out_dir, ": ", ec.message()));
-  }
-  const std::pair<std::string, std::string> files[] = {
-      {config_path, ModelConfigToJson(config)},
-      {weights_path, SerializeSafetensorsAsStored(converted)}};
-  for (const auto& [path, content] : files) {
-    std::ofstream f(path, std::ios::binary);
-    f.write(content.data(), static_cast<std::streamsize>(content.size()));
-    f.close();
-    if (!f) return absl::DataLossError(absl::StrCat("cannot write ", path));
-  }
+  RETURN_IF_ERROR(WriteVersionDir(out_dir, ModelConfigToJson(config),
+                                  SerializeSafetensorsAsStored(converted)));
   return Model::Load(out_dir).status();
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
@@ -122,6 +123,34 @@ absl::StatusOr<std::string> VersionDir(const std::string& repo,
                      "; versions: ", absl::StrJoin(*versions, ", ")));
   }
   return (model_dir / std::to_string(version)).string();
+}
+
+absl::Status WriteVersionDir(const std::string& out_dir,
+                             const std::string& config_json,
+                             const std::string& safetensors) {
+  const std::string config_path = out_dir + "/config.json";
+  const std::string weights_path = out_dir + "/model.safetensors";
+  for (const std::string& p : {config_path, weights_path}) {
+    if (fs::exists(p)) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          p, " exists; expected a new or empty version directory"));
+    }
+  }
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create ", out_dir, ": ", ec.message()));
+  }
+  const std::pair<const std::string&, const std::string&> files[] = {
+      {config_path, config_json}, {weights_path, safetensors}};
+  for (const auto& [path, content] : files) {
+    std::ofstream f(path, std::ios::binary);
+    f.write(content.data(), static_cast<std::streamsize>(content.size()));
+    f.close();
+    if (!f) return absl::DataLossError(absl::StrCat("cannot write ", path));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace lstmserve::model

@@ -29,6 +29,14 @@ absl::StatusOr<std::vector<ModelEntry>> ListModels(const std::string& repo);
 // Versions of one model directory, ascending. NOT_FOUND if there are none.
 absl::StatusOr<std::vector<int64_t>> ListVersions(const std::string& model_dir);
 
+// Writes a version directory (creating it): config.json and
+// model.safetensors with the given contents. ALREADY_EXISTS if either file
+// is there (nothing is overwritten), PERMISSION_DENIED if the directory
+// cannot be made, DATA_LOSS if a file cannot be written.
+absl::Status WriteVersionDir(const std::string& out_dir,
+                             const std::string& config_json,
+                             const std::string& safetensors);
+
 // Resolves a path given by a user to a version directory: a directory that
 // holds config.json is returned as is; a model directory resolves to its
 // highest version. NOT_FOUND otherwise, naming what was looked for.

@@ -16,6 +16,7 @@
 #include "model/model.h"
 #include "model/onnx/const_tensor.h"
 #include "model/onnx/recurrent_node.h"
+#include "model/repository.h"
 #include "model/status_macros.h"
 #include "onnx/onnx.pb.h"
 
@@ -1258,29 +1259,9 @@ absl::StatusOr<ImportedModel> ImportOnnxFile(const std::string& onnx_path,
   // The engine's own checks, before anything is written.
   RETURN_IF_ERROR(
       Model::Create(imported.config, imported.tensors, onnx_path).status());
-  const std::string config_path = out_dir + "/config.json";
-  const std::string weights_path = out_dir + "/model.safetensors";
-  for (const std::string& p : {config_path, weights_path}) {
-    if (fs::exists(p)) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          p, " exists; expected a new or empty version directory"));
-    }
-  }
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot create ", out_dir, ": ", ec.message()));
-  }
-  const std::pair<std::string, std::string> files[] = {
-      {config_path, ModelConfigToJson(imported.config)},
-      {weights_path, SerializeSafetensors(imported.tensors, DType::kF32)}};
-  for (const auto& [path, content] : files) {
-    std::ofstream f(path, std::ios::binary);
-    f.write(content.data(), static_cast<std::streamsize>(content.size()));
-    f.close();
-    if (!f) return absl::DataLossError(absl::StrCat("cannot write ", path));
-  }
+  RETURN_IF_ERROR(
+      WriteVersionDir(out_dir, ModelConfigToJson(imported.config),
+                      SerializeSafetensors(imported.tensors, DType::kF32)));
   return imported;
 }
 
