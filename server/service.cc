@@ -497,8 +497,12 @@ grpc::ServerUnaryReactor* LstmServeService::Forecast(
         spec.horizon = r.horizon();
         spec.samples = r.samples();
         spec.seed = r.seed();
+        Caller caller;
+        caller.owner = OwnerOf(ctx);
+        caller.deadline = DeadlineOf(ctx);
+        caller.cancelled = [ctx] { return ctx->IsCancelled(); };
         core_.Forecast(
-            OwnerOf(ctx), r.session_id(), spec,
+            caller, r.session_id(), spec,
             [call](absl::StatusOr<ForecastResult> result) {
               if (result.ok()) {
                 call->record.model = result->model->name;

@@ -132,9 +132,13 @@ struct ForecastRun {
   std::vector<int> pushed;  // steps queued so far, per path
   int steps_per_path = 0;   // horizon - 1
   int unfinished = 0;       // paths not done yet
-  bool failed = false;      // answered with an error; the rest is dropped
+  bool failed = false;      // a step failed: the rest is dropped
+  absl::Status error;       // the first failure, answered at the end
   ModelExecutor::ForecastDone done;
   ForecastResult result;
+  // The call's, given to every step's task.
+  std::function<bool()> cancelled;
+  absl::Time deadline = absl::InfiniteFuture();
   // The session: keeps the executor alive while the paths run.
   std::shared_ptr<SessionHandle> session;
 };
@@ -474,6 +478,8 @@ class ModelExecutor::Shard final : public Strand {
     run->result.from_step = slot.next_step;
     run->result.model = executor_.model_.get();
     run->session = op.session;
+    run->cancelled = op.task.cancelled;
+    run->deadline = op.task.deadline;
     if (run->steps_per_path == 0) return FinishForecast(*run);
     for (int p = 0; p < paths; ++p) {
       auto path_slot = std::make_unique<Slot>();
@@ -491,21 +497,27 @@ class ModelExecutor::Shard final : public Strand {
     task.chunk.inputs = run->paths[p].input();
     task.chunk.steps = 1;
     task.sender = run->session->serial;
+    task.cancelled = run->cancelled;
+    task.deadline = run->deadline;
+    // Answered once every path has stopped, even after an error: until
+    // then a path's queued step may still ask the call's `cancelled`.
     task.done = [this, run, p, slot](absl::StatusOr<ChunkResult> step) {
       model::ForecastPath& path = run->paths[p];
-      if (run->failed || !step.ok()) {
+      if (!run->failed && step.ok()) {
+        path.Accept(step->outputs);
+        if (!path.done()) return QueueForecastStep(run, p, slot);
+      } else {
+        if (!run->failed) {
+          run->failed = true;
+          run->error = step.status();
+        }
         // Its steps not queued yet leave the count now.
         executor_.queued_steps_->fetch_sub(run->steps_per_path -
                                            run->pushed[p]);
-        if (!run->failed) {
-          run->failed = true;
-          run->done(step.status());
-        }
-        return;
       }
-      path.Accept(step->outputs);
-      if (!path.done()) return QueueForecastStep(run, p, slot);
-      if (--run->unfinished == 0) FinishForecast(*run);
+      if (--run->unfinished > 0) return;
+      if (run->failed) return run->done(run->error);
+      FinishForecast(*run);
     };
     ++run->pushed[p];
     queue_.Push(slot, std::move(task), absl::Now());
@@ -857,7 +869,8 @@ void ModelExecutor::Export(std::shared_ptr<SessionHandle> session,
 }
 
 void ModelExecutor::Forecast(std::shared_ptr<SessionHandle> session,
-                             ForecastSpec spec, ForecastDone done) {
+                             ForecastSpec spec, std::function<bool()> cancelled,
+                             absl::Time deadline, ForecastDone done) {
   const int64_t steps = model::ForecastSteps(spec.horizon, spec.samples);
   if (absl::Status s = AdmitSteps(steps); !s.ok()) return done(s);
   Op op;
@@ -865,6 +878,8 @@ void ModelExecutor::Forecast(std::shared_ptr<SessionHandle> session,
   op.session = std::move(session);
   op.forecast = spec;
   op.forecast_done = std::move(done);
+  op.task.cancelled = std::move(cancelled);  // for its steps' tasks
+  op.task.deadline = deadline;
   PostToSession(std::move(op));
 }
 

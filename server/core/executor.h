@@ -142,7 +142,10 @@ class ModelExecutor : public std::enable_shared_from_this<ModelExecutor> {
   // (horizon - 1) x (samples + 1), count in the server's queue while it
   // waits; RESOURCE_EXHAUSTED at once when they do not fit. The model must
   // be able to forecast (model::CheckForecast; checked by the caller).
+  // `cancelled` and `deadline` (the call's) drop its queued steps as a
+  // chunk's are dropped.
   void Forecast(std::shared_ptr<SessionHandle> session, ForecastSpec spec,
+                std::function<bool()> cancelled, absl::Time deadline,
                 ForecastDone done);
 
   // A checkpoint: each shard, between two operations, takes the records of

@@ -556,14 +556,14 @@ void SessionManager::ExportSession(const std::string& owner,
   executor->Export(*std::move(s), std::move(done));
 }
 
-void SessionManager::Forecast(const std::string& owner, absl::string_view id,
+void SessionManager::Forecast(const Caller& caller, absl::string_view id,
                               const ForecastSpec& spec, ForecastDone done) {
   if (shutting_down()) return done(ShuttingDown());
   if (id.empty()) {
     return done(absl::InvalidArgumentError(
         "session_id is empty; Forecast runs from a session's state"));
   }
-  absl::StatusOr<std::shared_ptr<SessionHandle>> s = Find(owner, id);
+  absl::StatusOr<std::shared_ptr<SessionHandle>> s = Find(caller.owner, id);
   if (!s.ok()) return done(s.status());
   const LoadedModel& m = *(*s)->model;
   if (absl::Status v = ValidateForecast(spec, m, options_.limits); !v.ok()) {
@@ -575,7 +575,8 @@ void SessionManager::Forecast(const std::string& owner, absl::string_view id,
     return done(v);
   }
   ModelExecutor* executor = (*s)->executor.get();
-  executor->Forecast(*std::move(s), spec, std::move(done));
+  executor->Forecast(*std::move(s), spec, caller.cancelled, caller.deadline,
+                     std::move(done));
 }
 
 void SessionManager::ImportSession(const std::string& owner,

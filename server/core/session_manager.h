@@ -164,7 +164,9 @@ class SessionManager {
   // FAILED_PRECONDITION for a model that cannot forecast (or has no sample
   // paths, with samples), RESOURCE_EXHAUSTED for a full queue, UNAVAILABLE
   // while shutting down.
-  void Forecast(const std::string& owner, absl::string_view id,
+  // Its steps are dropped (CANCELLED, DEADLINE_EXCEEDED) when the caller's
+  // call is cancelled or its deadline passes, as a chunk's are.
+  void Forecast(const Caller& caller, absl::string_view id,
                 const ForecastSpec& spec, ForecastDone done);
   // ALREADY_EXISTS for a taken id; every field range-checked
   // (ValidateSnapshot). Stored before `done` runs, as CreateSession.

@@ -40,7 +40,7 @@ class ForecastCoreTest : public CoreTest {
     ForecastSpec spec;
     spec.horizon = horizon;
     spec.samples = samples;
-    core_->Forecast("", id, spec, r->Callback());
+    core_->Forecast(Caller{}, id, spec, r->Callback());
     return r;
   }
 
@@ -66,6 +66,24 @@ TEST_F(ForecastCoreTest, ItsStepsShareBatchesWithOtherSessionsChunks) {
     EXPECT_EQ(m.batched_chunks, 3);
   }
   EXPECT_TRUE(found);
+}
+
+// Its steps carry the call's deadline (and cancellation), as a chunk does.
+TEST_F(ForecastCoreTest, ItsStepsAreDroppedPastTheCallsDeadline) {
+  Caller late;
+  late.deadline = absl::Now() - absl::Seconds(1);
+  auto* r = &forecasts_.emplace_back();
+  ForecastSpec spec;
+  spec.horizon = 5;
+  core_->Forecast(late, "s", spec, r->Callback());
+  Run();
+  ASSERT_TRUE(r->value.has_value());
+  EXPECT_EQ(r->value->status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(core_->queued_steps(), 0);
+  // The session is untouched and still forecasts.
+  auto* again = PostForecast("s", 5);
+  Run();
+  EXPECT_TRUE(again->value->ok());
 }
 
 TEST_F(ForecastCoreTest, RunsAfterTheChunksPostedBeforeItOnACopy) {
