@@ -49,8 +49,9 @@ std::vector<Option> MakeTable() {
                  kCommandLine),
       StringOption("model_repo", &ServerOptions::model_repo,
                    "Model repository: <repo>/<name>/<version>/ with "
-                   "config.json and model.safetensors; every version is "
-                   "loaded at start"),
+                   "config.json and model.safetensors; the versions each "
+                   "model's version policy picks are served, and the "
+                   "repository is scanned for changes (--repo-poll-interval)"),
       StringOption("listen", &ServerOptions::listen,
                    "Address to listen on, host:port (port 0: any free port)"),
       StringOption("port_file", &ServerConfig::port_file,
