@@ -60,8 +60,8 @@ absl::Status OutputsFromProto(pb::Tensor* tensor, int steps,
 SessionInfo FromProto(const pb::SessionInfo& info);
 // A response's explain records for a chunk of `steps` steps; INTERNAL if a
 // field's shape is not [steps, units].
-absl::StatusOr<std::vector<ExplainField>> ExplainFromProto(
-    pb::Explain* explain, int steps);
+absl::StatusOr<std::vector<ExplainField>> ExplainFromProto(pb::Explain* explain,
+                                                           int steps);
 
 // A NOT_FOUND for a session that had already taken steps says so: the
 // server lost it (restarted without its state, or it expired), and the

@@ -93,7 +93,7 @@ struct StreamingSession::Core {
   std::string create_model;  // empty: never create
   int64_t create_version = 0;
   bool explain = false;  // OpenSessionOptions::explain
-  int conn = 0;  // index of the Conn that carries it
+  int conn = 0;          // index of the Conn that carries it
 
   // Undelivered chunks in send order: answered, on the wire or waiting.
   // Only the first few (about the window) are other than waiting.
