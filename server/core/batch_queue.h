@@ -60,7 +60,8 @@ uint64_t StatelessSender(absl::string_view peer);
 
 // A session's place in the queue: its pending chunks, oldest first.
 struct QueueEntry {
-  std::vector<Task> tasks;  // pending from `head` on; capacity is kept
+  // Pending from `head` on; emptied (capacity too) when the session idles.
+  std::vector<Task> tasks;
   size_t head = 0;
   bool running = false;  // its chunk is in a batch now
   bool ready = false;    // in the ready FIFO
