@@ -26,6 +26,17 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
   return absl::FromChrono(deadline);
 }
 
+// A unary call as the core sees it: owner, deadline and cancellation. The
+// context outlives everything the core does for the call: the core asks
+// `cancelled` only of work the call still waits for.
+Caller UnaryCaller(grpc::CallbackServerContext* ctx) {
+  Caller caller;
+  caller.owner = OwnerOf(ctx);
+  caller.deadline = DeadlineOf(ctx);
+  caller.cancelled = [ctx] { return ctx->IsCancelled(); };
+  return caller;
+}
+
 template <typename Message>
 bool Parse(const grpc::ByteBuffer& raw, Message* message) {
   grpc::ByteBuffer copy(raw);  // Deserialize consumes its buffer
@@ -151,6 +162,19 @@ void FillSessionInfo(const SessionInfo& s, v1::SessionInfo* info) {
       gate->set_saturation(g.saturation);
     }
   }
+}
+
+// The completion of a call that answers with a session's info.
+template <typename Call>
+auto AnswerWithSessionInfo(Call* call) {
+  return [call](absl::StatusOr<SessionInfo> info) {
+    if (info.ok()) {
+      call->record.model = info->model;
+      call->record.session = info->id;
+      FillSessionInfo(*info, &call->response);
+    }
+    call->Finish(info.status());
+  };
 }
 
 // A chunk's explain records (steps x explain_size, as the engine wrote
@@ -312,10 +336,7 @@ grpc::ServerUnaryReactor* LstmServeService::Predict(
   return Unary<v1::PredictRequest, v1::PredictResponse>(
       ctx, request, response, "Predict", observer_, [this, ctx](Call* call) {
         const v1::PredictRequest& r = call->request;
-        Caller caller;
-        caller.owner = OwnerOf(ctx);
-        caller.deadline = DeadlineOf(ctx);
-        caller.cancelled = [ctx] { return ctx->IsCancelled(); };
+        Caller caller = UnaryCaller(ctx);
         if (r.session_id().empty()) {
           caller.stateless_sender = StatelessSender(ctx->peer());
         }
@@ -401,14 +422,7 @@ grpc::ServerUnaryReactor* LstmServeService::ResetSession(
       [this, ctx](Call* call) {
         call->record.session = call->request.session_id();
         core_.ResetSession(OwnerOf(ctx), call->request.session_id(),
-                           [call](absl::StatusOr<SessionInfo> info) {
-                             if (info.ok()) {
-                               call->record.model = info->model;
-                               call->record.session = info->id;
-                               FillSessionInfo(*info, &call->response);
-                             }
-                             call->Finish(info.status());
-                           });
+                           AnswerWithSessionInfo(call));
       });
 }
 
@@ -475,14 +489,7 @@ grpc::ServerUnaryReactor* LstmServeService::ImportSession(
             FromProto(call->request.snapshot());
         if (!snap.ok()) return call->Finish(snap.status());
         core_.ImportSession(OwnerOf(ctx), *std::move(snap),
-                            [call](absl::StatusOr<SessionInfo> info) {
-                              if (info.ok()) {
-                                call->record.model = info->model;
-                                call->record.session = info->id;
-                                FillSessionInfo(*info, &call->response);
-                              }
-                              call->Finish(info.status());
-                            });
+                            AnswerWithSessionInfo(call));
       });
 }
 
@@ -497,12 +504,8 @@ grpc::ServerUnaryReactor* LstmServeService::Forecast(
         spec.horizon = r.horizon();
         spec.samples = r.samples();
         spec.seed = r.seed();
-        Caller caller;
-        caller.owner = OwnerOf(ctx);
-        caller.deadline = DeadlineOf(ctx);
-        caller.cancelled = [ctx] { return ctx->IsCancelled(); };
         core_.Forecast(
-            caller, r.session_id(), spec,
+            UnaryCaller(ctx), r.session_id(), spec,
             [call](absl::StatusOr<ForecastResult> result) {
               if (result.ok()) {
                 call->record.model = result->model->name;
@@ -843,7 +846,7 @@ class LstmServeService::StreamReactor final
         static_cast<int>(explain_sessions_.size()) >=
             service_->core_.max_sessions()) {
       absl::erase_if(explain_sessions_, [this](const std::string& s) {
-        return !service_->core_.GetSession(caller_.owner, s).ok();
+        return !service_->core_.HasSession(caller_.owner, s);
       });
     }
     explain_sessions_.insert(id);

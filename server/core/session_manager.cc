@@ -506,6 +506,11 @@ void SessionManager::InstallAndReply(const std::string& owner,
       InstallLocked(owner, id, served, std::move(init), std::move(stored), via);
 }
 
+bool SessionManager::HasSession(const std::string& owner,
+                                absl::string_view id) const {
+  return Find(owner, id).ok();
+}
+
 absl::StatusOr<SessionInfo> SessionManager::GetSession(
     const std::string& owner, absl::string_view id) const {
   absl::StatusOr<std::shared_ptr<SessionHandle>> s = Find(owner, id);

@@ -130,6 +130,9 @@ class SessionManager {
   int draining_versions() const;
   const RequestLimits& limits() const { return options_.limits; }
   int max_sessions() const { return options_.max_sessions; }
+  // Whether `owner` has a session `id` (GetSession without building its
+  // info).
+  bool HasSession(const std::string& owner, absl::string_view id) const;
   WorkerPool& pool() { return *pool_; }
 
   // Runs a chunk: checks it, finds (or creates) its session, and posts it.

@@ -22,7 +22,7 @@ inline server::ServerOptions TestOptions() {
   o.model_repo = testutil::SourcePath("models");
   o.listen = "127.0.0.1:0";
   o.threads = 2;
-  o.metrics_listen = "127.0.0.1:0";  // tests run side by side
+  o.metrics_listen = "127.0.0.1:0";                // tests run side by side
   o.expiry_sweep_interval = absl::ZeroDuration();  // tests expire by hand
   return o;
 }
