@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <fstream>
 #include <future>
 #include <random>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -18,6 +20,56 @@
 
 namespace lstmserve::client {
 namespace internal {
+
+void PrepareContext(const ClientOptions& options,
+                    grpc::ClientContext* context) {
+  if (!options.token.empty()) {
+    context->AddMetadata("authorization",
+                         absl::StrCat("Bearer ", options.token));
+  }
+}
+
+namespace {
+absl::StatusOr<std::string> ReadPem(const std::string& path,
+                                    absl::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || text.str().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ", what, " \"", path, "\""));
+  }
+  return text.str();
+}
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
+    const ClientOptions& options) {
+  const bool tls = options.tls || !options.tls_ca.empty() ||
+                   !options.tls_cert.empty() || !options.tls_key.empty() ||
+                   !options.tls_server_name.empty();
+  if (!tls) return grpc::InsecureChannelCredentials();
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "tls_cert and tls_key go together: set both or neither");
+  }
+  grpc::SslCredentialsOptions ssl;
+  struct File {
+    const std::string& path;
+    const char* what;
+    std::string* pem;
+  };
+  for (const File& f :
+       {File{options.tls_ca, "tls_ca", &ssl.pem_root_certs},
+        File{options.tls_cert, "tls_cert", &ssl.pem_cert_chain},
+        File{options.tls_key, "tls_key", &ssl.pem_private_key}}) {
+    if (f.path.empty()) continue;
+    absl::StatusOr<std::string> pem = ReadPem(f.path, f.what);
+    if (!pem.ok()) return pem.status();
+    *f.pem = *std::move(pem);
+  }
+  return grpc::SslCredentials(ssl);
+}
 
 absl::Status FromGrpc(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
@@ -96,6 +148,7 @@ SessionInfo FromProto(const pb::SessionInfo& info) {
   out.state_size = info.state_size();
   if (info.has_durable_step()) out.durable_step = info.durable_step();
   out.explained_steps = info.explained_steps();
+  out.owner = info.owner();
   for (const pb::LayerGateSummary& l : info.gate_summary()) {
     LayerGateSummary& layer = out.gate_summary.emplace_back();
     layer.layer = l.layer();
@@ -263,6 +316,7 @@ absl::Status CallUnary(const Client::Shared& shared, bool retry_safe,
   for (int retry = 0;; ++retry) {
     grpc::ClientContext context;
     context.set_deadline(deadline);
+    internal::PrepareContext(options, &context);
     response->Clear();
     const grpc::Status status = rpc(&context, response);
     if (status.ok()) return absl::OkStatus();
@@ -381,8 +435,14 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
               static_cast<int>(options.initial_backoff.count()));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               static_cast<int>(options.max_backoff.count()));
-  shared->channel = grpc::CreateCustomChannel(
-      options.target, grpc::InsecureChannelCredentials(), args);
+  if (!options.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls_server_name);
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      internal::ChannelCredentials(options);
+  if (!credentials.ok()) return credentials.status();
+  shared->channel =
+      grpc::CreateCustomChannel(options.target, *credentials, args);
   if (shared->channel == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot create a channel to \"", options.target, "\""));

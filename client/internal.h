@@ -44,6 +44,14 @@ namespace internal {
 // Same code, the server's message unchanged.
 absl::Status FromGrpc(const grpc::Status& status);
 
+// What every call's context carries: the bearer token, if any.
+void PrepareContext(const ClientOptions& options, grpc::ClientContext* context);
+
+// The channel credentials of `options`: TLS (files read now) or
+// plaintext. INVALID_ARGUMENT naming a file that cannot be read.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
+    const ClientOptions& options);
+
 // The pause before retry number `retry` (1-based): initial * 2^(retry-1)
 // capped at max, times a random factor in [0.8, 1.2].
 std::chrono::milliseconds Backoff(const ClientOptions& options, int retry);

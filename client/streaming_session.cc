@@ -534,6 +534,7 @@ void StreamMux::Drain(StreamingSession::Core* core) {
 void StreamMux::StartCallLocked(int c) {
   Conn& conn = conns_[c];
   auto* call = new StreamCall(this, c);
+  internal::PrepareContext(shared_->options, &call->context);
   shared_->stub->async()->Stream(&call->context, call);
   // The worker's hold: keeps the call alive (no OnDone) while other threads
   // may start writes on it; removed once its reads have ended.

@@ -1,13 +1,21 @@
 #include "server/server.h"
 
+#include <unistd.h>
+
 #include <set>
 #include <thread>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "model/status_macros.h"
 #include "server/core/model_registry.h"
 #include "server/core/repository_watcher.h"
@@ -29,6 +37,8 @@ constexpr char kService[] = "lstmserve.v1.LstmServe";
 
 struct Server::Impl {
   ServerOptions options;
+  std::unique_ptr<Authenticator> auth;        // null: no authentication
+  std::unique_ptr<RateLimiter> rate_limiter;  // null: no rate limit
   std::unique_ptr<ModelRegistry> registry;
   std::unique_ptr<StateStore> store;  // null without --state-dir
   std::unique_ptr<SessionManager> core;
@@ -87,6 +97,83 @@ absl::Status SplitAddress(const std::string& address, std::string& host,
   return absl::OkStatus();
 }
 
+// Whether `host` (from SplitAddress) names a loopback address, where only
+// this machine can connect.
+bool IsLoopbackHost(absl::string_view host) {
+  return host == "localhost" || host == "[::1]" || host == "::1" ||
+         absl::StartsWith(host, "127.");
+}
+
+std::string HostOf(const std::string& address) {
+  return address.substr(0, address.rfind(':'));
+}
+
+// The security options, checked together: TLS files in pairs, the
+// plaintext rule, identities from certificates only with mutual TLS.
+absl::Status CheckSecurityOptions(const ServerOptions& o,
+                                  absl::string_view host) {
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-cert and --tls-key go together: set both or neither");
+  }
+  const bool tls = !o.tls_cert.empty();
+  if (!o.tls_client_ca.empty() && !tls) {
+    return absl::InvalidArgumentError(
+        "--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS)");
+  }
+  if (o.identity_from_cert && o.tls_client_ca.empty()) {
+    return absl::InvalidArgumentError(
+        "--identity-from-cert needs --tls-client-ca: without client "
+        "certificates there is no identity to take");
+  }
+  for (const std::string* file : {&o.tls_cert, &o.tls_key, &o.tls_client_ca}) {
+    if (!file->empty() && ::access(file->c_str(), R_OK) != 0) {
+      return absl::NotFoundError(
+          absl::StrCat("cannot read the TLS file \"", *file, "\""));
+    }
+  }
+  if (!tls && !o.allow_insecure && !IsLoopbackHost(host)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to listen on ", o.listen,
+        " without TLS: only loopback addresses may be plaintext. Set "
+        "--tls-cert and --tls-key, or --allow-insecure on a network you "
+        "trust (docs/SECURITY.md)"));
+  }
+  if (!o.metrics_listen.empty() && o.metrics_listen != "off" &&
+      !o.allow_insecure && !IsLoopbackHost(HostOf(o.metrics_listen))) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to serve metrics on ", o.metrics_listen,
+        " over plain HTTP: the metrics endpoint has no TLS, so it may only "
+        "listen on a loopback address, unless --allow-insecure is set "
+        "(docs/SECURITY.md)"));
+  }
+  return absl::OkStatus();
+}
+
+// The listening port's credentials: TLS from files watched by gRPC (a
+// rotated certificate is used for new connections within the reload
+// interval), requiring and verifying client certificates with
+// --tls-client-ca; else plaintext.
+std::shared_ptr<grpc::ServerCredentials> MakeCredentials(
+    const ServerOptions& o) {
+  if (o.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  const unsigned refresh = static_cast<unsigned>(std::max<int64_t>(
+      1, absl::ToInt64Seconds(o.credentials_reload_interval)));
+  auto provider =
+      std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+          o.tls_key, o.tls_cert, o.tls_client_ca, refresh);
+  grpc::experimental::TlsServerCredentialsOptions tls(provider);
+  tls.watch_identity_key_cert_pairs();
+  if (!o.tls_client_ca.empty()) {
+    tls.watch_root_certs();
+    tls.set_cert_request_type(
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return grpc::experimental::TlsServerCredentials(tls);
+}
+
 // The config file's per-model weight format, for the engine. (The config
 // library keeps its own enum so that it links no engine.)
 model::WeightFormat ToModelWeights(WeightFormat format) {
@@ -120,7 +207,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       options.max_queue_delay < absl::ZeroDuration() ||
       options.batch_peer_window < absl::ZeroDuration() || options.threads < 0 ||
       options.session_idle_timeout <= absl::ZeroDuration() ||
-      options.checkpoint_interval < absl::ZeroDuration()) {
+      options.checkpoint_interval < absl::ZeroDuration() ||
+      options.max_streams < 1 || options.max_streams_per_connection < 1 ||
+      options.max_sessions_per_identity < 1 ||
+      options.max_requests_per_second < 0 || options.request_burst < 0 ||
+      options.credentials_reload_interval < absl::Seconds(1)) {
     return absl::InvalidArgumentError(
         "--max-sessions, --max-steps-per-request, --max-stream-inflight, "
         "--max-stream-buffered-bytes, --max-batch, --max-queued-steps, "
@@ -129,7 +220,39 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
         "--max-forecast-samples at least 0, "
         "--max-message-bytes at least 1024, --threads, --max-queue-delay "
         "and --batch-peer-window at least 0, --session-idle-timeout "
-        "positive and --checkpoint-interval at least 0");
+        "positive and --checkpoint-interval at least 0; --max-streams, "
+        "--max-streams-per-connection and --max-sessions-per-identity at "
+        "least 1, --max-requests-per-second and --request-burst at least 0, "
+        "--credentials-reload-interval at least 1 s");
+  }
+  RETURN_IF_ERROR(CheckSecurityOptions(options, impl->host));
+  if (!options.auth_tokens.empty() || options.identity_from_cert) {
+    Authenticator::Options auth;
+    auth.tokens_file = options.auth_tokens;
+    auth.identity_from_cert = options.identity_from_cert;
+    for (absl::string_view name :
+         absl::StrSplit(options.admin_identities, ',', absl::SkipEmpty())) {
+      auth.admin_identities.insert(
+          std::string(absl::StripAsciiWhitespace(name)));
+    }
+    auth.reload_interval = options.credentials_reload_interval;
+    auth.report = [](bool error, const std::string& message) {
+      if (error) {
+        Logger("auth")->warn("{}", message);
+      } else {
+        Logger("auth")->info("{}", message);
+      }
+    };
+    ASSIGN_OR_RETURN(impl->auth, Authenticator::Create(std::move(auth)));
+  }
+  if (options.max_requests_per_second > 0) {
+    RateLimiter::Options limit;
+    limit.rate = static_cast<double>(options.max_requests_per_second);
+    limit.burst = static_cast<double>(options.request_burst > 0
+                                          ? options.request_burst
+                                          : options.max_requests_per_second);
+    limit.clock = options.clock;
+    impl->rate_limiter = std::make_unique<RateLimiter>(limit);
   }
 
   impl->registry = std::make_unique<ModelRegistry>();
@@ -157,6 +280,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
           ? options.threads
           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   core_options.max_sessions = options.max_sessions;
+  core_options.max_sessions_per_identity = options.max_sessions_per_identity;
   core_options.idle_timeout = options.session_idle_timeout;
   core_options.limits.max_steps_per_request = options.max_steps_per_request;
   core_options.limits.allow_non_finite = options.allow_non_finite;
@@ -256,6 +380,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   service_options.observer = impl->recorder.get();
   service_options.max_stream_inflight = options.max_stream_inflight;
   service_options.max_stream_buffered_bytes = options.max_stream_buffered_bytes;
+  service_options.auth = impl->auth.get();
+  service_options.rate_limiter = impl->rate_limiter.get();
+  service_options.max_streams = options.max_streams;
   Impl* raw = impl.get();
   impl->maintenance = std::make_unique<Maintenance>(
       *impl->core, *impl->watcher, options.expiry_sweep_interval,
@@ -270,7 +397,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   // would start and silently take half the connections, and with them the
   // sessions. One server per port: the second fails with "address in use".
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             options.max_streams_per_connection);
+  builder.AddListeningPort(options.listen, MakeCredentials(options),
                            &impl->port);
   builder.RegisterService(impl->service.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
@@ -289,10 +418,32 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     health->SetServingStatus(kService, true);
   }
   impl->UpdateModelHealth();
+  const bool tls = !options.tls_cert.empty();
   spdlog::info(
-      "lstm-server listening on {}:{} ({} model versions, {} worker "
+      "lstm-server listening on {}:{} ({}; {} model versions, {} worker "
       "threads)",
-      impl->host, impl->port, impl->registry->num_versions(), threads);
+      impl->host, impl->port,
+      !tls                            ? "plaintext"
+      : options.tls_client_ca.empty() ? "TLS"
+                                      : "mutual TLS",
+      impl->registry->num_versions(), threads);
+  if (!tls && !IsLoopbackHost(impl->host)) {
+    spdlog::warn(
+        "listening on {} WITHOUT TLS (--allow-insecure): anyone who can "
+        "reach this port can read and steer sessions in transit",
+        options.listen);
+  }
+  spdlog::info(
+      "authentication: {}",
+      impl->auth == nullptr
+          ? "none (every caller is the anonymous identity, with the "
+            "admin role)"
+          : absl::StrCat(
+                options.auth_tokens.empty() ? "" : "bearer tokens",
+                !options.auth_tokens.empty() && options.identity_from_cert
+                    ? " or "
+                    : "",
+                options.identity_from_cert ? "client certificates" : ""));
   if (impl->metrics_endpoint) {
     // The endpoint's own host (it may differ from the gRPC one).
     const std::string& metrics = options.metrics_listen;

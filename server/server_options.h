@@ -102,6 +102,36 @@ struct ServerOptions {
   VersionPolicy version_policy;
   // Per-model settings, by model (directory) name.
   std::map<std::string, ModelOptions> models;
+  // Security (docs/SECURITY.md). TLS: PEM files of the server's
+  // certificate chain and private key, both or neither; re-read when they
+  // change, so certificates rotate without a restart.
+  std::string tls_cert;
+  std::string tls_key;
+  // PEM bundle of the CAs whose client certificates are accepted; set, a
+  // client must present one (mutual TLS).
+  std::string tls_client_ca;
+  // Listen without TLS on an address that is not loopback (gRPC and
+  // metrics). Off: such a server refuses to start.
+  bool allow_insecure = false;
+  // Bearer tokens: `TOKEN IDENTITY [admin]` a line; empty: none.
+  std::string auth_tokens;
+  // With mutual TLS, a caller without a token is its certificate's
+  // identity (first SAN, else subject CN).
+  bool identity_from_cert = false;
+  // Certificate identities with the admin role, comma-separated.
+  std::string admin_identities;
+  // How often the TLS files and the tokens file are checked for changes.
+  absl::Duration credentials_reload_interval = absl::Seconds(5);
+  // Stream calls open at once in all, and concurrent calls per connection
+  // (HTTP/2 streams: more wait in the client until one ends).
+  int max_streams = 10000;
+  int max_streams_per_connection = 100;
+  // Sessions one identity may hold at once.
+  int max_sessions_per_identity = 10000;
+  // Requests (unary calls and stream messages) a second per identity, and
+  // the burst allowed above it; 0: no limit.
+  int64_t max_requests_per_second = 0;
+  int64_t request_burst = 0;  // 0: one second's worth
   // host:port of the Prometheus /metrics endpoint; "off": none.
   std::string metrics_listen = "127.0.0.1:9464";
   // One line per request: a file path, "-" for stdout, "off" or "": none.

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/support/proto_buffer_reader.h"
+#include "model/status_macros.h"
 #include "server/grpc_status.h"
 #include "spdlog/spdlog.h"
 
@@ -14,7 +15,6 @@ namespace {
 
 // Sessions belong to the identity that created them. Until authentication
 // exists every caller is the same anonymous identity.
-std::string OwnerOf(const grpc::CallbackServerContext*) { return ""; }
 
 // The call's deadline; InfiniteFuture when the client set none.
 absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
@@ -29,12 +29,27 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
 // A unary call as the core sees it: owner, deadline and cancellation. The
 // context outlives everything the core does for the call: the core asks
 // `cancelled` only of work the call still waits for.
-Caller UnaryCaller(grpc::CallbackServerContext* ctx) {
+Caller UnaryCaller(grpc::CallbackServerContext* ctx, const Identity& who) {
   Caller caller;
-  caller.owner = OwnerOf(ctx);
+  caller.owner = who.name;
   caller.deadline = DeadlineOf(ctx);
   caller.cancelled = [ctx] { return ctx->IsCancelled(); };
   return caller;
+}
+
+// The identity of the caller's verified client certificate: its first DNS
+// or URI subject alternative name, else its subject's common name; "" with
+// no certificate (plaintext, or TLS without client certificates).
+std::string CertificateIdentity(const grpc::CallbackServerContext& ctx) {
+  const std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) return "";
+  for (const char* property :
+       {"x509_subject_alternative_name", "x509_common_name"}) {
+    for (const grpc::string_ref& value : auth->FindPropertyValues(property)) {
+      if (value.size() > 0) return std::string(value.data(), value.size());
+    }
+  }
+  return "";
 }
 
 template <typename Message>
@@ -73,6 +88,7 @@ struct UnaryCall {
   RequestObserver* observer = nullptr;
   RequestRecord record;
   absl::Time started;
+  Identity identity;  // who called, once admitted
 
   void Finish(const absl::Status& status) {
     if (status.ok()) *raw_response = Serialize(response);
@@ -94,6 +110,7 @@ grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx,
                                 const grpc::ByteBuffer* raw_request,
                                 grpc::ByteBuffer* raw_response,
                                 const char* method, RequestObserver* observer,
+                                absl::StatusOr<Identity> admitted,
                                 Handler handler) {
   auto* call = new UnaryCall<Request, Response>;
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -102,7 +119,10 @@ grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx,
   call->observer = observer;
   call->record.method = method;
   call->started = absl::Now();
-  if (!Parse(*raw_request, &call->request)) {
+  if (!admitted.ok()) {
+    call->Finish(admitted.status());
+  } else if (call->identity = *std::move(admitted);
+             !Parse(*raw_request, &call->request)) {
     call->Finish(NotParsed<Request>());
   } else {
     handler(call);
@@ -141,6 +161,7 @@ void FillModelInfo(const LoadedModel& loaded, std::vector<int64_t> versions,
 
 void FillSessionInfo(const SessionInfo& s, v1::SessionInfo* info) {
   info->set_session_id(s.id);
+  info->set_owner(s.owner);
   info->set_model(s.model);
   info->set_version(s.version);
   info->set_next_step(s.next_step);
@@ -298,11 +319,38 @@ LstmServeService::LstmServeService(SessionManager& core, Maintenance& admin,
 
 LstmServeService::~LstmServeService() = default;
 
+absl::StatusOr<Identity> LstmServeService::Admit(
+    grpc::CallbackServerContext* ctx, Access access) {
+  Identity who{.name = "", .admin = true};
+  if (options_.auth != nullptr) {
+    std::optional<absl::string_view> authorization;
+    const auto& metadata = ctx->client_metadata();
+    if (auto it = metadata.find("authorization"); it != metadata.end()) {
+      authorization = absl::string_view(it->second.data(), it->second.size());
+    }
+    ASSIGN_OR_RETURN(who, options_.auth->Authenticate(
+                              authorization, CertificateIdentity(*ctx)));
+  }
+  if (access == Access::kAdmin && !who.admin) {
+    return absl::PermissionDeniedError(
+        "this method needs the admin role; the caller's identity does not "
+        "have it (docs/SECURITY.md)");
+  }
+  RETURN_IF_ERROR(RateLimit(who.name));
+  return who;
+}
+
+absl::Status LstmServeService::RateLimit(const std::string& identity) {
+  if (options_.rate_limiter == nullptr) return absl::OkStatus();
+  return options_.rate_limiter->Admit(identity);
+}
+
 grpc::ServerUnaryReactor* LstmServeService::ListModels(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::ListModelsRequest, v1::ListModelsResponse>;
   return Unary<v1::ListModelsRequest, v1::ListModelsResponse>(
-      ctx, request, response, "ListModels", observer_, [this](Call* call) {
+      ctx, request, response, "ListModels", observer_,
+      Admit(ctx, Access::kUser), [this](Call* call) {
         const ModelRegistry& models = core_.models();
         for (const std::string& name : models.Names()) {
           auto m = models.Get(name);
@@ -319,7 +367,8 @@ grpc::ServerUnaryReactor* LstmServeService::GetModel(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::GetModelRequest, v1::ModelInfo>;
   return Unary<v1::GetModelRequest, v1::ModelInfo>(
-      ctx, request, response, "GetModel", observer_, [this](Call* call) {
+      ctx, request, response, "GetModel", observer_, Admit(ctx, Access::kUser),
+      [this](Call* call) {
         const ModelRegistry& models = core_.models();
         auto m = models.Get(call->request.name(), call->request.version());
         if (m.ok()) {
@@ -334,9 +383,10 @@ grpc::ServerUnaryReactor* LstmServeService::Predict(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::PredictRequest, v1::PredictResponse>;
   return Unary<v1::PredictRequest, v1::PredictResponse>(
-      ctx, request, response, "Predict", observer_, [this, ctx](Call* call) {
+      ctx, request, response, "Predict", observer_, Admit(ctx, Access::kUser),
+      [this, ctx](Call* call) {
         const v1::PredictRequest& r = call->request;
-        Caller caller = UnaryCaller(ctx);
+        Caller caller = UnaryCaller(ctx, call->identity);
         if (r.session_id().empty()) {
           caller.stateless_sender = StatelessSender(ctx->peer());
         }
@@ -379,10 +429,10 @@ grpc::ServerUnaryReactor* LstmServeService::CreateSession(
   using Call = UnaryCall<v1::CreateSessionRequest, v1::SessionInfo>;
   return Unary<v1::CreateSessionRequest, v1::SessionInfo>(
       ctx, request, response, "CreateSession", observer_,
-      [this, ctx](Call* call) {
+      Admit(ctx, Access::kUser), [this](Call* call) {
         const v1::CreateSessionRequest& r = call->request;
         core_.CreateSession(
-            OwnerOf(ctx), r.session_id(), r.model(), r.version(),
+            call->identity.name, r.session_id(), r.model(), r.version(),
             std::vector<float>(r.initial_state().begin(),
                                r.initial_state().end()),
             [call](absl::StatusOr<SessionInfo> info) {
@@ -402,10 +452,11 @@ grpc::ServerUnaryReactor* LstmServeService::GetSession(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::GetSessionRequest, v1::SessionInfo>;
   return Unary<v1::GetSessionRequest, v1::SessionInfo>(
-      ctx, request, response, "GetSession", observer_, [this, ctx](Call* call) {
+      ctx, request, response, "GetSession", observer_,
+      Admit(ctx, Access::kUser), [this](Call* call) {
         call->record.session = call->request.session_id();
         absl::StatusOr<SessionInfo> info =
-            core_.GetSession(OwnerOf(ctx), call->request.session_id());
+            core_.GetSession(call->identity.name, call->request.session_id());
         if (info.ok()) {
           call->record.model = info->model;
           FillSessionInfo(*info, &call->response);
@@ -419,9 +470,9 @@ grpc::ServerUnaryReactor* LstmServeService::ResetSession(
   using Call = UnaryCall<v1::ResetSessionRequest, v1::SessionInfo>;
   return Unary<v1::ResetSessionRequest, v1::SessionInfo>(
       ctx, request, response, "ResetSession", observer_,
-      [this, ctx](Call* call) {
+      Admit(ctx, Access::kUser), [this](Call* call) {
         call->record.session = call->request.session_id();
-        core_.ResetSession(OwnerOf(ctx), call->request.session_id(),
+        core_.ResetSession(call->identity.name, call->request.session_id(),
                            AnswerWithSessionInfo(call));
       });
 }
@@ -431,9 +482,9 @@ grpc::ServerUnaryReactor* LstmServeService::CloseSession(
   using Call = UnaryCall<v1::CloseSessionRequest, v1::CloseSessionResponse>;
   return Unary<v1::CloseSessionRequest, v1::CloseSessionResponse>(
       ctx, request, response, "CloseSession", observer_,
-      [this, ctx](Call* call) {
+      Admit(ctx, Access::kUser), [this](Call* call) {
         call->record.session = call->request.session_id();
-        core_.CloseSession(OwnerOf(ctx), call->request.session_id(),
+        core_.CloseSession(call->identity.name, call->request.session_id(),
                            [call](absl::Status s) { call->Finish(s); });
       });
 }
@@ -443,15 +494,17 @@ grpc::ServerUnaryReactor* LstmServeService::ListSessions(
   using Call = UnaryCall<v1::ListSessionsRequest, v1::ListSessionsResponse>;
   return Unary<v1::ListSessionsRequest, v1::ListSessionsResponse>(
       ctx, request, response, "ListSessions", observer_,
-      [this, ctx](Call* call) {
+      Admit(ctx, Access::kUser), [this](Call* call) {
         const int size = call->request.page_size();
         if (size < 0) {
           return call->Finish(absl::InvalidArgumentError(absl::StrCat(
               "page_size is ", size, "; expected 0 (default 100) to 1000")));
         }
         const int page_size = size == 0 ? 100 : std::min(size, 1000);
+        // An admin sees every identity's sessions (SessionInfo.owner).
         SessionManager::Page page = core_.ListSessions(
-            OwnerOf(ctx), page_size, call->request.page_token());
+            call->identity.name, /*all_owners=*/call->identity.admin, page_size,
+            call->request.page_token());
         for (const SessionInfo& s : page.sessions) {
           FillSessionInfo(s, call->response.add_sessions());
         }
@@ -465,9 +518,9 @@ grpc::ServerUnaryReactor* LstmServeService::ExportSession(
   using Call = UnaryCall<v1::ExportSessionRequest, v1::SessionSnapshot>;
   return Unary<v1::ExportSessionRequest, v1::SessionSnapshot>(
       ctx, request, response, "ExportSession", observer_,
-      [this, ctx](Call* call) {
+      Admit(ctx, Access::kUser), [this](Call* call) {
         call->record.session = call->request.session_id();
-        core_.ExportSession(OwnerOf(ctx), call->request.session_id(),
+        core_.ExportSession(call->identity.name, call->request.session_id(),
                             [call](absl::StatusOr<SessionSnapshot> snap) {
                               if (snap.ok()) {
                                 call->record.model = snap->model;
@@ -484,11 +537,11 @@ grpc::ServerUnaryReactor* LstmServeService::ImportSession(
   using Call = UnaryCall<v1::ImportSessionRequest, v1::SessionInfo>;
   return Unary<v1::ImportSessionRequest, v1::SessionInfo>(
       ctx, request, response, "ImportSession", observer_,
-      [this, ctx](Call* call) {
+      Admit(ctx, Access::kUser), [this](Call* call) {
         absl::StatusOr<SessionSnapshot> snap =
             FromProto(call->request.snapshot());
         if (!snap.ok()) return call->Finish(snap.status());
-        core_.ImportSession(OwnerOf(ctx), *std::move(snap),
+        core_.ImportSession(call->identity.name, *std::move(snap),
                             AnswerWithSessionInfo(call));
       });
 }
@@ -497,7 +550,8 @@ grpc::ServerUnaryReactor* LstmServeService::Forecast(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::ForecastRequest, v1::ForecastResponse>;
   return Unary<v1::ForecastRequest, v1::ForecastResponse>(
-      ctx, request, response, "Forecast", observer_, [this, ctx](Call* call) {
+      ctx, request, response, "Forecast", observer_, Admit(ctx, Access::kUser),
+      [this, ctx](Call* call) {
         const v1::ForecastRequest& r = call->request;
         call->record.session = r.session_id();
         ForecastSpec spec;
@@ -505,7 +559,7 @@ grpc::ServerUnaryReactor* LstmServeService::Forecast(
         spec.samples = r.samples();
         spec.seed = r.seed();
         core_.Forecast(
-            UnaryCaller(ctx), r.session_id(), spec,
+            UnaryCaller(ctx, call->identity), r.session_id(), spec,
             [call](absl::StatusOr<ForecastResult> result) {
               if (result.ok()) {
                 call->record.model = result->model->name;
@@ -533,7 +587,8 @@ grpc::ServerUnaryReactor* LstmServeService::GetServerStats(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::GetServerStatsRequest, v1::ServerStats>;
   return Unary<v1::GetServerStatsRequest, v1::ServerStats>(
-      ctx, request, response, "GetServerStats", observer_, [this](Call* call) {
+      ctx, request, response, "GetServerStats", observer_,
+      Admit(ctx, Access::kUser), [this](Call* call) {
         v1::ServerStats& r = call->response;
         for (const ModelStats& m : core_.Stats()) {
           v1::ModelStats* out = r.add_models();
@@ -572,7 +627,8 @@ grpc::ServerUnaryReactor* LstmServeService::LoadModel(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::LoadModelRequest, v1::LoadModelResponse>;
   return Unary<v1::LoadModelRequest, v1::LoadModelResponse>(
-      ctx, request, response, "LoadModel", observer_, [this](Call* call) {
+      ctx, request, response, "LoadModel", observer_,
+      Admit(ctx, Access::kAdmin), [this](Call* call) {
         admin_.LoadModel(
             call->request.name(),
             [this, call](absl::StatusOr<Maintenance::Events> events) {
@@ -592,7 +648,8 @@ grpc::ServerUnaryReactor* LstmServeService::UnloadModel(
     grpc::CallbackServerContext* ctx, const Raw* request, Raw* response) {
   using Call = UnaryCall<v1::UnloadModelRequest, v1::UnloadModelResponse>;
   return Unary<v1::UnloadModelRequest, v1::UnloadModelResponse>(
-      ctx, request, response, "UnloadModel", observer_, [this](Call* call) {
+      ctx, request, response, "UnloadModel", observer_,
+      Admit(ctx, Access::kAdmin), [this](Call* call) {
         admin_.UnloadModel(
             call->request.name(), call->request.version(),
             [call](absl::StatusOr<Maintenance::Events> events) {
@@ -631,18 +688,37 @@ class LstmServeService::StreamReactor final
  public:
   StreamReactor(LstmServeService* service, grpc::CallbackServerContext* ctx)
       : service_(service), ctx_(ctx) {
-    caller_.owner = OwnerOf(ctx);
+    absl::StatusOr<Identity> who = service_->Admit(ctx, Access::kUser);
     // Not ctx->IsCancelled(): gRPC destroys the context after OnDone while
     // this reactor (and so a queued chunk's check) may live on.
     caller_.cancelled = [this] {
       return call_gone_.load(std::memory_order_relaxed);
     };
     bool shutting_down;
+    size_t open_streams;
     {
       absl::MutexLock lock(&service_->streams_mu_);
+      open_streams = service_->streams_.size();
       service_->streams_.insert(this);
       shutting_down = service_->shutting_down_;
     }
+    const int max_streams = service_->options_.max_streams;
+    if (who.ok() && static_cast<int64_t>(open_streams) >= max_streams) {
+      who = absl::ResourceExhaustedError(
+          absl::StrCat("the server has ", open_streams,
+                       " streams open, its limit "
+                       "(--max-streams); retry later"));
+    }
+    if (!who.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        finished_ = true;
+        reads_done_ = true;
+      }
+      Finish(ToGrpcStatus(who.status()));
+      return;
+    }
+    caller_.owner = who->name;
     if (shutting_down) {
       absl::MutexLock lock(&mu_);
       shutting_down_ = true;
@@ -893,6 +969,11 @@ class LstmServeService::StreamReactor final
                absl::InvalidArgumentError(
                    "session_id is empty; every stream message names its "
                    "session"));
+      return;
+    }
+    if (absl::Status admitted = service_->RateLimit(caller_.owner);
+        !admitted.ok()) {
+      Complete(request_id, r.session_id(), read_at, std::move(admitted));
       return;
     }
     service_->core_.SubmitChunk(caller_, chunk,

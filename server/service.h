@@ -29,6 +29,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "lstmserve/v1/lstmserve.grpc.pb.h"
+#include "server/auth/authenticator.h"
+#include "server/core/rate_limiter.h"
 #include "server/core/session_manager.h"
 #include "server/maintenance.h"
 
@@ -54,6 +56,14 @@ class RequestObserver {
 };
 
 struct ServiceOptions {
+  // Who may call (null: everyone, as the anonymous identity with the admin
+  // role). Must outlive the service.
+  Authenticator* auth = nullptr;
+  // Requests a second per identity (null: no limit). Must outlive the
+  // service.
+  RateLimiter* rate_limiter = nullptr;
+  // Stream calls open at once, in all; one more is RESOURCE_EXHAUSTED.
+  int max_streams = 10000;
   // Requests of one stream read and not yet answered (response written).
   int max_stream_inflight = 256;
   // Bytes of responses of one stream waiting to be written.
@@ -142,6 +152,14 @@ class LstmServeService final : public internal::RawLstmServeService {
 
  private:
   class StreamReactor;
+  enum class Access { kUser, kAdmin };
+
+  // Who the call comes from, or why it may not proceed: UNAUTHENTICATED
+  // (no or a bad token), PERMISSION_DENIED (an admin method without the
+  // admin role), RESOURCE_EXHAUSTED (the identity's request rate).
+  absl::StatusOr<Identity> Admit(grpc::CallbackServerContext* ctx,
+                                 Access access);
+  absl::Status RateLimit(const std::string& identity);
 
   SessionManager& core_;
   Maintenance& admin_;

@@ -19,6 +19,8 @@ packages=(
   libcivetweb-dev  # the /metrics HTTP endpoint (server/metrics/)
   prometheus  # promtool (tests/metrics/) and a real scrape (tests/e2e/)
   curl  # the scrape test's queries to Prometheus's HTTP API
+  libssl-dev  # SHA-256 and constant-time compares of --auth-tokens (server/auth/)
+  openssl  # the TLS tests make their certificates with it
 )
 for extra in "$@"; do
   case $extra in

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -248,6 +249,25 @@ std::string ResolveTarget(const std::string& flag_value) {
   const char* env = std::getenv("LSTMSERVE_TARGET");
   if (env != nullptr && *env != '\0') return env;
   return "127.0.0.1:50051";
+}
+
+absl::StatusOr<std::string> ResolveToken(const std::string& token_file) {
+  if (token_file.empty()) {
+    const char* env = std::getenv("LSTMSERVE_TOKEN");
+    return std::string(env == nullptr ? "" : env);
+  }
+  std::ifstream in(token_file);
+  std::string line;
+  if (!in || !std::getline(in, line)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--token-file ", token_file, ": cannot read the file"));
+  }
+  const std::string token(absl::StripAsciiWhitespace(line));
+  if (token.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--token-file ", token_file, ": its first line holds no token"));
+  }
+  return token;
 }
 
 std::string FormatError(const absl::Status& status) {

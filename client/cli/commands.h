@@ -21,6 +21,10 @@ namespace lstmserve::client::cli {
 
 // The server address: `flag_value` if not empty, else $LSTMSERVE_TARGET if
 // set and not empty, else 127.0.0.1:50051.
+// The bearer token: the first line of `token_file` (INVALID_ARGUMENT if it
+// cannot be read or is empty), else $LSTMSERVE_TOKEN, else "".
+absl::StatusOr<std::string> ResolveToken(const std::string& token_file);
+
 std::string ResolveTarget(const std::string& flag_value);
 
 // `CODE: message`, e.g. `NOT_FOUND: model "nope" not found`.

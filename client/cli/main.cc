@@ -57,6 +57,24 @@ int main(int argc, char** argv) {
                  "streams, for each step's answer")
       ->capture_default_str()
       ->check(CLI::Range(0.001, 86400.0));
+  bool tls = false;
+  std::string tls_ca, tls_cert, tls_key, tls_server_name, token_file;
+  app.add_flag("--tls", tls,
+               "Connect with TLS, checking the server's certificate against "
+               "the system's CAs (implied by any --tls-* option)");
+  app.add_option("--tls-ca", tls_ca,
+                 "PEM file of the CA(s) that signed the server's certificate");
+  app.add_option("--tls-cert", tls_cert,
+                 "PEM file of this client's certificate, for a server that "
+                 "requires one (mutual TLS; with --tls-key)");
+  app.add_option("--tls-key", tls_key, "PEM file of --tls-cert's private key");
+  app.add_option("--tls-server-name", tls_server_name,
+                 "Name the server's certificate must carry, when it is not "
+                 "the --target host");
+  app.add_option("--token-file", token_file,
+                 "File holding the bearer token sent on every call (default: "
+                 "$LSTMSERVE_TOKEN; a token is never taken as an argument, "
+                 "where other users could read it in the process list)");
   int streams = 1, inflight = 4;
   app.add_option("--streams", streams,
                  "Stream calls shared by all of this process's streaming "
@@ -328,6 +346,14 @@ int main(int argc, char** argv) {
 
   lstmserve::client::ClientOptions options;
   options.target = cli::ResolveTarget(target_flag);
+  options.tls = tls;
+  options.tls_ca = tls_ca;
+  options.tls_cert = tls_cert;
+  options.tls_key = tls_key;
+  options.tls_server_name = tls_server_name;
+  absl::StatusOr<std::string> token = cli::ResolveToken(token_file);
+  if (!token.ok()) return Fail(token.status());
+  options.token = *std::move(token);
   options.streams = streams;
   options.max_inflight_chunks = inflight;
   options.deadline = std::chrono::milliseconds(

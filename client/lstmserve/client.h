@@ -74,6 +74,20 @@ struct ClientOptions {
   // the outputs of an uninterrupted run. Past this many the oldest are
   // dropped, and a recovery that would need them fails with DATA_LOSS.
   int64_t max_resend_steps = 65536;
+
+  // Security (docs/SECURITY.md). TLS is used when `tls` is set or any
+  // tls_* file is: tls_ca is the PEM file of the CAs that signed the
+  // server's certificate (empty: the system's CAs); tls_cert and tls_key,
+  // a client certificate and its key for mutual TLS (both or neither);
+  // tls_server_name, the name the server's certificate must carry (empty:
+  // the host of `target`).
+  bool tls = false;
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_server_name;
+  // Sent as "authorization: Bearer TOKEN" on every call (empty: none).
+  std::string token;
 };
 
 // One field of a model's explain record (lstmserve.v1.ExplainFieldInfo).
@@ -182,6 +196,8 @@ struct SessionInfo {
   // GetSession only: the gate summary over the steps run with explain on.
   int64_t explained_steps = 0;
   std::vector<LayerGateSummary> gate_summary{};
+  // The identity it belongs to ("": anonymous; docs/SECURITY.md).
+  std::string owner{};
 };
 
 struct SessionPage {

@@ -149,6 +149,56 @@ std::vector<Option> MakeTable() {
                    "Write one line per request (method, model, session, "
                    "steps, code, duration) to this file; - for stdout; off "
                    "(or empty): none"),
+      StringOption("tls_cert", &ServerOptions::tls_cert,
+                   "PEM file of the server's TLS certificate chain (with "
+                   "--tls-key); re-read when it changes, so certificates "
+                   "rotate without a restart. Empty: plaintext"),
+      StringOption("tls_key", &ServerOptions::tls_key,
+                   "PEM file of the private key of --tls-cert"),
+      StringOption("tls_client_ca", &ServerOptions::tls_client_ca,
+                   "PEM file of the CAs whose client certificates are "
+                   "accepted: set, every client must present one (mutual "
+                   "TLS)"),
+      BoolOption("allow_insecure", &ServerOptions::allow_insecure,
+                 "Allow plaintext gRPC and metrics on an address that is not "
+                 "loopback (without it such a server refuses to start)"),
+      StringOption("auth_tokens", &ServerOptions::auth_tokens,
+                   "File of bearer tokens, one \"TOKEN IDENTITY [admin]\" a "
+                   "line, re-read when it changes: every call must then "
+                   "carry \"authorization: Bearer TOKEN\" (empty: no "
+                   "tokens)"),
+      BoolOption("identity_from_cert", &ServerOptions::identity_from_cert,
+                 "With --tls-client-ca: a caller without a token is the "
+                 "identity of its client certificate (its first subject "
+                 "alternative name, else its subject CN)"),
+      StringOption("admin_identities", &ServerOptions::admin_identities,
+                   "Certificate identities (--identity-from-cert) that have "
+                   "the admin role, comma-separated"),
+      DurationOption("credentials_reload_interval",
+                     &ServerOptions::credentials_reload_interval,
+                     TimeUnit::kSeconds, {.min = 1, .max = 86400},
+                     "Seconds between checks of the TLS files and "
+                     "--auth-tokens for changes"),
+      IntOption("max_streams", &ServerOptions::max_streams, 1, 1 << 24,
+                "Stream calls open at once, from all clients; one more is "
+                "RESOURCE_EXHAUSTED"),
+      IntOption("max_streams_per_connection",
+                &ServerOptions::max_streams_per_connection, 1, 1 << 20,
+                "Calls (HTTP/2 streams) one connection may have open at "
+                "once; more wait in the client until one ends"),
+      IntOption("max_sessions_per_identity",
+                &ServerOptions::max_sessions_per_identity, 1, 100000000,
+                "Sessions one identity may hold at once; creating one more "
+                "fails with RESOURCE_EXHAUSTED"),
+      IntOption("max_requests_per_second",
+                &ServerOptions::max_requests_per_second, 0, int64_t{1} << 40,
+                "Requests (unary calls and stream messages) a second per "
+                "identity, a token bucket; over it RESOURCE_EXHAUSTED with "
+                "a retry time (0: no limit)"),
+      IntOption("request_burst", &ServerOptions::request_burst, 0,
+                int64_t{1} << 40,
+                "Requests an identity may send at once above "
+                "--max-requests-per-second (0: one second's worth)"),
       StringOption("metrics_listen", &ServerOptions::metrics_listen,
                    "Address of the Prometheus metrics endpoint (/metrics), "
                    "host:port; off: none",

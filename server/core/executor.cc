@@ -39,6 +39,7 @@ absl::Status SessionGone(const SessionHandle& s) {
 SessionInfo SessionHandle::Info() const {
   SessionInfo info;
   info.id = id;
+  info.owner = owner;
   info.model = model->name;
   info.version = model->version;
   info.next_step = next_step.load(std::memory_order_acquire);

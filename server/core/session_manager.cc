@@ -232,8 +232,8 @@ SessionManager::Maintained SessionManager::Maintain() {
       for (auto it = sessions_.begin(); it != sessions_.end();) {
         if (std::find(due.begin(), due.end(), it->second->model.get()) !=
             due.end()) {
-          closing.push_back(std::move(it->second));
-          it = sessions_.erase(it);
+          closing.push_back(it->second);
+          it = EraseLocked(it);
         } else {
           ++it;
         }
@@ -302,7 +302,8 @@ absl::StatusOr<std::shared_ptr<SessionHandle>> SessionManager::Find(
   return it->second;
 }
 
-absl::Status SessionManager::CheckCapacityLocked() const {
+absl::Status SessionManager::CheckCapacityLocked(
+    const std::string& owner) const {
   if (static_cast<int>(sessions_.size()) >= options_.max_sessions) {
     counters_.refused.fetch_add(1, std::memory_order_relaxed);
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -310,7 +311,31 @@ absl::Status SessionManager::CheckCapacityLocked() const {
         " sessions, its limit (--max-sessions); close sessions or retry "
         "later"));
   }
+  auto owned = sessions_per_owner_.find(owner);
+  if (owned != sessions_per_owner_.end() &&
+      owned->second >= options_.max_sessions_per_identity) {
+    counters_.refused.fetch_add(1, std::memory_order_relaxed);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "your identity holds ", owned->second,
+        " sessions, the limit per identity (--max-sessions-per-identity); "
+        "close sessions or retry later"));
+  }
   return absl::OkStatus();
+}
+
+void SessionManager::AddLocked(std::shared_ptr<SessionHandle> session) {
+  ++sessions_per_owner_[session->owner];
+  const std::string id = session->id;
+  sessions_[id] = std::move(session);
+}
+
+SessionManager::SessionMap::iterator SessionManager::EraseLocked(
+    SessionMap::iterator it) {
+  auto owned = sessions_per_owner_.find(it->second->owner);
+  if (owned != sessions_per_owner_.end() && --owned->second <= 0) {
+    sessions_per_owner_.erase(owned);
+  }
+  return sessions_.erase(it);
 }
 
 std::string SessionManager::NewIdLocked() {
@@ -323,13 +348,15 @@ std::string SessionManager::NewIdLocked() {
   return id;
 }
 
-absl::Status SessionManager::CheckCreateLocked(absl::string_view id) const {
+absl::Status SessionManager::CheckCreateLocked(const std::string& owner,
+                                               absl::string_view id) const {
   if (sessions_.count(id)) {
-    // Another owner's id is "already exists" too: create cannot take it.
+    // Another owner's id is "already exists" too: create cannot take it
+    // (ids are one namespace; docs/SECURITY.md).
     return absl::AlreadyExistsError(
         absl::StrCat("session ", Quote(id), " already exists"));
   }
-  return CheckCapacityLocked();
+  return CheckCapacityLocked(owner);
 }
 
 std::shared_ptr<SessionHandle> SessionManager::InstallLocked(
@@ -351,7 +378,7 @@ std::shared_ptr<SessionHandle> SessionManager::InstallLocked(
   handle->stored = writer_ != nullptr;
   handle->next_step.store(init.next_step);
   handle->last_used_unix_us.store(absl::ToUnixMicros(handle->created));
-  sessions_[handle->id] = handle;
+  AddLocked(handle);
   init.put = true;
   init.stored = std::move(stored);
   handle->executor->Install(handle, std::move(init));
@@ -363,7 +390,7 @@ void SessionManager::Discard(const std::shared_ptr<SessionHandle>& session) {
     absl::MutexLock lock(&mu_);
     auto it = sessions_.find(session->id);
     if (it == sessions_.end() || it->second != session) return;
-    sessions_.erase(it);
+    EraseLocked(it);
   }
   session->executor->Close(session, [](absl::Status) {});
 }
@@ -405,7 +432,8 @@ void SessionManager::SubmitChunk(const Caller& caller,
       }
       absl::StatusOr<Served> served = Resolve(request.model, request.version);
       if (!served.ok()) return done(served.status());
-      if (absl::Status s = CheckCreateLocked(request.session_id); !s.ok()) {
+      if (absl::Status s = CheckCreateLocked(caller.owner, request.session_id);
+          !s.ok()) {
         return done(s);
       }
       // Not waited for: the chunk's answer says how durable it is.
@@ -470,7 +498,7 @@ void SessionManager::InstallAndReply(const std::string& owner,
                                      absl::string_view id, const Served& served,
                                      SlotInit init, Via via, InfoDone done) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status s = CheckCreateLocked(id); !s.ok()) {
+  if (absl::Status s = CheckCreateLocked(owner, id); !s.ok()) {
     mu_.Unlock();
     done(s);
     mu_.Lock();
@@ -545,8 +573,8 @@ void SessionManager::CloseSession(const std::string& owner,
     if (it == sessions_.end() || it->second->owner != owner) {
       return done(NotFound(id));
     }
-    session = std::move(it->second);
-    sessions_.erase(it);
+    session = it->second;
+    EraseLocked(it);
   }
   counters_.closed.fetch_add(1, std::memory_order_relaxed);
   ModelExecutor* executor = session->executor.get();
@@ -664,7 +692,7 @@ SessionManager::Restored SessionManager::Restore(
     // Time the server was down is not idle time: clients could not reach
     // their sessions then.
     handle->last_used_unix_us.store(absl::ToUnixMicros(Now()));
-    sessions_[handle->id] = handle;
+    AddLocked(handle);
     SlotInit init;
     init.initial_state = std::move(r.initial_state);
     init.state = std::move(snap.state);
@@ -678,14 +706,14 @@ SessionManager::Restored SessionManager::Restore(
 }
 
 SessionManager::Page SessionManager::ListSessions(
-    const std::string& owner, int page_size,
+    const std::string& owner, bool all_owners, int page_size,
     absl::string_view page_token) const {
   Page page;
   absl::MutexLock lock(&mu_);
   auto it = page_token.empty() ? sessions_.begin()
                                : sessions_.upper_bound(page_token);
   for (; it != sessions_.end(); ++it) {
-    if (it->second->owner != owner) continue;
+    if (!all_owners && it->second->owner != owner) continue;
     if (static_cast<int>(page.sessions.size()) == page_size) {
       page.next_page_token = page.sessions.back().id;
       break;
@@ -703,8 +731,8 @@ int SessionManager::ExpireIdle() {
     for (auto it = sessions_.begin(); it != sessions_.end();) {
       if (it->second->last_used_unix_us.load(std::memory_order_relaxed) <=
           cutoff_us) {
-        expired.push_back(std::move(it->second));
-        it = sessions_.erase(it);
+        expired.push_back(it->second);
+        it = EraseLocked(it);
       } else {
         ++it;
       }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -51,6 +52,9 @@ struct CoreOptions {
   int threads = 1;
   // Creating a session beyond this many fails with RESOURCE_EXHAUSTED.
   int max_sessions = 10000;
+  // Sessions one identity (owner) may hold at once; beyond it creating one
+  // fails with RESOURCE_EXHAUSTED.
+  int max_sessions_per_identity = 10000;
   // A session unused for this long is closed by ExpireIdle.
   absl::Duration idle_timeout = absl::Minutes(10);
   RequestLimits limits;
@@ -202,8 +206,9 @@ class SessionManager {
     std::vector<SessionInfo> sessions;  // ordered by id
     std::string next_page_token;        // empty: last page
   };
-  // `owner`'s sessions with ids after `page_token`, at most page_size.
-  Page ListSessions(const std::string& owner, int page_size,
+  // `owner`'s sessions (every owner's with all_owners) with ids after
+  // `page_token`, at most page_size.
+  Page ListSessions(const std::string& owner, bool all_owners, int page_size,
                     absl::string_view page_token) const;
 
   // Closes sessions idle for at least the idle timeout; returns how many.
@@ -268,7 +273,16 @@ class SessionManager {
   // Creates and installs a session (under mu_, so that no operation can
   // reach its shard before the slot exists).
   // ALREADY_EXISTS or RESOURCE_EXHAUSTED if a session `id` cannot be made.
-  absl::Status CheckCreateLocked(absl::string_view id) const
+  absl::Status CheckCreateLocked(const std::string& owner,
+                                 absl::string_view id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Every change to sessions_ goes through these two, so that the count
+  // of sessions per owner stays true.
+  void AddLocked(std::shared_ptr<SessionHandle> session)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  using SessionMap =
+      std::map<std::string, std::shared_ptr<SessionHandle>, std::less<>>;
+  SessionMap::iterator EraseLocked(SessionMap::iterator it)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Makes and installs a checked session (under mu_, so that no operation
   // can reach its shard before the slot exists). With a store its record is
@@ -287,7 +301,8 @@ class SessionManager {
   // A create or import that could not be stored: closes it again.
   void Discard(const std::shared_ptr<SessionHandle>& session);
   void CheckpointLoop();
-  absl::Status CheckCapacityLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckCapacityLocked(const std::string& owner) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ModelRegistry& models_;
   const CoreOptions options_;
@@ -325,7 +340,9 @@ class SessionManager {
   std::vector<ModelExecutor*> graveyard_ ABSL_GUARDED_BY(graveyard_mu_);
 
   mutable absl::Mutex mu_;
-  std::map<std::string, std::shared_ptr<SessionHandle>, std::less<>> sessions_
+  SessionMap sessions_ ABSL_GUARDED_BY(mu_);
+  // Sessions held per owner (owners with none are not kept).
+  absl::flat_hash_map<std::string, int> sessions_per_owner_
       ABSL_GUARDED_BY(mu_);
   uint64_t id_counter_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t id_salt_ = 0;

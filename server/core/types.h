@@ -45,6 +45,7 @@ struct ChunkResult {
 
 struct SessionInfo {
   std::string id;
+  std::string owner;  // the identity it belongs to ("": anonymous)
   std::string model;
   int64_t version = 0;
   int64_t next_step = 0;

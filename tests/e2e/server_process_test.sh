@@ -27,6 +27,22 @@ fi
 [[ $(wc -l < "$tmp/err") -eq 1 ]] || fail "error is not one line: $(cat "$tmp/err")"
 grep -q "lstm-server: .*none" "$tmp/err" || fail "error does not name the path"
 
+# Plaintext off loopback, and a broken tokens file: refused at start, one
+# line (docs/SECURITY.md).
+if "$server" --model-repo "$repo" --listen 0.0.0.0:0 2>"$tmp/err"; then
+  fail "a plaintext non-loopback listen started"
+fi
+[[ $(wc -l < "$tmp/err") -eq 1 ]] || fail "error is not one line: $(cat "$tmp/err")"
+grep -q "lstm-server: .*without TLS.*--allow-insecure" "$tmp/err" || fail "unexpected error: $(cat "$tmp/err")"
+printf 'short alice\n' > "$tmp/tokens"
+chmod 600 "$tmp/tokens"
+if "$server" --model-repo "$repo" --listen 127.0.0.1:0 --auth-tokens "$tmp/tokens" 2>"$tmp/err"; then
+  fail "a broken tokens file started"
+fi
+[[ $(wc -l < "$tmp/err") -eq 1 ]] || fail "error is not one line: $(cat "$tmp/err")"
+grep -q "lstm-server: --auth-tokens .*line 1: the token has 5 characters" "$tmp/err" \
+  || fail "unexpected tokens error: $(cat "$tmp/err")"
+
 # Configuration errors: one line, exit 2 (a bad flag value: CLI11's 105).
 printf 'threads = 1\nmax_sesions = 5\n' > "$tmp/bad.toml"
 if "$server" --config "$tmp/bad.toml" 2>"$tmp/err"; then fail "bad config file accepted"; else code=$?; fi

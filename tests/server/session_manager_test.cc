@@ -273,8 +273,8 @@ TEST_F(CoreTest, AnotherOwnersSessionLooksExactlyLikeAMissingOne) {
   EXPECT_EQ(shown.replace(shown.find("\"a\""), 3, "\"b\""), absent);
   EXPECT_EQ(core_->GetSession("bob", "a").status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_TRUE(core_->ListSessions("bob", 10, "").sessions.empty());
-  EXPECT_EQ(core_->ListSessions("alice", 10, "").sessions.size(), 1u);
+  EXPECT_TRUE(core_->ListSessions("bob", false, 10, "").sessions.empty());
+  EXPECT_EQ(core_->ListSessions("alice", false, 10, "").sessions.size(), 1u);
 }
 
 TEST_F(CoreTest, SessionLimitIdsAndInitialState) {
@@ -293,6 +293,36 @@ TEST_F(CoreTest, SessionLimitIdsAndInitialState) {
             absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(Create("", "y", "tiny", 1, {}).status().code(),
             absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(CoreTest, EachIdentityHasItsOwnSessionLimit) {
+  CoreOptions o;
+  o.max_sessions_per_identity = 2;
+  Start(o);
+  ASSERT_TRUE(Create("alice", "a1", "tiny", 1, {}).ok());
+  ASSERT_TRUE(Create("alice", "a2", "tiny", 1, {}).ok());
+  absl::Status third = Create("alice", "a3", "tiny", 1, {}).status();
+  EXPECT_EQ(third.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(third.message(), testing::HasSubstr("per identity"));
+  // Creating on a stream counts too.
+  auto* streamed = Post("a4", {1, 2}, std::nullopt, "alice", "tiny", true);
+  ASSERT_TRUE(streamed->value);
+  EXPECT_EQ(streamed->value->status().code(),
+            absl::StatusCode::kResourceExhausted);
+  ASSERT_TRUE(Create("bob", "b1", "tiny", 1, {}).ok());
+  // A closed session frees its owner's place.
+  Result<absl::Status> closed;
+  core_->CloseSession("alice", "a1", closed.Callback());
+  Run();
+  ASSERT_TRUE(closed.value && closed.value->ok());
+  EXPECT_TRUE(Create("alice", "a3", "tiny", 1, {}).ok());
+  // The admin listing sees every owner's sessions, with their owners.
+  SessionManager::Page all = core_->ListSessions("", true, 10, "");
+  std::vector<std::string> owners;
+  for (const SessionInfo& s : all.sessions) {
+    owners.push_back(s.owner + "/" + s.id);
+  }
+  EXPECT_THAT(owners, testing::ElementsAre("alice/a2", "alice/a3", "bob/b1"));
 }
 
 TEST_F(CoreTest, ResetReturnsToTheInitialState) {
@@ -381,7 +411,7 @@ TEST_F(CoreTest, HostileStringsAreCutInEveryErrorMessage) {
   EXPECT_LT(Import("", snap).status().message().size(), kBound);
   snap.id = "ok";
   EXPECT_LT(Import("", snap).status().message().size(), kBound);
-  EXPECT_TRUE(core_->ListSessions("", 10, huge).sessions.empty());
+  EXPECT_TRUE(core_->ListSessions("", false, 10, huge).sessions.empty());
 }
 
 TEST_F(CoreTest, BadShapesAndValuesAreInvalidArgument) {
