@@ -308,15 +308,20 @@ ModelInfo FromProto(const pb::ModelInfo& m) {
 
 // Runs one unary call, retrying on UNAVAILABLE when `retry_safe`, within
 // one overall deadline. `rpc(context, response)` performs one attempt.
+// `session_id`, when not empty, is sent as the x-session-id metadata, by
+// which a front proxy keeps a session's calls on the server that holds it
+// (docs/DEPLOY.md).
 template <typename Response, typename Rpc>
 absl::Status CallUnary(const Client::Shared& shared, bool retry_safe,
-                       Response* response, Rpc rpc) {
+                       Response* response, Rpc rpc,
+                       const std::string& session_id = "") {
   const ClientOptions& options = shared.options;
   const auto deadline = std::chrono::system_clock::now() + options.deadline;
   for (int retry = 0;; ++retry) {
     grpc::ClientContext context;
     context.set_deadline(deadline);
     internal::PrepareContext(options, &context);
+    if (!session_id.empty()) context.AddMetadata("x-session-id", session_id);
     response->Clear();
     const grpc::Status status = rpc(&context, response);
     if (status.ok()) return absl::OkStatus();
@@ -332,8 +337,22 @@ absl::Status CallUnary(const Client::Shared& shared, bool retry_safe,
   }
 }
 
+// The session a request addresses ("" for none): its session_id, or its
+// snapshot's.
+template <typename Request>
+std::string SessionOf(const Request& request) {
+  if constexpr (requires { request.session_id(); }) {
+    return request.session_id();
+  } else if constexpr (requires { request.snapshot().session_id(); }) {
+    return request.snapshot().session_id();
+  } else {
+    return "";
+  }
+}
+
 // One call of a LstmServe method, e.g. &Stub::GetSession, with
-// CallUnary's deadline and retries.
+// CallUnary's deadline and retries; a call on a session carries its id as
+// x-session-id.
 template <typename Request, typename Response>
 absl::StatusOr<Response> CallStub(
     const Client::Shared& shared, bool retry_safe,
@@ -341,11 +360,12 @@ absl::StatusOr<Response> CallStub(
                                                 const Request&, Response*),
     const Request& request) {
   Response response;
-  absl::Status status =
-      CallUnary(shared, retry_safe, &response,
-                [&](grpc::ClientContext* context, Response* out) {
-                  return (shared.stub.get()->*method)(context, request, out);
-                });
+  absl::Status status = CallUnary(
+      shared, retry_safe, &response,
+      [&](grpc::ClientContext* context, Response* out) {
+        return (shared.stub.get()->*method)(context, request, out);
+      },
+      SessionOf(request));
   if (!status.ok()) return status;
   return response;
 }

@@ -21,6 +21,7 @@ packages=(
   curl  # the scrape test's queries to Prometheus's HTTP API
   libssl-dev  # SHA-256 and constant-time compares of --auth-tokens (server/auth/)
   openssl  # the TLS tests make their certificates with it
+  python3-yaml  # tests/deploy/check_deploy.py reads deploy/'s YAML
 )
 for extra in "$@"; do
   case $extra in
