@@ -26,6 +26,12 @@
 // gRPC runs no reaction inline (Start* only schedule them), so starting
 // operations while holding mu cannot deadlock.
 //
+// With ClientOptions::session_affinity each session has a Conn of its own
+// whose calls carry the session's id as x-session-id (so a front proxy can
+// route the stream to the server holding the session); the Conn is
+// half-closed when its session closes, and reused by a later session once
+// its call has ended.
+//
 // Lifetimes: Client::Shared owns the StreamMux; every StreamingSession
 // holds the Shared. A call's reactions touch the mux only; the worker waits
 // for each call's OnDone before starting another on its Conn or exiting.
@@ -151,6 +157,11 @@ class StreamMux {
     absl::flat_hash_map<uint64_t, Awaited> awaiting;  // by request id
     std::deque<uint64_t> sent_order;  // request ids, oldest first
     absl::flat_hash_set<StreamingSession::Core*> sessions;
+    // session_affinity: the session this Conn was made for (sent as
+    // x-session-id), and whether that session has closed (the call is
+    // half-closed, and the Conn free for another once the call ends).
+    std::string session_header;
+    bool retired = false;
     int failures = 0;  // consecutive failed attempts
     absl::Time reconnect_at = absl::InfinitePast();
     bool has_work() const {
@@ -199,7 +210,9 @@ class StreamMux {
   mutable absl::Mutex mu_;
   absl::CondVar worker_cv_;
   absl::CondVar flush_cv_;
-  std::vector<Conn> conns_ ABSL_GUARDED_BY(mu_);
+  // A deque: a Conn is never moved, so a reference to one stays good across
+  // an unlock while another session adds a Conn.
+  std::deque<Conn> conns_ ABSL_GUARDED_BY(mu_);
   std::vector<StreamingSession::Core*> to_drain_ ABSL_GUARDED_BY(mu_);
   uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
   int next_conn_ ABSL_GUARDED_BY(mu_) = 0;
@@ -233,7 +246,10 @@ class StreamCall final
 StreamMux::StreamMux(Client::Shared* shared) : shared_(shared) {
   {
     absl::MutexLock lock(&mu_);
-    conns_.resize(shared->options.streams);
+    // session_affinity: Conns are made per session (Register).
+    if (!shared->options.session_affinity) {
+      conns_.resize(shared->options.streams);
+    }
   }
   worker_ = std::thread([this] { Run(); });
 }
@@ -249,6 +265,25 @@ StreamMux::~StreamMux() {
 
 void StreamMux::Register(StreamingSession::Core* core) {
   absl::MutexLock lock(&mu_);
+  if (shared_->options.session_affinity) {
+    // A Conn of its own: a free one (its last call has ended), else a new
+    // one.
+    int c = 0;
+    while (c < static_cast<int>(conns_.size()) &&
+           !(conns_[c].retired && conns_[c].sessions.empty() &&
+             conns_[c].call == nullptr)) {
+      ++c;
+    }
+    if (c == static_cast<int>(conns_.size())) conns_.emplace_back();
+    Conn& conn = conns_[c];
+    conn.retired = false;
+    conn.failures = 0;
+    conn.reconnect_at = absl::InfinitePast();
+    conn.session_header = core->session_id;
+    core->conn = c;
+    conn.sessions.insert(core);
+    return;
+  }
   core->conn = next_conn_;
   next_conn_ = (next_conn_ + 1) % static_cast<int>(conns_.size());
   conns_[core->conn].sessions.insert(core);
@@ -535,6 +570,9 @@ void StreamMux::StartCallLocked(int c) {
   Conn& conn = conns_[c];
   auto* call = new StreamCall(this, c);
   internal::PrepareContext(shared_->options, &call->context);
+  if (!conn.session_header.empty()) {
+    call->context.AddMetadata("x-session-id", conn.session_header);
+  }
   shared_->stub->async()->Stream(&call->context, call);
   // The worker's hold: keeps the call alive (no OnDone) while other threads
   // may start writes on it; removed once its reads have ended.
@@ -639,10 +677,11 @@ void StreamMux::Run() {
         continue;
       }
       if (conn.call != nullptr) {
-        if (stopping_ && !conn.writes_done && !conn.write_pending &&
-            conn.writes.empty()) {
-          // Half-close; the server ends the stream after it. One that does
-          // not within the deadline is cancelled below.
+        if ((stopping_ || (conn.retired && conn.sessions.empty())) &&
+            !conn.writes_done && !conn.write_pending && conn.writes.empty()) {
+          // Half-close (the client is stopping, or the Conn's one session
+          // has closed); the server ends the stream after it. One that
+          // does not within the deadline is cancelled below.
           conn.writes_done = true;
           conn.close_deadline =
               absl::Now() + absl::FromChrono(shared_->options.deadline);
@@ -715,7 +754,12 @@ void StreamMux::Close(StreamingSession::Core* core) {
   while (core->drain_refs > 0 || core->delivering) flush_cv_.Wait(&mu_);
   if (core->closed) return;
   core->closed = true;
-  conns_[core->conn].sessions.erase(core);
+  Conn& conn = conns_[core->conn];
+  conn.sessions.erase(core);
+  if (shared_->options.session_affinity) {
+    conn.retired = true;
+    worker_cv_.Signal();  // half-closes its call
+  }
 }
 
 int64_t StreamMux::NextStep(const StreamingSession::Core* core) const {

@@ -75,6 +75,11 @@ int main(int argc, char** argv) {
                  "File holding the bearer token sent on every call (default: "
                  "$LSTMSERVE_TOKEN; a token is never taken as an argument, "
                  "where other users could read it in the process list)");
+  bool session_affinity = false;
+  app.add_flag("--session-affinity", session_affinity,
+               "Give each streaming session a stream of its own carrying its "
+               "id as x-session-id, for a front proxy that routes by it "
+               "(docs/DEPLOY.md); `stream` always does");
   int streams = 1, inflight = 4;
   app.add_option("--streams", streams,
                  "Stream calls shared by all of this process's streaming "
@@ -346,6 +351,8 @@ int main(int argc, char** argv) {
 
   lstmserve::client::ClientOptions options;
   options.target = cli::ResolveTarget(target_flag);
+  // One session: its own stream, with x-session-id, costs nothing.
+  options.session_affinity = session_affinity || *stream_cmd;
   options.tls = tls;
   options.tls_ca = tls_ca;
   options.tls_cert = tls_cert;

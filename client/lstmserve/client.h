@@ -88,6 +88,13 @@ struct ClientOptions {
   std::string tls_server_name;
   // Sent as "authorization: Bearer TOKEN" on every call (empty: none).
   std::string token;
+  // Each StreamingSession gets a Stream call of its own that carries its
+  // session id as the x-session-id metadata, so that a front proxy hashing
+  // on it (deploy/k8s/, docs/DEPLOY.md) sends the stream to the server that
+  // holds the session; `streams` is then unused. Off: sessions share
+  // `streams` calls, which carry no x-session-id (right for one server).
+  // Unary calls on a session always carry x-session-id.
+  bool session_affinity = false;
 };
 
 // One field of a model's explain record (lstmserve.v1.ExplainFieldInfo).

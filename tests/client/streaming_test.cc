@@ -83,6 +83,34 @@ TEST_F(StreamingTest, RandomChunkSizesEqualTheReference) {
   }
 }
 
+TEST_F(StreamingTest, WithSessionAffinityEachSessionHasItsOwnStream) {
+  ClientOptions o = FastOptions(server_->address());
+  o.session_affinity = true;
+  auto client = ConnectTo(o);
+  ASSERT_NE(client, nullptr);
+  const std::vector<float> inputs = SequenceInputs(120, 21);
+  const std::vector<float> reference =
+      StatelessReference(*client, "sunspots", inputs);
+  // Three at once, then three more after they closed (reusing their
+  // streams' slots once those calls have ended).
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::unique_ptr<StreamingSession>> streams;
+    for (int i = 0; i < 3; ++i) {
+      auto s = client->OpenStream({.model = "sunspots"});
+      ASSERT_TRUE(s.ok()) << s.status();
+      streams.push_back(*std::move(s));
+    }
+    std::vector<std::vector<absl::StatusOr<StepResult>>> results;
+    for (auto& s : streams) {
+      results.push_back(SendAll(*s, inputs, RandomChunks(120, 10, 30 + round)));
+    }
+    for (size_t i = 0; i < streams.size(); ++i) {
+      ExpectIdentical(Concat(results[i]), reference, "sunspots");
+      EXPECT_TRUE(streams[i]->Close().ok());
+    }
+  }
+}
+
 TEST_F(StreamingTest, CallbacksArriveInSendOrderOneAtATime) {
   const std::vector<float> inputs = SequenceInputs(200, 13);
   const std::vector<float> reference =
