@@ -562,7 +562,7 @@ class LstmServeService::StreamReactor final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   StreamReactor(LstmServeService* service, grpc::CallbackServerContext* ctx)
-      : service_(service), ctx_(ctx) {
+      : service_(service) {
     caller_.owner = OwnerOf(ctx);
     // Not ctx->IsCancelled(): gRPC destroys the context after OnDone while
     // this reactor (and so a queued chunk's check) may live on.
@@ -889,7 +889,6 @@ class LstmServeService::StreamReactor final
   }
 
   LstmServeService* const service_;
-  grpc::CallbackServerContext* const ctx_;
   Caller caller_;
   // Written by gRPC between StartRead and OnReadDone; parsed into request_.
   grpc::ByteBuffer read_buffer_;
