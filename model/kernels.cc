@@ -7,6 +7,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -34,7 +38,15 @@ const CpuFeatures& Cpu() {
                __builtin_cpu_supports("avx512vl");
     f.avx512_vnni = f.avx512 && __builtin_cpu_supports("avx512vnni");
     f.avx512_bf16 = f.avx512 && __builtin_cpu_supports("avx512bf16");
+#if defined(__clang__) && __clang_major__ < 15
+    // clang 14 (the thread-safety and fuzz build) does not know "avxvnni":
+    // CPUID leaf 7, subleaf 1, EAX bit 4. AVX's OS state is the baseline's.
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    f.avx_vnni = __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) != 0 &&
+                 (eax & (1u << 4)) != 0;
+#else
     f.avx_vnni = __builtin_cpu_supports("avxvnni");
+#endif
 #endif
     return f;
   }();

@@ -8,6 +8,7 @@
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "model/status_macros.h"
 #include "server/grpc_status.h"
+#include "server/snapshot_proto.h"
 #include "spdlog/spdlog.h"
 
 namespace lstmserve::server {
@@ -239,75 +240,6 @@ void SetError(const absl::Status& status, v1::StreamResponse* response) {
   response->mutable_error()->set_message(std::string(status.message()));
 }
 
-// A snapshot message in core terms: shapes checked here, the rest by the
-// core (ValidateSnapshot).
-absl::StatusOr<SessionSnapshot> FromProto(const v1::SessionSnapshot& p) {
-  SessionSnapshot snap;
-  snap.id = p.session_id();
-  snap.model = p.model();
-  snap.version = p.version();
-  snap.next_step = p.next_step();
-  snap.state.assign(p.state().begin(), p.state().end());
-  auto chunk = [](int64_t first_step, const v1::Tensor& in,
-                  const v1::Tensor& out,
-                  absl::string_view what) -> absl::StatusOr<ReplayChunk> {
-    if (in.shape_size() != 2 || out.shape_size() != 2 ||
-        in.shape(0) != out.shape(0) || in.shape(0) < 1 ||
-        in.shape(0) > (int64_t{1} << 24)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "snapshot ", what,
-          ": inputs and outputs must both have shape [T, width] with the "
-          "same T >= 1"));
-    }
-    ReplayChunk c;
-    c.first_step = first_step;
-    c.steps = static_cast<int>(in.shape(0));
-    c.inputs.assign(in.values().begin(), in.values().end());
-    c.outputs.assign(out.values().begin(), out.values().end());
-    return c;
-  };
-  if (p.replay_size() > 0) {
-    for (int i = 0; i < p.replay_size(); ++i) {
-      const v1::ReplayChunk& r = p.replay(i);
-      absl::StatusOr<ReplayChunk> c =
-          chunk(r.first_step(), r.inputs(), r.outputs(),
-                absl::StrCat("replay[", i, "]"));
-      if (!c.ok()) return c.status();
-      snap.replay.push_back(*std::move(c));
-    }
-  } else if (p.last_inputs().shape_size() > 0 ||
-             p.last_outputs().shape_size() > 0) {
-    absl::StatusOr<ReplayChunk> c = chunk(p.last_first_step(), p.last_inputs(),
-                                          p.last_outputs(), "last chunk");
-    if (!c.ok()) return c.status();
-    snap.replay.push_back(*std::move(c));
-  }
-  return snap;
-}
-
-void ToProto(const SessionSnapshot& snap, const model::Model& m,
-             v1::SessionSnapshot* out) {
-  out->set_session_id(snap.id);
-  out->set_model(snap.model);
-  out->set_version(snap.version);
-  out->set_next_step(snap.next_step);
-  out->mutable_state()->Assign(snap.state.begin(), snap.state.end());
-  for (const ReplayChunk& c : snap.replay) {
-    v1::ReplayChunk* r = out->add_replay();
-    r->set_first_step(c.first_step);
-    FillTensor(c.inputs, c.steps, m.input_size(), r->mutable_inputs());
-    FillTensor(c.outputs, c.steps, m.output_size(), r->mutable_outputs());
-  }
-  if (!snap.replay.empty()) {
-    const ReplayChunk& last = snap.replay.back();
-    out->set_last_first_step(last.first_step);
-    FillTensor(last.inputs, last.steps, m.input_size(),
-               out->mutable_last_inputs());
-    FillTensor(last.outputs, last.steps, m.output_size(),
-               out->mutable_last_outputs());
-  }
-}
-
 }  // namespace
 
 LstmServeService::LstmServeService(SessionManager& core, Maintenance& admin,
@@ -524,8 +456,8 @@ grpc::ServerUnaryReactor* LstmServeService::ExportSession(
                             [call](absl::StatusOr<SessionSnapshot> snap) {
                               if (snap.ok()) {
                                 call->record.model = snap->model;
-                                ToProto(*snap, *snap->ran_on->model,
-                                        &call->response);
+                                SnapshotToProto(*snap, *snap->ran_on->model,
+                                                &call->response);
                               }
                               call->Finish(snap.status());
                             });
@@ -539,7 +471,7 @@ grpc::ServerUnaryReactor* LstmServeService::ImportSession(
       ctx, request, response, "ImportSession", observer_,
       Admit(ctx, Access::kUser), [this](Call* call) {
         absl::StatusOr<SessionSnapshot> snap =
-            FromProto(call->request.snapshot());
+            SnapshotFromProto(call->request.snapshot());
         if (!snap.ok()) return call->Finish(snap.status());
         core_.ImportSession(call->identity.name, *std::move(snap),
                             AnswerWithSessionInfo(call));
@@ -687,7 +619,7 @@ class LstmServeService::StreamReactor final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   StreamReactor(LstmServeService* service, grpc::CallbackServerContext* ctx)
-      : service_(service), ctx_(ctx) {
+      : service_(service) {
     absl::StatusOr<Identity> who = service_->Admit(ctx, Access::kUser);
     // Not ctx->IsCancelled(): gRPC destroys the context after OnDone while
     // this reactor (and so a queued chunk's check) may live on.
@@ -1038,7 +970,6 @@ class LstmServeService::StreamReactor final
   }
 
   LstmServeService* const service_;
-  grpc::CallbackServerContext* const ctx_;
   Caller caller_;
   // Written by gRPC between StartRead and OnReadDone; parsed into request_.
   grpc::ByteBuffer read_buffer_;

@@ -10,6 +10,11 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
+  ninja-build  # tools/build.sh uses it when present: faster no-op rebuilds
+  # The asan pass (clang ASan + UBSan, -Wthread-safety, libFuzzer): its
+  # sanitizer and fuzzer runtimes are only recommended by clang-14, and
+  # llvm-14 brings llvm-symbolizer, which turns report addresses into lines.
+  clang-14 libclang-rt-14-dev llvm-14
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libeigen3-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libabsl-dev

@@ -335,7 +335,9 @@ class ModelExecutor::Shard final : public Strand {
       op.taken({});
       return;
     }
-    checkpoint_.emplace();
+    // Not emplace(): clang 14 finds a nested struct with member
+    // initializers not default-constructible inside its enclosing class.
+    checkpoint_.emplace(PendingCheckpoint{});
     checkpoint_->taken = std::move(op.taken);
     checkpoint_->serials.swap(dirty_);
     checkpoint_->records.reserve(checkpoint_->serials.size());

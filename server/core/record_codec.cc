@@ -43,7 +43,9 @@ class Reader {
     const size_t bytes = static_cast<size_t>(n) * sizeof(float);
     if (rest_.size() < bytes) return false;
     out.resize(n);
-    std::memcpy(out.data(), rest_.data(), bytes);
+    // Not for n == 0: memcpy from or to an empty vector's null data() is
+    // undefined even for no bytes.
+    if (n != 0) std::memcpy(out.data(), rest_.data(), bytes);
     rest_.remove_prefix(bytes);
     return true;
   }

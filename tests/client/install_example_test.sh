@@ -6,13 +6,15 @@
 # `lstm-client stream` for the same input.
 #
 # usage: install_example_test.sh CMAKE BUILD_DIR EXAMPLE_DIR LSTM_SERVER
-#                                LSTM_CLIENT MODEL_REPO CXX [EXTRA_FLAGS]
+#                                LSTM_CLIENT MODEL_REPO CXX [EXTRA_FLAGS
+#                                [EXTRA_LINK_FLAGS]]
 set -euo pipefail
 # Tests run side by side: no server takes the default metrics port.
 export LSTMSERVE_METRICS_LISTEN=127.0.0.1:0
 
 cmake=$1 build_dir=$2 example_dir=$3 server=$4 client=$5 repo=$6 cxx=$7
 flags=${8:-}
+link_flags="$flags ${9:-}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/lstmserve-install-test.XXXXXX")
 server_pid=
@@ -44,7 +46,7 @@ echo "== build the example against the installed package"
   -DCMAKE_CXX_COMPILER="$cxx" \
   -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS="$flags" \
-  -DCMAKE_EXE_LINKER_FLAGS="$flags" >"$work/configure.log" 2>&1 ||
+  -DCMAKE_EXE_LINKER_FLAGS="$link_flags" >"$work/configure.log" 2>&1 ||
   { cat "$work/configure.log"; fail "configure"; }
 "$cmake" --build "$work/build" -j2 >"$work/build.log" 2>&1 ||
   { cat "$work/build.log"; fail "build"; }

@@ -318,6 +318,23 @@ TEST(RecordCodecTest, ReplayRoundTripsAndEveryTruncationIsAnError) {
   EXPECT_TRUE(DecodeReplay("").ok());
 }
 
+// Found by tests/fuzz/ (store_record): a chunk with no input floats made
+// the decoder memcpy into an empty vector's null data(), undefined behaviour
+// that the ASan + UBSan pass reports.
+TEST(RecordCodecTest, AChunkWithNoFloatsDecodes) {
+  const std::vector<ReplayChunk> replay = {{0, 1, {}, {2.5f, 3.5f}},
+                                           {1, 1, {1.5f}, {}}};
+  const std::string bytes = EncodeReplay(replay);
+  auto back = DecodeReplay(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_THAT(*back, SizeIs(2));
+  EXPECT_THAT((*back)[0].inputs, SizeIs(0));
+  EXPECT_EQ((*back)[0].outputs, replay[0].outputs);
+  EXPECT_EQ((*back)[1].inputs, replay[1].inputs);
+  EXPECT_THAT((*back)[1].outputs, SizeIs(0));
+  EXPECT_EQ(EncodeReplay(*back), bytes);
+}
+
 TEST(RecordCodecTest, HugeCountsAreRefusedBeforeAnythingIsAllocated) {
   std::string bytes = "LRP1";
   bytes += std::string("\x01\x00\x00\x00", 4);  // one chunk
