@@ -499,10 +499,15 @@ absl::Status SqliteStateStore::Apply(std::span<const StoreWrite> writes) {
     sqlite3_bind_text(s, 1, r.id.data(), static_cast<int>(r.id.size()),
                       SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, static_cast<int64_t>(r.incarnation));
-    std::string replay;
     if (w.kind != StoreWrite::Kind::kDelete) {
-      if (r.replay_blob.empty()) replay = EncodeReplay(r.replay);
-      const std::string& blob = r.replay_blob.empty() ? replay : r.replay_blob;
+      // Encoded into one buffer reused for every record: a checkpoint
+      // allocates nothing here.
+      std::string& blob = replay_buffer_;
+      if (!r.replay_chunks.empty()) {
+        EncodeReplayTo(r.replay_chunks, blob);
+      } else {
+        blob = EncodeReplay(r.replay);
+      }
       sqlite3_bind_text(s, 2, r.owner.data(), static_cast<int>(r.owner.size()),
                         SQLITE_STATIC);
       sqlite3_bind_text(s, 4, r.model.data(), static_cast<int>(r.model.size()),

@@ -64,6 +64,7 @@ class SqliteStateStore final : public StateStore {
   sqlite3* db_;
   int lock_fd_;
   std::unique_ptr<Statements> statements_;
+  std::string replay_buffer_;  // Apply's, reused from record to record
 };
 
 }  // namespace lstmserve::server::store
