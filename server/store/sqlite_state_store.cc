@@ -827,12 +827,24 @@ absl::Status SqliteStateStore::Apply(std::span<const StoreWrite> writes) {
   segment_buffer_.clear();
   auto flush_segment = [&]() -> absl::Status {
     if (segment_buffer_.empty()) return absl::OkStatus();
+    // Inserted as zeros, then written through a blob handle: binding the
+    // bytes would have SQLite copy all of them into a record first.
     sqlite3_bind_int64(sql.put_segment.get(), 1, segment_id);
-    BindBytes(sql.put_segment.get(), 2, segment_buffer_.data(),
-              segment_buffer_.size());
+    sqlite3_bind_zeroblob64(sql.put_segment.get(), 2, segment_buffer_.size());
     if (absl::Status s = step(sql.put_segment, "writing replay chunks");
         !s.ok()) {
       return s;
+    }
+    sqlite3_blob* blob = nullptr;
+    int rc = sqlite3_blob_open(db_, "main", "replay_segments", "data",
+                               segment_id, 1, &blob);
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_blob_write(blob, segment_buffer_.data(),
+                              static_cast<int>(segment_buffer_.size()), 0);
+    }
+    const int closed = sqlite3_blob_close(blob);
+    if (rc != SQLITE_OK || closed != SQLITE_OK) {
+      return SqlError(db_, "writing replay chunks");
     }
     new_segments.push_back(Written{segment_id, segment_buffer_.size()});
     ++segment_id;
