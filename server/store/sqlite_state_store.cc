@@ -49,7 +49,7 @@ CREATE TABLE sessions (
 // (kRefTag below) instead of holding them; schema 1's inline records
 // ("LRP1") are still read, and replaced when their row is next written.
 constexpr const char* kCreateSegments = R"sql(
-CREATE TABLE replay_segments (
+CREATE TABLE IF NOT EXISTS replay_segments (
   id INTEGER PRIMARY KEY,
   data BLOB NOT NULL
 );
