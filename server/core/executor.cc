@@ -115,7 +115,9 @@ struct Slot : QueueEntry {
   std::vector<float> state;                // the engine updates it in place
   std::vector<float> initial_state;        // empty: zeros
   int64_t next_step = 0;
-  std::vector<ReplayChunk> replay;  // oldest first, ends at next_step
+  // Oldest first, ends at next_step. A chunk never changes once applied,
+  // so a checkpoint's record shares it instead of copying it.
+  std::vector<std::shared_ptr<const ReplayChunk>> replay;
   // Changed since the shard's last checkpoint (in its dirty list).
   bool dirty = false;
   // A stateless call's slot keeps the executor alive until it is freed.
@@ -254,7 +256,10 @@ class ModelExecutor::Shard final : public Strand {
       slot->state.assign(size, 0.0f);
     }
     slot->next_step = op.init.next_step;
-    slot->replay = std::move(op.init.replay);
+    slot->replay.reserve(op.init.replay.size());
+    for (ReplayChunk& c : op.init.replay) {
+      slot->replay.push_back(std::make_shared<const ReplayChunk>(std::move(c)));
+    }
     Publish(*slot, /*used=*/false);
     StoreWriter* writer = executor_.options_.writer;
     if (writer != nullptr && op.init.put) {
@@ -298,8 +303,12 @@ class ModelExecutor::Shard final : public Strand {
     }
   }
 
-  // What the store keeps of a session, as it is now.
-  SessionRecord RecordOf(const Slot& slot) const {
+  // What the store keeps of a session, as it is now. The state is copied
+  // into `spare` (a buffer of an earlier record, from the writer) when
+  // given, so that a checkpoint allocates nothing; the replay chunks are
+  // shared, and encoded by the writer thread, not here.
+  SessionRecord RecordOf(const Slot& slot,
+                         std::vector<float>* spare = nullptr) const {
     const SessionHandle& s = *slot.session;
     SessionRecord r;
     r.id = s.id;
@@ -308,9 +317,10 @@ class ModelExecutor::Shard final : public Strand {
     r.model = executor_.model_->name;
     r.version = executor_.model_->version;
     r.next_step = slot.next_step;
-    r.state = slot.state;
+    if (spare != nullptr) r.state = std::move(*spare);
+    r.state.assign(slot.state.begin(), slot.state.end());
     r.initial_state = slot.initial_state;
-    r.replay_blob = EncodeReplay(slot.replay);
+    r.replay_chunks = slot.replay;
     r.created_unix_us = absl::ToUnixMicros(s.created);
     r.last_used_unix_us = s.last_used_unix_us.load(std::memory_order_relaxed);
     return r;
@@ -350,14 +360,19 @@ class ModelExecutor::Shard final : public Strand {
     constexpr size_t kSlice = 256;
     PendingCheckpoint& c = *checkpoint_;
     const size_t end = std::min(c.serials.size(), c.next + kSlice);
+    executor_.options_.writer->TakeSpareStates(end - c.next, spares_);
     for (; c.next < end; ++c.next) {
       auto it = slots_.find(c.serials[c.next]);
       if (it == slots_.end()) continue;  // closed since: its delete is queued
       Slot& slot = *it->second;
       if (!slot.dirty) continue;  // taken already (closed and reinstalled?)
       slot.dirty = false;
+      std::vector<float>* spare = nullptr;
+      if (!spares_.empty()) spare = &spares_.back();
       c.records.push_back(StoreWriter::Item{
-          StoreWrite{StoreWrite::Kind::kUpdate, RecordOf(slot)}, slot.session});
+          StoreWrite{StoreWrite::Kind::kUpdate, RecordOf(slot, spare)},
+          slot.session});
+      if (spare != nullptr) spares_.pop_back();
     }
     if (c.next < c.serials.size()) return true;
     ModelExecutor::RecordsTaken taken = std::move(c.taken);
@@ -417,7 +432,8 @@ class ModelExecutor::Shard final : public Strand {
         snap.version = executor_.model_->version;
         snap.next_step = slot->next_step;
         snap.state = slot->state;
-        snap.replay = slot->replay;
+        snap.replay.reserve(slot->replay.size());
+        for (const auto& c : slot->replay) snap.replay.push_back(*c);
         snap.ran_on = executor_.model_;
         op.snapshot_done(std::move(snap));
         return true;
@@ -576,7 +592,8 @@ class ModelExecutor::Shard final : public Strand {
       }
       return std::nullopt;
     }
-    for (const ReplayChunk& r : slot.replay) {
+    for (const auto& recorded : slot.replay) {
+      const ReplayChunk& r = *recorded;
       if (r.first_step != *chunk.first_step) continue;
       if (r.steps == chunk.steps && r.inputs == chunk.inputs) {
         ChunkResult result;
@@ -610,8 +627,8 @@ class ModelExecutor::Shard final : public Strand {
       if (static_cast<int>(slot.replay.size()) >= keep) {
         slot.replay.erase(slot.replay.begin());
       }
-      slot.replay.push_back(ReplayChunk{first, task.chunk.steps,
-                                        std::move(task.chunk.inputs), outputs});
+      slot.replay.push_back(std::make_shared<const ReplayChunk>(ReplayChunk{
+          first, task.chunk.steps, std::move(task.chunk.inputs), outputs}));
     } else if (!slot.replay.empty()) {
       // Not retryable by index: a record before it would no longer end at
       // next_step.
@@ -739,6 +756,9 @@ class ModelExecutor::Shard final : public Strand {
   absl::flat_hash_map<uint64_t, std::unique_ptr<Slot>> slots_;
   // Serials of the slots changed since the last checkpoint began.
   std::vector<uint64_t> dirty_;
+  // State buffers of committed records, from the writer, for the next
+  // records taken (at most a slice's worth is held here).
+  std::vector<std::vector<float>> spares_;
   struct PendingCheckpoint {
     ModelExecutor::RecordsTaken taken;
     std::vector<uint64_t> serials;  // to take, from `next` on

@@ -86,18 +86,27 @@ absl::StatusOr<std::vector<float>> DecodeFloats(absl::string_view bytes) {
   return values;
 }
 
-std::string EncodeReplay(std::span<const ReplayChunk> replay) {
-  std::string out;
-  if (replay.empty()) return out;
-  size_t size = kReplayTag.size() + sizeof(uint32_t);
-  for (const ReplayChunk& c : replay) {
+namespace {
+
+const ReplayChunk& Deref(const ReplayChunk& c) { return c; }
+const ReplayChunk& Deref(const std::shared_ptr<const ReplayChunk>& c) {
+  return *c;
+}
+
+template <typename Chunks>
+void AppendReplay(const Chunks& replay, std::string& out) {
+  if (replay.empty()) return;
+  size_t size = out.size() + kReplayTag.size() + sizeof(uint32_t);
+  for (const auto& chunk : replay) {
+    const ReplayChunk& c = Deref(chunk);
     size += sizeof(int64_t) + 3 * sizeof(uint32_t) +
             (c.inputs.size() + c.outputs.size()) * sizeof(float);
   }
   out.reserve(size);  // one allocation: checkpoints encode thousands
   out.append(kReplayTag.data(), kReplayTag.size());
   Put<uint32_t>(out, static_cast<uint32_t>(replay.size()));
-  for (const ReplayChunk& c : replay) {
+  for (const auto& chunk : replay) {
+    const ReplayChunk& c = Deref(chunk);
     Put<int64_t>(out, c.first_step);
     Put<uint32_t>(out, static_cast<uint32_t>(c.steps));
     Put<uint32_t>(out, static_cast<uint32_t>(c.inputs.size()));
@@ -105,7 +114,20 @@ std::string EncodeReplay(std::span<const ReplayChunk> replay) {
     PutFloats(out, c.inputs);
     PutFloats(out, c.outputs);
   }
+}
+
+}  // namespace
+
+std::string EncodeReplay(std::span<const ReplayChunk> replay) {
+  std::string out;
+  AppendReplay(replay, out);
   return out;
+}
+
+void EncodeReplayTo(std::span<const std::shared_ptr<const ReplayChunk>> replay,
+                    std::string& out) {
+  out.clear();
+  AppendReplay(replay, out);
 }
 
 absl::StatusOr<std::vector<ReplayChunk>> DecodeReplay(absl::string_view bytes) {

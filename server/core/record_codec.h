@@ -18,6 +18,7 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ std::string EncodeFloats(std::span<const float> values);
 absl::StatusOr<std::vector<float>> DecodeFloats(absl::string_view bytes);
 
 std::string EncodeReplay(std::span<const ReplayChunk> replay);
+// The same bytes, into `out` (replaced; its capacity is reused).
+void EncodeReplayTo(std::span<const std::shared_ptr<const ReplayChunk>> replay,
+                    std::string& out);
 absl::StatusOr<std::vector<ReplayChunk>> DecodeReplay(absl::string_view bytes);
 
 }  // namespace lstmserve::server

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,10 +36,11 @@ struct SessionRecord {
   std::vector<float> state;
   std::vector<float> initial_state;  // what a reset returns to; empty: zeros
   std::vector<ReplayChunk> replay;   // oldest first, ends at next_step
-  // The replay record already encoded (record_codec.h); when set, a store
-  // writes it instead of encoding `replay` (the checkpoint's fast path:
-  // one buffer per session instead of two per chunk). Reads fill `replay`.
-  std::string replay_blob;
+  // The replay record as the session holds it (its chunks never change
+  // once applied); when not empty, a store writes these instead of
+  // `replay`: a checkpoint shares the chunks instead of copying them, and
+  // the store encodes them on its own thread. Reads fill `replay`.
+  std::vector<std::shared_ptr<const ReplayChunk>> replay_chunks;
   int64_t created_unix_us = 0;
   int64_t last_used_unix_us = 0;
 };

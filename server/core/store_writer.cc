@@ -1,5 +1,6 @@
 #include "server/core/store_writer.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -13,8 +14,10 @@ namespace {
 int64_t FloatBytes(const SessionRecord& r) {
   int64_t n = static_cast<int64_t>(r.state.size() + r.initial_state.size());
   for (const ReplayChunk& c : r.replay) n += c.inputs.size() + c.outputs.size();
-  return n * static_cast<int64_t>(sizeof(float)) +
-         static_cast<int64_t>(r.replay_blob.size());
+  for (const auto& c : r.replay_chunks) {
+    n += c->inputs.size() + c->outputs.size();
+  }
+  return n * static_cast<int64_t>(sizeof(float));
 }
 
 // Folds `later` into `earlier`, both writes of the same session (id and
@@ -129,6 +132,15 @@ StoreWriter::Stats StoreWriter::stats() const {
   return s;
 }
 
+void StoreWriter::TakeSpareStates(size_t n,
+                                  std::vector<std::vector<float>>& spares) {
+  absl::MutexLock lock(&spare_mu_);
+  while (spares.size() < n && !spare_states_.empty()) {
+    spares.push_back(std::move(spare_states_.back()));
+    spare_states_.pop_back();
+  }
+}
+
 void StoreWriter::Run() {
   bool final_attempt = false;
   while (true) {
@@ -231,6 +243,19 @@ absl::Status StoreWriter::Commit(std::vector<Batch> batches) {
                                      status.message(), "); it is retried"));
   for (Batch& b : batches) {
     if (b.done) b.done(reply);
+  }
+  if (status.ok() && records > 0) {
+    // The state buffers go back for the next checkpoint's records (the
+    // replay chunks they shared are released with the writes).
+    absl::MutexLock lock(&spare_mu_);
+    spare_cap_ = std::max(static_cast<size_t>(records), spare_cap_ / 2);
+    for (StoreWrite& w : writes) {
+      if (spare_states_.size() >= spare_cap_) break;
+      if (w.record.state.capacity() > 0) {
+        spare_states_.push_back(std::move(w.record.state));
+      }
+    }
+    if (spare_states_.size() > spare_cap_) spare_states_.resize(spare_cap_);
   }
   // Counted after the callbacks, so that Flush returns only once they ran.
   absl::MutexLock lock(&mu_);

@@ -84,6 +84,11 @@ class StoreWriter {
 
   Stats stats() const;
 
+  // Tops `spares` up to `n` buffers (fewer if the writer has fewer): the
+  // state vectors of records already committed, so that a checkpoint's
+  // records reuse them instead of allocating. Any thread.
+  void TakeSpareStates(size_t n, std::vector<std::vector<float>>& spares);
+
  private:
   struct Batch {
     std::vector<Item> items;
@@ -113,6 +118,12 @@ class StoreWriter {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   Stats stats_ ABSL_GUARDED_BY(mu_);
+  // State buffers of committed records, for TakeSpareStates; at most
+  // about as many as the largest recent commit wrote. Its own lock: the
+  // shards take from it while the writer commits.
+  absl::Mutex spare_mu_;
+  std::vector<std::vector<float>> spare_states_ ABSL_GUARDED_BY(spare_mu_);
+  size_t spare_cap_ ABSL_GUARDED_BY(spare_mu_) = 0;
   std::thread thread_;
 };
 

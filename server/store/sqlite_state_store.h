@@ -2,6 +2,14 @@
 // mode, one row per session (schema in sqlite_state_store.cc, documented in
 // docs/OPERATIONS.md).
 //
+// Replay chunks are written once: a commit appends the chunks it has not
+// written before (a record's replay_chunks are compared by identity with
+// what its row already refers to) to one new segment, and the rows refer
+// to their chunks there. A segment no row refers to any more is deleted in
+// the next commit; one mostly unreferenced (idle sessions keeping a few
+// old chunks) has its live chunks copied forward and is deleted too, so
+// the segments hold at most a few times the live replay data.
+//
 // Opening decides what the file is, and never destroys data it cannot read:
 //   - missing or empty: a new database is made;
 //   - one of ours, this schema version: used as it is;
@@ -54,16 +62,23 @@ class SqliteStateStore final : public StateStore {
   std::string Describe() const override { return path_; }
 
   // The schema version this build reads and writes.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
  private:
   struct Statements;
+  struct Index;
   SqliteStateStore(std::string path, sqlite3* db, int lock_fd);
+  // Reads every row's references into index_ (at open).
+  absl::Status BuildIndex();
 
   const std::string path_;
   sqlite3* db_;
   int lock_fd_;
   std::unique_ptr<Statements> statements_;
+  std::string replay_buffer_;   // Apply's, reused from record to record
+  std::string segment_buffer_;  // the new segment Apply is filling
+  std::string chunk_buffer_;    // a relocated chunk's bytes
+  std::unique_ptr<Index> index_;
 };
 
 }  // namespace lstmserve::server::store

@@ -75,9 +75,11 @@ class FakeStateStore final : public StateStore {
   // As a store reads it back: the replay record decoded.
   static SessionRecord Stored(const SessionRecord& r) {
     SessionRecord stored = r;
-    if (!r.replay_blob.empty()) {
-      stored.replay = *DecodeReplay(r.replay_blob);
-      stored.replay_blob.clear();
+    if (!r.replay_chunks.empty()) {
+      std::string blob;
+      EncodeReplayTo(r.replay_chunks, blob);
+      stored.replay = *DecodeReplay(blob);
+      stored.replay_chunks.clear();
     }
     return stored;
   }

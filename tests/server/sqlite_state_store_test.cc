@@ -189,7 +189,7 @@ TEST_F(SqliteStoreTest, ANewerSchemaIsRefusedNamingBothVersions) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(store.status().message(), HasSubstr("schema version 7"));
-  EXPECT_THAT(store.status().message(), HasSubstr("reads version 1"));
+  EXPECT_THAT(store.status().message(), HasSubstr("reads version 2"));
 }
 
 // Fills a store with many sessions, big enough to span many pages.
@@ -254,7 +254,9 @@ TEST_F(SqliteStoreTest, ACorruptPageLosesOnlyTheRowsOnIt) {
   ASSERT_NE(store, nullptr);
   ASSERT_FALSE(report.warnings.empty());
   std::vector<SessionRecord> records = Load(*store);
-  EXPECT_GE(records.size(), 90u);
+  // At most one 64 KiB page of rows is lost: up to 16 of these 4 KiB ones
+  // (all of them when the scribble hits the page's header).
+  EXPECT_GE(records.size(), 84u);
   EXPECT_LE(records.size(), 100u);
 }
 
@@ -300,6 +302,197 @@ TEST_F(SqliteStoreTest, ARowWithADamagedBlobIsReportedAndKept) {
   ASSERT_THAT(contents->problems, SizeIs(1));
   EXPECT_THAT(contents->problems[0], HasSubstr("\"bad\""));
   EXPECT_THAT(contents->problems[0], HasSubstr("4294967295 chunks"));
+}
+
+// What replay_segments holds: {segments, bytes}.
+std::pair<int64_t, int64_t> Segments(const std::string& path) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT count(*), coalesce(sum(length(data)), "
+                               "0) FROM replay_segments",
+                               -1, &st, nullptr),
+            SQLITE_OK);
+  EXPECT_EQ(sqlite3_step(st), SQLITE_ROW);
+  std::pair<int64_t, int64_t> result{sqlite3_column_int64(st, 0),
+                                     sqlite3_column_int64(st, 1)};
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return result;
+}
+
+std::shared_ptr<const ReplayChunk> Chunk(int64_t first_step, float value) {
+  return std::make_shared<const ReplayChunk>(
+      ReplayChunk{first_step, 1, {value, value}, {value, value, value}});
+}
+
+// A record that holds its replay chunks as a session does (shared).
+SessionRecord Shared(const std::string& id, uint64_t incarnation,
+                     std::vector<std::shared_ptr<const ReplayChunk>> chunks) {
+  SessionRecord r = Record(id, incarnation, 0, 1.0f);
+  r.replay.clear();
+  r.replay_chunks = std::move(chunks);
+  r.next_step =
+      r.replay_chunks.empty() ? 0 : r.replay_chunks.back()->first_step + 1;
+  return r;
+}
+
+TEST_F(SqliteStoreTest, AReplayChunkIsWrittenOnceAndUnusedSegmentsGo) {
+  auto a = Chunk(0, 1), b = Chunk(1, 2), c = Chunk(2, 3);
+  constexpr int64_t kChunk = 5 * 4;  // bytes of a chunk's floats
+  {
+    auto store = Open();
+    ASSERT_TRUE(
+        store->Apply(std::vector<StoreWrite>{Put(Shared("s", 1, {a, b}))})
+            .ok());
+    EXPECT_EQ(Segments(DbPath()), std::make_pair(int64_t{1}, 2 * kChunk));
+    // b is written already: only c is new.
+    ASSERT_TRUE(
+        store->Apply(std::vector<StoreWrite>{Update(Shared("s", 1, {b, c}))})
+            .ok());
+    EXPECT_EQ(Segments(DbPath()), std::make_pair(int64_t{2}, 3 * kChunk));
+    // Nothing new: no segment; the first one still holds b.
+    ASSERT_TRUE(
+        store->Apply(std::vector<StoreWrite>{Update(Shared("s", 1, {c}))})
+            .ok());
+    EXPECT_EQ(Segments(DbPath()), std::make_pair(int64_t{2}, 3 * kChunk));
+    // No row refers to the first segment now: deleted by the next commit.
+    ASSERT_TRUE(
+        store->Apply(std::vector<StoreWrite>{Put(Shared("t", 1, {}))}).ok());
+    EXPECT_EQ(Segments(DbPath()), std::make_pair(int64_t{1}, 1 * kChunk));
+  }
+  auto store = Open();
+  std::vector<SessionRecord> records = Load(*store);
+  ASSERT_THAT(records, SizeIs(2));
+  ASSERT_THAT(records[0].replay, SizeIs(1));
+  EXPECT_EQ(records[0].replay[0].first_step, 2);
+  EXPECT_EQ(records[0].replay[0].inputs, c->inputs);
+  EXPECT_EQ(records[0].replay[0].outputs, c->outputs);
+  EXPECT_THAT(records[1].replay, IsEmpty());
+  // After a restart the chunks read back are new to the store: written
+  // again once, and the old segment goes.
+  ASSERT_TRUE(store->Apply(std::vector<StoreWrite>{Delete("s", 1)}).ok());
+  ASSERT_TRUE(store->Apply(std::vector<StoreWrite>{Delete("t", 1)}).ok());
+  EXPECT_EQ(Segments(DbPath()), std::make_pair(int64_t{0}, int64_t{0}));
+}
+
+TEST_F(SqliteStoreTest, AFailedCommitLeavesTheChunksToWriteAgain) {
+  auto a = Chunk(0, 1), b = Chunk(1, 2);
+  auto store = Open();
+  ASSERT_TRUE(
+      store->Apply(std::vector<StoreWrite>{Put(Shared("s", 1, {a}))}).ok());
+  // A write that fails (the same id twice as puts cannot fail; a closed
+  // database handle would): simulated by a read-only transaction lock.
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(DbPath().c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "PRAGMA busy_timeout = 0; BEGIN IMMEDIATE",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  EXPECT_FALSE(
+      store->Apply(std::vector<StoreWrite>{Update(Shared("s", 1, {a, b}))})
+          .ok());
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(other);
+  ASSERT_TRUE(
+      store->Apply(std::vector<StoreWrite>{Update(Shared("s", 1, {a, b}))})
+          .ok());
+  std::vector<SessionRecord> records = Load(*store);
+  ASSERT_THAT(records, SizeIs(1));
+  ASSERT_THAT(records[0].replay, SizeIs(2));
+  EXPECT_EQ(records[0].replay[1].inputs, b->inputs);
+}
+
+TEST_F(SqliteStoreTest, AnIdleSessionsChunksAreMovedOutOfAnOldSegment) {
+  auto store = Open();
+  // The idle session's one small chunk shares the first segment with a
+  // big chunk of a busy session, which then moves on for many commits.
+  auto idle = Chunk(0, 7);
+  auto big = std::make_shared<const ReplayChunk>(
+      ReplayChunk{0, 1, std::vector<float>(1000, 1.0f), {2.0f}});
+  ASSERT_TRUE(
+      store
+          ->Apply(std::vector<StoreWrite>{Put(Shared("idle", 1, {idle})),
+                                          Put(Shared("busy", 2, {big}))})
+          .ok());
+  for (int i = 1; i < 80; ++i) {
+    ASSERT_TRUE(store
+                    ->Apply(std::vector<StoreWrite>{
+                        Update(Shared("busy", 2, {Chunk(i, i)}))})
+                    .ok());
+  }
+  // Only the newest segments are left: the first one went once its live
+  // bytes (the idle chunk) were copied forward.
+  auto [count, bytes] = Segments(DbPath());
+  EXPECT_LE(count, 3);
+  EXPECT_LT(bytes, 1000 * 4);
+  store.reset();
+  store = Open();
+  std::vector<SessionRecord> records = Load(*store);
+  ASSERT_THAT(records, SizeIs(2));
+  EXPECT_EQ(records[1].id, "idle");
+  ASSERT_THAT(records[1].replay, SizeIs(1));
+  EXPECT_EQ(records[1].replay[0].inputs, idle->inputs);
+  EXPECT_EQ(records[1].replay[0].outputs, idle->outputs);
+}
+
+TEST_F(SqliteStoreTest, ASchemaOneFileIsReadAndUpgraded) {
+  // A file as schema 1 wrote it: the replay record inline.
+  ASSERT_EQ(mkdir(dir_.c_str(), 0700), 0);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, R"sql(
+PRAGMA page_size = 65536;
+PRAGMA journal_mode = WAL;
+CREATE TABLE lstmserve_schema (version INTEGER NOT NULL);
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY NOT NULL, owner TEXT NOT NULL,
+  incarnation INTEGER NOT NULL, model TEXT NOT NULL,
+  version INTEGER NOT NULL, next_step INTEGER NOT NULL,
+  state BLOB NOT NULL, initial_state BLOB NOT NULL, replay BLOB NOT NULL,
+  created_unix_us INTEGER NOT NULL, last_used_unix_us INTEGER NOT NULL,
+  written_unix_us INTEGER NOT NULL);
+INSERT INTO lstmserve_schema VALUES (1);
+PRAGMA application_id = 1280529485;
+)sql",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  const SessionRecord old = Record("old", 9, 3, 1.5f);
+  const std::string state = EncodeFloats(old.state);
+  const std::string replay = EncodeReplay(old.replay);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(
+                db,
+                "INSERT INTO sessions VALUES ('old', 'alice', 9, 'tiny', 2, 3, "
+                "?1, x'', ?2, 1700000000000000, 1700000000123456, 0)",
+                -1, &st, nullptr),
+            SQLITE_OK);
+  sqlite3_bind_blob(st, 1, state.data(), state.size(), SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, replay.data(), replay.size(), SQLITE_STATIC);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+
+  SqliteStateStore::Report report;
+  auto store = Open(&report);
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(report.warnings, SizeIs(1));
+  EXPECT_THAT(report.warnings[0], HasSubstr("upgraded to 2"));
+  std::vector<SessionRecord> records = Load(*store);
+  ASSERT_THAT(records, SizeIs(1));
+  ExpectSame(records[0], old);
+  // Written again, it takes the new form, and reads back the same.
+  SessionRecord next = Shared("old", 9, {Chunk(3, 4.0f)});
+  ASSERT_TRUE(store->Apply(std::vector<StoreWrite>{Update(next)}).ok());
+  store.reset();
+  store = Open();
+  records = Load(*store);
+  ASSERT_THAT(records, SizeIs(1));
+  ASSERT_THAT(records[0].replay, SizeIs(1));
+  EXPECT_EQ(records[0].replay[0].first_step, 3);
+  EXPECT_EQ(records[0].replay[0].outputs, next.replay_chunks[0]->outputs);
+  EXPECT_EQ(Segments(DbPath()).first, 1);
 }
 
 TEST(RecordCodecTest, ReplayRoundTripsAndEveryTruncationIsAnError) {
