@@ -17,7 +17,8 @@ See docs/CLIENT.md, "Python client".
 # sys.path (build_stubs.py --out BUILD_DIR): let this package span it.
 __path__ = __import__("pkgutil").extend_path(__path__, __name__)
 
-from lstmserve._core import LstmServeError, ModelInfo, SessionInfo  # noqa: E402
+from lstmserve._core import (LstmServeError, ModelInfo,  # noqa: E402
+                             SessionInfo)
 from lstmserve.client import Client, Session, Tls  # noqa: E402
 from lstmserve.streaming import StreamingSession  # noqa: E402
 

@@ -3,10 +3,9 @@ backoff, call metadata, result types and the resend log."""
 from __future__ import annotations
 
 import random
-import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Deque, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Deque, List, Optional, Tuple
 
 import grpc
 import numpy as np
@@ -19,6 +18,10 @@ except ImportError as e:  # pragma: no cover - depends on the install
         "lstmserve: the generated gRPC stubs (lstmserve.v1) are missing: run "
         "client/python/build_stubs.py, or install the package with pip "
         "(docs/CLIENT.md, 'Python client')") from e
+
+__all__ = ["pb", "pb_grpc", "LstmServeError", "ModelInfo", "SessionInfo",
+           "ResendLog", "Metadata", "as_steps", "to_tensor", "from_tensor",
+           "backoff", "session_lost", "metadata"]
 
 Metadata = Tuple[Tuple[str, str], ...]
 

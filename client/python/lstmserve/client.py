@@ -4,8 +4,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import (Any, Callable, List, Mapping, Optional, Tuple, TypeVar,
-                    Union)
+from typing import (TYPE_CHECKING, Any, Callable, List, Mapping, Optional,
+                    Tuple, TypeVar, Union)
 
 import grpc
 import numpy as np
@@ -13,6 +13,9 @@ import numpy as np
 from lstmserve._core import (LstmServeError, Metadata, ModelInfo, ResendLog,
                              SessionInfo, as_steps, backoff, from_tensor,
                              metadata, pb, pb_grpc, session_lost, to_tensor)
+
+if TYPE_CHECKING:
+    from lstmserve.streaming import StreamingSession
 
 T = TypeVar("T")
 
@@ -152,7 +155,8 @@ class Client:
     def model(self, name: str, version: int = 0) -> ModelInfo:
         """One model version's metadata (version 0: the highest)."""
         return ModelInfo.from_proto(self._call(
-            self._stub.GetModel, pb.GetModelRequest(name=name, version=version),
+            self._stub.GetModel,
+            pb.GetModelRequest(name=name, version=version),
             retry=True))
 
     def predict(self, model: str, inputs: Any, version: int = 0) -> np.ndarray:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Tuple
 
 import grpc
 import numpy as np
@@ -241,7 +241,8 @@ class StreamingSession:
         self._pump()
         return call, requests
 
-    def _supervise(self, call: Any, requests: "queue.SimpleQueue[Any]") -> bool:
+    def _supervise(self, call: Any,
+                   requests: "queue.SimpleQueue[Any]") -> bool:
         """Waits (lock held, released while waiting) for the call to end;
         cancels it when the oldest unanswered chunk is past its deadline,
         half-closes it once the session is closing and idle. Returns whether
@@ -254,7 +255,8 @@ class StreamingSession:
                     "inf"):
                 requests.put(None)  # half-close; the server ends the call
                 close_deadline = now + self._client.timeout
-            while self._sent_order and self._sent_order[0] not in self._awaiting:
+            while (self._sent_order
+                   and self._sent_order[0] not in self._awaiting):
                 self._sent_order.popleft()
             oldest = (self._awaiting[self._sent_order[0]] if self._sent_order
                       else float("inf"))
