@@ -2,8 +2,10 @@
 build directory), plus an in-process fake server that records metadata."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -91,6 +93,19 @@ class RealServerTest(BitsMixin, unittest.TestCase):
             self.assertEqual(stream.next_step, len(data))
             stream.close()
             self.assertBitsEqual(outputs, expected, model)
+
+    def test_example_prints_what_lstm_client_prints(self) -> None:
+        example = Path(__file__).resolve().parents[1] / "examples"
+        with open(serverutil.MODELS / "sunspots" / "data.csv", "rb") as f:
+            out = subprocess.run(
+                [sys.executable, str(example / "stream_csv.py"), "--target",
+                 self.server.target, "--model", "sunspots"], stdin=f,
+                capture_output=True, timeout=WAIT,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        expected = serverutil.cpp_stream(self.server, "sunspots")
+        self.assertBitsEqual(serverutil.parse_csv(out.stdout.decode()),
+                             expected)
 
     def test_stream_session_by_id_is_created_by_the_stream_and_continued(
             self) -> None:
