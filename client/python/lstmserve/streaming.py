@@ -117,6 +117,7 @@ class StreamingSession:
         self._sent = 0
         self._delivered = 0
         self._closing = False
+        self._closed = False  # the server-side session, by close()
         self._worker: Optional[threading.Thread] = None
 
     # -- public API --------------------------------------------------------
@@ -180,9 +181,15 @@ class StreamingSession:
             worker.join()
 
     def close(self) -> None:
-        """Detaches, then closes (deletes) the session on the server."""
+        """Detaches, then closes (deletes) the session on the server.
+        Idempotent."""
         self.detach()
+        with self._cond:
+            if self._closed:
+                return
         self._client.close_session(self.id)
+        with self._cond:
+            self._closed = True
 
     def cancel(self) -> None:
         """Fails every unanswered chunk with CANCELLED at once (a chunk the
@@ -277,10 +284,15 @@ class StreamingSession:
                 self._drain()
         except grpc.RpcError as e:
             error = LstmServeError.from_rpc(e)
-        with self._cond:
-            self._call_done = True
-            self._call_error = error
-            self._cond.notify_all()
+        except Exception as e:  # a bug here must not hang the session
+            error = LstmServeError(grpc.StatusCode.INTERNAL,
+                                   f"lstmserve client: {e!r}")
+            call.cancel()
+        finally:
+            with self._cond:
+                self._call_done = True
+                self._call_error = error
+                self._cond.notify_all()
 
     def _call_ended(self, deadline_hit: bool) -> None:
         """Decides what the end of a call means for the unanswered chunks:

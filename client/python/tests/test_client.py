@@ -218,21 +218,24 @@ class RestartTest(BitsMixin, unittest.TestCase):
         stream.flush()
 
         server.kill(signal.SIGTERM)  # checkpoints both at step 100
-        server.start()
+        # Sent while the server is down: the stream's call has broken; it
+        # is reopened (with backoff) and the chunks go once the server is
+        # back.
         streamed += [stream.send(r) for r in data[100:150]]
+        time.sleep(0.5)
+        server.start()
         stepped.append(unary.step(data[100:150]))
         stream.flush()
         self.assertEqual(stream.durable_step, 100)
         self.assertEqual(unary.durable_step, 100)
 
         server.kill(signal.SIGKILL)  # loses steps 100 to 149
-        # Sent while the server is down: the stream breaks, reconnects and
-        # resends once the server is back.
-        streamed += [stream.send(r) for r in data[150:]]
-        time.sleep(0.5)
         server.start()
+        # Both sessions came back behind their clients, which resend the
+        # lost steps before their next chunks.
         self.assertEqual(client.get_session("py-crash-stream").next_step, 100)
         self.assertEqual(client.get_session("py-crash-unary").next_step, 100)
+        streamed += [stream.send(r) for r in data[150:]]
         stepped.append(unary.step(data[150:]))
 
         outputs = np.concatenate([f.result(WAIT) for f in streamed])
@@ -362,18 +365,33 @@ class _Fake(pb_grpc.LstmServeServicer):
         return pb.ListModelsResponse()
 
 
-class MetadataTest(unittest.TestCase):
-    """Every session call and stream carries x-session-id (a proxy routes
-    by it) and every call the token: checked on a fake server that records
-    the metadata it receives."""
+class _Silent(_Fake):
+    """Takes stream messages and never answers them."""
+
+    def Stream(self, request_iterator, context):
+        for _ in request_iterator:
+            pass
+        return iter(())
+
+
+def _fake_server(servicer: Any) -> Tuple[grpc.Server, int, _Recorder]:
+    recorder = _Recorder()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
+                         interceptors=[recorder])
+    pb_grpc.add_LstmServeServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port, recorder
+
+
+class FakeServerTest(unittest.TestCase):
+    """Checked on in-process fake servers: the metadata the client sends,
+    and a stream that gets no answers."""
 
     def test_session_calls_and_streams_carry_x_session_id(self) -> None:
-        recorder = _Recorder()
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
-                             interceptors=[recorder])
-        pb_grpc.add_LstmServeServicer_to_server(_Fake(), server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
+        """Every session call and stream carries x-session-id (a proxy
+        routes by it) and every call the token."""
+        server, port, recorder = _fake_server(_Fake())
         try:
             client = lstmserve.Client(f"127.0.0.1:{port}", token="tok")
             client.models()
@@ -409,6 +427,26 @@ class MetadataTest(unittest.TestCase):
         self.assertEqual(sorted(ids("CloseSession")), ["stream-a", "unary-1"])
         # One Stream call per streaming session, each with its own id.
         self.assertEqual(sorted(ids("Stream")), ["absent", "stream-a"])
+
+
+    def test_unanswered_stream_fails_with_deadline_exceeded(self) -> None:
+        server, port, recorder = _fake_server(_Silent())
+        try:
+            client = lstmserve.Client(f"127.0.0.1:{port}", timeout=1,
+                                      max_retries=1, initial_backoff=0.01)
+            stream = client.stream_session("m", id="silent")
+            started = time.monotonic()
+            with self.assertRaises(lstmserve.LstmServeError) as e:
+                stream.step(np.ones((1, 3)))
+            self.assertEqual(e.exception.code,
+                             grpc.StatusCode.DEADLINE_EXCEEDED)
+            self.assertLess(time.monotonic() - started, 10)
+            stream.detach()
+            client.close()
+        finally:
+            server.stop(None)
+        # The first attempt and one retry, each its own Stream call.
+        self.assertEqual([m for m, _ in recorder.calls].count("Stream"), 2)
 
 
 if __name__ == "__main__":
