@@ -2,13 +2,22 @@
 backoff, call metadata, result types and the resend log."""
 from __future__ import annotations
 
+import os
 import random
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Deque, List, Optional, Tuple
 
-import grpc
-import numpy as np
+# gRPC Python notices that a server it lost is back only when something
+# polls the channel, which between calls is gRPC's backup poller, every 5 s
+# by default: a restarted server would be found up to 5 s late, and a
+# stopping one would wait for this client to see its GOAWAY. Read when gRPC
+# initializes, so set before any channel or server exists (a value already
+# in the environment wins).
+os.environ.setdefault("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "100")
+
+import grpc  # noqa: E402
+import numpy as np  # noqa: E402
 
 try:
     from lstmserve.v1 import lstmserve_pb2 as pb

@@ -188,9 +188,9 @@ class RealServerTest(BitsMixin, unittest.TestCase):
 
 
 class RestartTest(BitsMixin, unittest.TestCase):
-    """A server with --state-dir stopped by SIGTERM, then killed, restarted
-    on the same port and directory each time: sessions continue with the
-    outputs of an uninterrupted run."""
+    """Servers restarted on the same port: with --state-dir the sessions
+    continue with the outputs of an uninterrupted run; without it they are
+    gone, and say so."""
 
     def test_sessions_survive_sigterm_and_sigkill(self) -> None:
         state = tempfile.mkdtemp(prefix="lstmserve-py-state-")
@@ -200,6 +200,36 @@ class RestartTest(BitsMixin, unittest.TestCase):
                                     "--checkpoint-interval", "3600"])
         try:
             self._run(server)
+        except Exception:
+            print(server.log())
+            raise
+        finally:
+            server.stop()
+
+    def test_session_lost_by_a_server_without_state(self) -> None:
+        """A server restarted without --state-dir has lost the sessions:
+        both kinds say NOT_FOUND naming the step they had reached, and
+        neither starts the session again at step 0."""
+        server = serverutil.Server()
+        try:
+            data = serverutil.data("elnino")
+            client = lstmserve.Client(server.target, timeout=20,
+                                      max_retries=30, max_backoff=0.5)
+            stream = client.stream_session("elnino", id="py-lost-stream")
+            unary = client.session("elnino", id="py-lost-unary")
+            stream.step(data[:40])
+            unary.step(data[:40])
+            self.assertIsNone(stream.durable_step)
+            server.kill(signal.SIGKILL)
+            server.start()
+            for step in (stream.step, unary.step):
+                with self.assertRaises(lstmserve.LstmServeError) as e:
+                    step(data[40:])
+                self.assertEqual(e.exception.code, grpc.StatusCode.NOT_FOUND)
+                self.assertIn("to step 40", e.exception.message)
+            self.assertEqual(client.list_sessions(), [])
+            stream.detach()
+            client.close()
         except Exception:
             print(server.log())
             raise
@@ -224,8 +254,11 @@ class RestartTest(BitsMixin, unittest.TestCase):
         streamed += [stream.send(r) for r in data[100:150]]
         time.sleep(0.5)
         server.start()
+        back = time.monotonic()
         stepped.append(unary.step(data[100:150]))
         stream.flush()
+        # Found promptly: not after gRPC's default 5 s backup poll (_core).
+        self.assertLess(time.monotonic() - back, 4)
         self.assertEqual(stream.durable_step, 100)
         self.assertEqual(unary.durable_step, 100)
 
