@@ -290,16 +290,21 @@ class SecurityTest(unittest.TestCase):
     and bearer tokens."""
 
     @classmethod
-    def setUpClass(cls) -> None:
-        cls.dir = Path(tempfile.mkdtemp(prefix="lstmserve-py-tls-"))
-        cls.cert, key = cls.dir / "cert.pem", cls.dir / "key.pem"
+    def make_cert(cls, name: str) -> Tuple[Path, Path]:
+        """A self-signed certificate for DNS name ``name`` and its key."""
+        cert, key = cls.dir / f"{name}.pem", cls.dir / f"{name}.key"
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
              "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-             "-subj", "/CN=lstmserve-test", "-addext",
-             "subjectAltName=DNS:lstmserve.test", "-keyout", str(key),
-             "-out", str(cls.cert)], check=True, capture_output=True,
-            timeout=60)
+             "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
+             "-keyout", str(key), "-out", str(cert)], check=True,
+            capture_output=True, timeout=60)
+        return cert, key
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.dir = Path(tempfile.mkdtemp(prefix="lstmserve-py-tls-"))
+        cls.cert, key = cls.make_cert("lstmserve.test")
         tokens = cls.dir / "tokens"
         tokens.write_text(f"{ALICE} alice\n{BOB} bob\n")
         tokens.chmod(0o600)
@@ -337,6 +342,31 @@ class SecurityTest(unittest.TestCase):
             self.assertEqual(e.exception.code,
                              grpc.StatusCode.UNAUTHENTICATED)
         session.close()
+
+    def test_mutual_tls(self) -> None:
+        client_cert, client_key = self.make_cert("client.test")
+        server_cert, server_key = self.cert, self.dir / "lstmserve.test.key"
+        server = serverutil.Server(["--tls-cert", str(server_cert),
+                                    "--tls-key", str(server_key),
+                                    "--tls-client-ca", str(client_cert)])
+        try:
+            tls = {"ca": str(self.cert), "server_name": "lstmserve.test"}
+            with lstmserve.Client(server.target, tls={
+                    **tls, "cert": str(client_cert),
+                    "key": str(client_key)}) as client:
+                self.assertEqual(len(client.models()), 3)
+            with lstmserve.Client(server.target, tls=tls, timeout=3,
+                                  max_retries=1) as client:
+                with self.assertRaises(lstmserve.LstmServeError) as e:
+                    client.models()  # no client certificate
+                self.assertEqual(e.exception.code,
+                                 grpc.StatusCode.UNAVAILABLE)
+            with self.assertRaises(lstmserve.LstmServeError) as e:
+                lstmserve.Client(server.target, tls={"cert": str(client_cert)})
+            self.assertEqual(e.exception.code,
+                             grpc.StatusCode.INVALID_ARGUMENT)
+        finally:
+            server.stop()
 
     def test_untrusted_or_plaintext_is_unavailable(self) -> None:
         plaintext = lstmserve.Client(self.server.target, token=ALICE,
