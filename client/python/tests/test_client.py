@@ -236,6 +236,37 @@ class RestartTest(BitsMixin, unittest.TestCase):
         finally:
             server.stop()
 
+    def test_steps_not_kept_fail_with_data_loss(self) -> None:
+        """With max_resend_steps too small for what a crash lost, both
+        kinds of session fail with DATA_LOSS instead of skipping steps."""
+        state = tempfile.mkdtemp(prefix="lstmserve-py-state-")
+        server = serverutil.Server(["--state-dir", state,
+                                    "--checkpoint-interval", "3600"])
+        try:
+            data = serverutil.data("sunspots")
+            client = lstmserve.Client(server.target, timeout=20,
+                                      max_retries=30, max_backoff=0.5,
+                                      max_resend_steps=10)
+            stream = client.stream_session("sunspots", id="py-loss-stream")
+            unary = client.session("sunspots", id="py-loss-unary")
+            for i in range(0, 40, 5):  # durable_step 0: 40 steps to resend
+                stream.step(data[i:i + 5])
+                unary.step(data[i:i + 5])
+            server.kill(signal.SIGKILL)
+            server.start()
+            for step in (stream.step, unary.step):
+                with self.assertRaises(lstmserve.LstmServeError) as e:
+                    step(data[40:45])
+                self.assertEqual(e.exception.code, grpc.StatusCode.DATA_LOSS)
+                self.assertIn("max_resend_steps", e.exception.message)
+            stream.detach()
+            client.close()
+        except Exception:
+            print(server.log())
+            raise
+        finally:
+            server.stop()
+
     def _run(self, server: serverutil.Server) -> None:
         data = serverutil.data("sunspots")
         reference = serverutil.engine_reference("sunspots")
@@ -510,6 +541,26 @@ class FakeServerTest(unittest.TestCase):
             server.stop(None)
         # The first attempt and one retry, each its own Stream call.
         self.assertEqual([m for m, _ in recorder.calls].count("Stream"), 2)
+
+    def test_cancel_fails_unanswered_chunks_at_once(self) -> None:
+        server, port, _ = _fake_server(_Silent())
+        try:
+            client = lstmserve.Client(f"127.0.0.1:{port}", timeout=30)
+            stream = client.stream_session("m", id="silent")
+            pending = [stream.send(np.ones((1, 3))) for _ in range(6)]
+            time.sleep(0.2)  # some on the wire, some waiting
+            stream.cancel()
+            for future in pending:
+                with self.assertRaises(lstmserve.LstmServeError) as e:
+                    future.result(5)
+                self.assertEqual(e.exception.code, grpc.StatusCode.CANCELLED)
+            with self.assertRaises(lstmserve.LstmServeError) as e:
+                stream.send(np.ones((1, 3)))
+            self.assertEqual(e.exception.code,
+                             grpc.StatusCode.FAILED_PRECONDITION)
+            client.close()
+        finally:
+            server.stop(None)
 
 
 if __name__ == "__main__":
