@@ -27,6 +27,7 @@ packages=(
   libssl-dev  # SHA-256 and constant-time compares of --auth-tokens (server/auth/)
   openssl  # the TLS tests make their certificates with it
   python3-yaml  # tests/deploy/check_deploy.py reads deploy/'s YAML
+  python3-grpcio python3-numpy  # client/python and its tests (PythonClient.Tests)
 )
 for extra in "$@"; do
   case $extra in
