@@ -88,7 +88,7 @@ stop_server() {  # SIGTERM (or the given signal) to lstm-server, waits for it
   if [[ $engine == buildah ]]; then
     [[ -n "$server_job" ]] || return 0
     local pid
-    pid=$(pgrep -f -- "lstm-server --config /etc/lstmserve/lstm-server.toml --listen 127.0.0.1:$port" | head -1)
+    pid=$(pgrep -f -- "^/usr/local/bin/lstm-server --config /etc/lstmserve/lstm-server.toml --listen 127.0.0.1:$port" | head -1)
     [[ -n "$pid" ]] && kill -"$sig" "$pid"
     local rc=0
     wait "$server_job" || rc=$?
