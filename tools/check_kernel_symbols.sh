@@ -14,7 +14,10 @@ symbols=$(nm -C --defined-only "$@")
 # Local (lower-case t/d/b/r) symbols cannot be merged; only global and weak matter.
 bad=$(echo "$symbols" | awk '$2 ~ /^[TWVuBDR]$/' |
   grep -v -E 'lstmserve_eigen_avx512::|lstmserve::model::kernels::(avx512|avx512_bf16|avx512_vnni|avx_vnni)::' |
-  grep -v -E ' DW\.ref\.__gxx_personality_v0$' || true)  # a pointer, same in every TU
+  grep -v -E ' DW\.ref\.__g(xx|cc)_personality_v0$' |  # a pointer (C++ or, under TSan, C), same in every TU
+  # clang's -fsanitize=function (UBSan) emits type descriptors of the
+  # kernels' function types: data, identical in every TU, never executed.
+  grep -v -E ' typeinfo (name )?for ' || true)
 if [[ -n "$bad" ]]; then
   echo "check_kernel_symbols: shared symbols defined in the kernel variants:" >&2
   echo "$bad" >&2

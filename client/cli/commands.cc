@@ -149,7 +149,28 @@ void PrintRows(const std::vector<float>& outputs, int output_size,
 
 absl::StatusOr<json> ParseJson(const std::string& text,
                                const std::string& source) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // A file nested deeper than any of ours is refused: what walks a parsed
+  // value (dump() in error messages) recurses per level, and a file of a
+  // million '[' would overflow the stack.
+  constexpr int kMaxDepth = 64;
+  bool too_deep = false;
+  json j = json::parse(
+      text,
+      [&](int depth, json::parse_event_t event, json&) {
+        if ((event == json::parse_event_t::object_start ||
+             event == json::parse_event_t::array_start) &&
+            depth > kMaxDepth) {
+          too_deep = true;
+          return false;  // not built
+        }
+        return true;
+      },
+      /*allow_exceptions=*/false);
+  if (too_deep) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": arrays and objects are nested more than ",
+                     kMaxDepth, " deep"));
+  }
   if (j.is_discarded()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON"));
   }

@@ -632,6 +632,25 @@ TEST(CliLibraryTest, SnapshotJsonRoundTrip) {
       << no_state.status();
 }
 
+// Found by reading the decoder while writing tests/fuzz/snapshot_json, and
+// confirmed with that target: a snapshot file whose "format" was nested a
+// million arrays deep overflowed the stack in the error message's dump().
+TEST(CliLibraryTest, SnapshotJsonNestedTooDeepIsAnErrorNotACrash) {
+  constexpr int kDepth = 1'000'000;
+  const std::string deep = std::string(kDepth, '[') + std::string(kDepth, ']');
+  auto snap = cli::SnapshotFromJson(R"({"format": )" + deep + "}", "deep.json");
+  EXPECT_EQ(snap.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(snap.status().message()).find("nested more than"),
+            std::string::npos)
+      << snap.status();
+  // Ordinary nesting still reads.
+  auto shallow = cli::SnapshotFromJson(
+      R"({"format": "lstmserve.snapshot/1", "session_id": "a", "model": "m",
+          "state": [1], "x": [[[[[[[[1]]]]]]]]})",
+      "ok.json");
+  EXPECT_TRUE(shallow.ok()) << shallow.status();
+}
+
 // --- stream --text, with the bundled character model `charlm` ---
 
 // One line of `stream --text` output: the input field and the (name,

@@ -22,10 +22,14 @@ TEST(BatchingTest, ConcurrentSessionsShareOneEngineCallAndMatchUnbatched) {
   ASSERT_NE(server, nullptr);
   auto stub = Connect(server->address());
 
+  // All made before the first call starts: a call reads inputs[i] while a
+  // later push_back would move the vector's elements (TSan saw that race).
   std::vector<std::vector<float>> inputs;
-  std::vector<std::future<std::pair<grpc::Status, v1::PredictResponse>>> calls;
   for (int i = 0; i < 4; ++i) {
     inputs.push_back(SeriesInputs(1 + 3 * i, 50 + i));  // 1, 4, 7, 10 steps
+  }
+  std::vector<std::future<std::pair<grpc::Status, v1::PredictResponse>>> calls;
+  for (int i = 0; i < 4; ++i) {
     calls.push_back(std::async(std::launch::async, [&, i] {
       v1::PredictRequest req;
       req.set_model("sunspots");
