@@ -142,7 +142,7 @@ class TokensTest : public testing::Test {
 };
 
 TEST_F(TokensTest, ACallWithoutAValidTokenIsUnauthenticated) {
-  for (const std::string token :
+  for (const std::string& token :
        {std::string(""), std::string("wrong-token-0000000000")}) {
     v1::ListModelsRequest r;
     v1::ListModelsResponse models;
