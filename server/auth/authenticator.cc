@@ -28,11 +28,10 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
   std::unique_ptr<Authenticator> auth(new Authenticator(std::move(options)));
   if (!auth->options_.tokens_file.empty()) {
     absl::MutexLock reload(&auth->reload_mu_);
-    FileStamp stamp;
+    auth->stamp_ = StampOf(auth->options_.tokens_file);
     absl::StatusOr<std::shared_ptr<const TokenTable>> table =
-        auth->Read(&stamp);
+        auth->Read(auth->stamp_);
     if (!table.ok()) return table.status();
-    auth->stamp_ = stamp;
     absl::MutexLock lock(&auth->mu_);
     auth->tokens_ = *std::move(table);
   }
@@ -45,23 +44,31 @@ void Authenticator::Report(bool error, const std::string& message) const {
   if (options_.report) options_.report(error, message);
 }
 
-absl::StatusOr<std::shared_ptr<const TokenTable>> Authenticator::Read(
-    FileStamp* stamp) {
-  const std::string& path = options_.tokens_file;
+Authenticator::FileStamp Authenticator::StampOf(const std::string& path) {
+  FileStamp stamp;
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
+  if (::stat(path.c_str(), &st) == 0) {
+    stamp.size = st.st_size;
+    stamp.mtime_ns =
+        int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
+    stamp.inode = static_cast<int64_t>(st.st_ino);
+    stamp.mode = st.st_mode & 0777;
+  }
+  return stamp;
+}
+
+absl::StatusOr<std::shared_ptr<const TokenTable>> Authenticator::Read(
+    const FileStamp& stamp) {
+  const std::string& path = options_.tokens_file;
+  if (stamp.size < 0) {
     return absl::NotFoundError(
         absl::StrCat("--auth-tokens ", path, ": cannot read the file"));
   }
-  stamp->size = st.st_size;
-  stamp->mtime_ns =
-      int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
-  stamp->inode = static_cast<int64_t>(st.st_ino);
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+  if ((stamp.mode & (S_IRWXG | S_IRWXO)) != 0) {
     Report(true, absl::StrFormat("--auth-tokens %s can be read or written by "
                                  "users other than its owner (mode %03o); "
                                  "chmod 600 it",
-                                 path, st.st_mode & 0777));
+                                 path, stamp.mode));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -85,17 +92,10 @@ absl::StatusOr<std::shared_ptr<const TokenTable>> Authenticator::Read(
 void Authenticator::ReloadIfChanged() {
   if (options_.tokens_file.empty()) return;
   absl::MutexLock reload(&reload_mu_);
-  struct stat st;
-  FileStamp now;
-  if (::stat(options_.tokens_file.c_str(), &st) == 0) {
-    now.size = st.st_size;
-    now.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
-    now.inode = static_cast<int64_t>(st.st_ino);
-  }
+  const FileStamp now = StampOf(options_.tokens_file);
   if (now == stamp_) return;
-  FileStamp stamp;
-  absl::StatusOr<std::shared_ptr<const TokenTable>> table = Read(&stamp);
   stamp_ = now;  // a broken file is reported once, not at every check
+  absl::StatusOr<std::shared_ptr<const TokenTable>> table = Read(now);
   if (!table.ok()) {
     Report(true, absl::StrCat(table.status().message(),
                               "; the tokens read before stay in force"));

@@ -69,12 +69,17 @@ class Authenticator {
 
  private:
   explicit Authenticator(Options options) : options_(std::move(options)) {}
+  // What tells a changed file: size, modification time, inode, mode (all
+  // -1 when the file cannot be stat'ed).
   struct FileStamp {
-    int64_t size = -1, mtime_ns = -1, inode = -1;
+    int64_t size = -1, mtime_ns = -1, inode = -1, mode = -1;
     bool operator==(const FileStamp&) const = default;
   };
-  // Reads and parses the file; warns about its permissions.
-  absl::StatusOr<std::shared_ptr<const TokenTable>> Read(FileStamp* stamp);
+  static FileStamp StampOf(const std::string& path);
+  // Reads and parses the file `stamp` describes; warns about its
+  // permissions.
+  absl::StatusOr<std::shared_ptr<const TokenTable>> Read(
+      const FileStamp& stamp);
   void Report(bool error, const std::string& message) const;
 
   const Options options_;
