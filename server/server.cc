@@ -446,9 +446,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                 options.identity_from_cert ? "client certificates" : ""));
   if (impl->metrics_endpoint) {
     // The endpoint's own host (it may differ from the gRPC one).
-    const std::string& metrics = options.metrics_listen;
     spdlog::info("metrics on http://{}:{}/metrics",
-                 metrics.substr(0, metrics.rfind(':')),
+                 HostOf(options.metrics_listen),
                  impl->metrics_endpoint->port());
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
