@@ -383,11 +383,13 @@ absl::StatusOr<PredictResult> RunPredict(const Client::Shared& shared,
   internal::ToProto(request.inputs, request.steps, wire.mutable_inputs());
   if (request.first_step.has_value()) wire.set_first_step(*request.first_step);
   wire.set_explain(request.explain);
-  // Only a chunk with first_step is safe to resend: the server recognises
-  // the retry. Without it, a lost response would apply the chunk twice.
+  // Safe to resend: a stateless call (it changes nothing), or a chunk with
+  // first_step (the server recognises the retry). A session's chunk
+  // without it would be applied twice if its answer was lost.
+  const bool retry_safe =
+      request.session_id.empty() || request.first_step.has_value();
   absl::StatusOr<pb::PredictResponse> response =
-      CallStub(shared, /*retry_safe=*/request.first_step.has_value(),
-               &pb::LstmServe::Stub::Predict, wire);
+      CallStub(shared, retry_safe, &pb::LstmServe::Stub::Predict, wire);
   if (!response.ok()) return response.status();
   PredictResult result;
   result.steps = request.steps;
@@ -917,7 +919,7 @@ absl::StatusOr<StepResult> Session::Step(const std::vector<float>& inputs,
   result.steps = predicted->steps;
   result.output_size = predicted->output_size;
   result.first_step = first_step;
-  result.next_step = predicted->next_step;
+  result.next_step = first_step + steps;  // this chunk's end
   result.replayed = predicted->replayed;
   result.durable_step = predicted->durable_step;
   result.explain = std::move(predicted->explain);

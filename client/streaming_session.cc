@@ -35,6 +35,7 @@
 // Lifetimes: Client::Shared owns the StreamMux; every StreamingSession
 // holds the Shared. A call's reactions touch the mux only; the worker waits
 // for each call's OnDone before starting another on its Conn or exiting.
+#include <algorithm>
 #include <deque>
 #include <optional>
 #include <thread>
@@ -463,7 +464,10 @@ void StreamMux::AnswerLocked(Conn& conn, pb::StreamResponse& response) {
     TakeBackLocked(conn, core, k + 1, /*renumber=*/true);
     core->next_first_step = *chunk.first_step;
   } else {
-    core->next_step = response.next_step();
+    // The end of the furthest chunk answered: answers may come out of
+    // order after a resend, and a replay carries where the server is now.
+    const int64_t chunk_end = *chunk.first_step + chunk.steps;
+    core->next_step = std::max(core->next_step, chunk_end);
     // The session exists now, and once it is durable (or the server keeps
     // no store), a server that loses it must answer NOT_FOUND, not create
     // it again at step 0. Until its first checkpoint a crash may lose it
@@ -477,7 +481,9 @@ void StreamMux::AnswerLocked(Conn& conn, pb::StreamResponse& response) {
       StepResult step;
       step.steps = chunk.steps;
       step.first_step = *chunk.first_step;
-      step.next_step = response.next_step();
+      // This chunk's end, not the server's position (they differ for a
+      // replay answered after later chunks ran).
+      step.next_step = chunk_end;
       step.replayed = response.replayed();
       step.durable_step = durable;
       absl::Status shape =

@@ -389,17 +389,33 @@ TEST_F(ClientTest, PredictWithFirstStepIsRetriedOnUnavailable) {
   EXPECT_FALSE(r->replayed);
 }
 
-TEST_F(ClientTest, PredictWithoutFirstStepIsNeverRetried) {
+TEST_F(ClientTest, ASessionsPredictWithoutFirstStepIsNeverRetried) {
   FlakyProxy proxy(server_->address(), {.fail_predicts = 1});
   auto client = ConnectTo(proxy.address());
+  auto info = client->CreateSession({.model = "sunspots"});
+  ASSERT_TRUE(info.ok()) << info.status();
   PredictRequest request;
-  request.model = "sunspots";
+  request.session_id = info->session_id;
   request.inputs = {1, 2};
   request.steps = 2;
   auto r = client->Predict(request);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(std::string(r.status().message()), "proxy: failing this Predict");
   EXPECT_EQ(proxy.predict_calls(), 1);
+}
+
+TEST_F(ClientTest, AStatelessPredictIsRetriedOnUnavailable) {
+  // It changes nothing on the server, so repeating it is always safe.
+  FlakyProxy proxy(server_->address(), {.fail_predicts = 2});
+  auto client = ConnectTo(proxy.address());
+  PredictRequest request;
+  request.model = "sunspots";
+  request.inputs = {1, 2};
+  request.steps = 2;
+  auto r = client->Predict(request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(proxy.predict_calls(), 3);
+  EXPECT_EQ(r->outputs, StatelessReference(*client_, "sunspots", {1, 2}));
 }
 
 TEST_F(ClientTest, RetriesStopAfterMaxRetries) {

@@ -183,6 +183,7 @@ TEST_F(CrashTest, SigkillAtRandomMomentsLosesNoSessionAndNoStep) {
     all.insert(all.end(), more.begin(), more.end());
     const std::vector<float> reference =
         StatelessReference(*client_, s.model, all);
+    ASSERT_EQ(reference.size(), all.size());
     auto future = s.session->Send(more, 5);
     absl::StatusOr<StepResult> r = Await(future, std::chrono::seconds(60));
     ASSERT_TRUE(r.ok()) << s.session->id() << ": " << r.status();

@@ -1,6 +1,7 @@
 // A test-only LstmServe server that forwards to a real one and misbehaves
 // on cue: it drops a stream before or after forwarding a chunk (the chunk
-// lost, or applied with its answer lost), stalls a stream until the client
+// lost, or applied with its answer lost), withholds a chunk's answer while
+// the stream goes on, stalls a stream until the client
 // gives up, fails unary Predicts with UNAVAILABLE, or stalls GetModel. It
 // makes the client's retry and resend paths deterministic.
 //
@@ -31,6 +32,7 @@ struct ProxyPlan {
   // Indices (0-based, counted over all stream messages the proxy receives).
   std::set<int> drop_before_forward{};  // end the call, chunk not forwarded
   std::set<int> drop_after_forward{};   // forward (applied), end the call
+  std::set<int> withhold_answer{};      // forward (applied), never answer it
   std::set<int> stall{};  // answer nothing until the client cancels
   // The first N unary Predict calls fail with UNAVAILABLE, not forwarded.
   int fail_predicts = 0;
@@ -88,6 +90,7 @@ class FlakyProxy final : public pb::LstmServe::Service {
         return grpc::Status(grpc::StatusCode::UNAVAILABLE,
                             "proxy: dropped the answer");
       }
+      if (plan_.withhold_answer.count(index)) continue;
       if (!stream->Write(response)) break;
     }
     return grpc::Status::OK;

@@ -398,6 +398,9 @@ class StreamingResendTest : public StreamingTest {
     for (size_t i = 0; i < results.size(); ++i) {
       ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status();
       EXPECT_EQ(results[i]->first_step, int64_t(5 * i));
+      // The step after this chunk, also when it was replayed while the
+      // server had already run chunks behind it.
+      EXPECT_EQ(results[i]->next_step, int64_t(5 * (i + 1))) << i;
       replayed += results[i]->replayed;
     }
     ExpectIdentical(Concat(results), reference);
@@ -424,6 +427,13 @@ TEST_F(StreamingResendTest, AnswerLostAfterTheServerAppliedIsReplayed) {
   // The server applied chunks 2 and 7 but their answers were lost: the
   // resends are recognised and answered without applying them again.
   RunThroughProxy({.drop_after_forward = {2, 8}}, 2);
+}
+
+TEST_F(StreamingResendTest, AReplayAnsweredBehindLaterChunksEndsAtItsOwnStep) {
+  // Chunk 2 is applied but its answer withheld; chunk 3 is applied and the
+  // stream dropped. Both are resent and replayed, chunk 2's while the
+  // server is already at step 20: its result still says it ends at 15.
+  RunThroughProxy({.drop_after_forward = {3}, .withhold_answer = {2}}, 2);
 }
 
 TEST_F(StreamingResendTest, NoAnswerWithinTheDeadlineIsResent) {
