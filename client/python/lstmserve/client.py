@@ -386,7 +386,7 @@ class Session:
                        if response.HasField("durable_step") else None)
             outputs = from_tensor(response.outputs, array.shape[0])
             self._log.answered(first, array, durable)
-            self._next_step = response.next_step
+            self._next_step = first + array.shape[0]  # this chunk's end
             self._durable_step = durable
             return outputs
 

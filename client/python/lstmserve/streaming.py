@@ -392,7 +392,10 @@ class StreamingSession:
             self._take_back(k + 1, renumber=True)
             self._next_first_step = chunk.first_step
         else:
-            self._next_step = response.next_step
+            # The end of the furthest chunk answered: a replay carries
+            # where the server is now, which may be past later chunks.
+            self._next_step = max(self._next_step,
+                                  chunk.first_step + chunk.inputs.shape[0])
             self._durable_step = durable
             # Once the session exists and is durable (or the server keeps
             # no store), a server that lost it must say NOT_FOUND, not
