@@ -54,6 +54,15 @@ server_cpu() {
   awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$server_pid/stat"
 }
 
+# CPU seconds so far of the server's store threads (lstm-store writes the
+# database, lstm-checkpoint gathers each round's records).
+store_cpu() {
+  local hz; hz=$(getconf CLK_TCK)
+  cat /proc/"$server_pid"/task/*/stat 2>/dev/null |
+    awk -v hz="$hz" '/\((lstm-store|lstm-checkpoint)\)/ {
+      sub(/^.*\) /, ""); t += $12 + $13 } END {print t / hz}'
+}
+
 # round LABEL [lstm-server flags...]: one measured run, one JSON line.
 round() {
   local label=$1; shift
@@ -66,12 +75,14 @@ round() {
   [[ -s "$work/port" ]] || { echo "run_checkpoint_bench: server did not start" >&2; exit 1; }
   local target=127.0.0.1:$(cat "$work/port")
   echo "run_checkpoint_bench: $label: $sessions sessions, ${duration} s" >&2
-  local cpu0 cpu1 out
+  local cpu0 cpu1 store0 store1 out
   cpu0=$(server_cpu)
+  store0=$(store_cpu)
   out=$("$build/lstm-client" --target "$target" --timeout 60 bench --json \
           --model bench_lstm --sessions "$sessions" --chunk 1 \
           --duration "$duration" 2>/dev/null)
   cpu1=$(server_cpu)
+  store1=$(store_cpu)
   local metrics_port
   metrics_port=$(grep -o 'metrics on http://[^ ]*' "$work/server.log" | tail -1 | sed 's/.*://; s/\/metrics//')
   local metrics=""
@@ -79,15 +90,17 @@ round() {
     metrics=$(curl -s "http://127.0.0.1:$metrics_port/metrics" || true)
   fi
   stop_server
-  /usr/bin/python3 - "$label" "$cpu0" "$cpu1" "$out" "$metrics" >>"$results" <<'EOF'
+  /usr/bin/python3 - "$label" "$cpu0" "$cpu1" "$out" "$metrics" "$store0" "$store1" >>"$results" <<'EOF'
 import json, sys
-label, cpu0, cpu1, out, metrics = sys.argv[1:6]
+label, cpu0, cpu1, out, metrics, store0, store1 = sys.argv[1:8]
 r = json.loads(out)
 steps = r["steps_per_s"] * r["duration_s"]
 row = {"label": label, "steps_per_s": r["steps_per_s"],
        "server_cpu_s": float(cpu1) - float(cpu0),
        "errors": r["errors"], "sessions_with_no_steps": r["sessions_with_no_steps"]}
 row["server_cpu_ms_per_1000_steps"] = 1e6 * row["server_cpu_s"] / max(steps, 1)
+row["store_cpu_s"] = float(store1) - float(store0)
+row["duration_s"] = r["duration_s"]
 for line in metrics.splitlines():
     if line.startswith("#"):
         continue
@@ -107,12 +120,14 @@ done
 /usr/bin/python3 - "$results" "$sessions" "$sync" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"| round | store | steps/s | server CPU ms / 1000 steps | checkpoints | records written | MB written | errors |")
-print("|---|---|---|---|---|---|---|---|")
+print(f"| round | store | steps/s | server CPU ms / 1000 steps | store threads' CPU s (µs per record) | checkpoints | records written | MB written | errors |")
+print("|---|---|---|---|---|---|---|---|---|")
 for i, r in enumerate(rows):
     mb = r.get("lstmserve_checkpoint_written_bytes_total", 0) / 1e6
+    records = r.get("lstmserve_checkpoint_records_total", 0)
+    per = f" ({1e6 * r['store_cpu_s'] / records:.0f})" if records else ""
     print(f"| {i // 2 + 1} | {r['label']} | {r['steps_per_s']:.0f} | "
-          f"{r['server_cpu_ms_per_1000_steps']:.1f} | {r.get('lstmserve_checkpoints_total', 0):.0f} | "
+          f"{r['server_cpu_ms_per_1000_steps']:.1f} | {r['store_cpu_s']:.1f}{per} | {r.get('lstmserve_checkpoints_total', 0):.0f} | "
           f"{r.get('lstmserve_checkpoint_records_total', 0):.0f} | {mb:.0f} | {r['errors'] or '-'} |")
 mem = statistics.median(r["steps_per_s"] for r in rows if r["label"] == "memory")
 sto = statistics.median(r["steps_per_s"] for r in rows if r["label"] == "state-dir")

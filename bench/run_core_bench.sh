@@ -62,19 +62,27 @@ start() {
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-# run LABEL SERVER_KIND bench-args...: one bench run with server CPU.
+# run LABEL SERVER_KIND bench-args...: one bench run with the server's CPU
+# and the load generator's (its whole process: setup, window and drain).
 run() {
   local label=$1 kind=$2; shift 2
   local t0; t0=$(cpu_ticks "$pid")
-  local json; json=$("$build/lstm-client" --target "$target" bench --json --duration "$duration" "$@" 2>/dev/null)
+  local out; out=$(/usr/bin/python3 -c '
+import resource, subprocess, sys
+p = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(p.stdout.strip()); print(u.ru_utime + u.ru_stime)' \
+    "$build/lstm-client" --target "$target" bench --json --duration "$duration" "$@")
   local t1; t1=$(cpu_ticks "$pid")
-  /usr/bin/python3 - "$label" "$kind" "$((t1 - t0))" "$(getconf CLK_TCK)" "$json" >>"$results" <<'PY'
+  /usr/bin/python3 - "$label" "$kind" "$((t1 - t0))" "$(getconf CLK_TCK)" "$out" >>"$results" <<'PY'
 import json, sys
-label, kind, ticks, hz, raw = sys.argv[1:6]
+label, kind, ticks, hz, out = sys.argv[1:6]
+raw, client_cpu = out.rsplit("\n", 1)
 r = json.loads(raw)
 steps = r["steps_per_s"] * r["duration_s"]
 r.update(label=label, kind=kind,
-         server_cpu_us_per_step=(int(ticks) / int(hz) * 1e6 / steps) if steps else None)
+         server_cpu_us_per_step=(int(ticks) / int(hz) * 1e6 / steps) if steps else None,
+         client_cpu_us_per_step=(float(client_cpu) * 1e6 / steps) if steps else None)
 print(json.dumps(r))
 PY
 }
@@ -125,21 +133,40 @@ done
 stop
 
 /usr/bin/python3 - "$results" <<'PY'
-import json, statistics, sys
+import json, os, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 def med(label, kind, key):
     v = [r[key] for r in rows if r["label"] == label and r["kind"] == kind and r.get(key) is not None]
     return statistics.median(v) if v else float("nan")
+floors = []
 print("| run | base | new | new/base | echo server |")
 print("|---|---:|---:|---:|---:|")
 for label, what in [("tiny64", "tiny, 64 sessions"), ("bench64", "benchmark model, 64 sessions"), ("bench1", "benchmark model, 1 session")]:
     b, n, e = (med(label, k, "steps_per_s") for k in ("base", "new", "echo"))
     print(f"| {what}: steps/s | {b:,.0f} | {n:,.0f} | {n/b:.2f}x | {e:,.0f} |")
     if label != "bench1":
-        b, n = (med(label, k, "server_cpu_us_per_step") for k in ("base", "new"))
-        print(f"| {what}: server CPU µs/step | {b:.1f} | {n:.1f} | {n/b:.2f}x | |")
-    b, n, e = (med(label, k, "latency_ms")["p50"] if False else statistics.median([r["latency_ms"]["p50"] for r in rows if r["label"] == label and r["kind"] == k]) for k in ("base", "new", "echo"))
+        b, n, e = (med(label, k, "server_cpu_us_per_step") for k in ("base", "new", "echo"))
+        print(f"| {what}: server CPU µs/step | {b:.1f} | {n:.1f} | {n/b:.2f}x | {e:.1f} |")
+        c = statistics.median(r["server_compute_us_per_batch"] / r["batch_size_mean"]
+                              for r in rows if r["label"] == label and r["kind"] == "new"
+                              and r.get("batch_size_mean"))
+        k = med(label, "new", "client_cpu_us_per_step")
+        floors.append((what, b, n, e, c, k, med(label, "base", "steps_per_s")))
+    b, n, e = (statistics.median(r["latency_ms"]["p50"] for r in rows
+                                 if r["label"] == label and r["kind"] == k)
+               for k in ("base", "new", "echo"))
     print(f"| {what}: p50 ms | {b:.3f} | {n:.3f} | {n/b:.2f}x | {e:.3f} |")
+# The floor under a step's server CPU: what gRPC costs the echo server for
+# the same messages, plus the engine's own compute for the step (the new
+# server's statistics: compute per batch over the mean batch).
+# And the most steps/s these cores can give when server and load generator
+# share them: all cores busy, the server at its floor.
+cores = os.cpu_count()
+print("\n| run | echo CPU µs/step | engine µs/step | floor | new | new/floor | base x 0.7 | load generator CPU µs/step | steps/s at the floor | / base |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for what, b, n, e, c, k, bs in floors:
+    best = cores * 1e6 / (k + e + c)
+    print(f"| {what} | {e:.1f} | {c:.1f} | {e + c:.1f} | {n:.1f} | {n / (e + c):.2f}x | {0.7 * b:.1f} | {k:.1f} | {best:,.0f} | {best / bs:.2f}x |")
 for r in rows:
     if r["label"] == "memory":
         per = (r["rss_10k_kb"] - r["rss_before_kb"]) * 1024 / 10000
