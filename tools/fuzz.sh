@@ -19,8 +19,8 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 shift || true
-all_targets=(model_config safetensors store_record snapshot_proto
-             snapshot_json validation)
+all_targets=(model_config safetensors store_record store_rows
+             snapshot_proto snapshot_json validation)
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=("${all_targets[@]}")
 build_dir=${BUILD_DIR:-build-asan}

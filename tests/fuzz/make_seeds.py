@@ -180,6 +180,35 @@ def store_record():
                                                         0xFFFFFFFF, 0))
 
 
+def refs_blob(refs):
+    """Schema 2's replay column: refs of (first_step, steps, inputs,
+    outputs, segment, offset)."""
+    out = b"LRR1" + struct.pack("<I", len(refs))
+    for ref in refs:
+        out += struct.pack("<qIIIqQ", *ref)
+    return out
+
+
+def store_rows():
+    """tests/fuzz/store_rows_fuzzer.cc: flags, the replay column's length
+    (u16), the replay column, the segment's bytes. The fuzzer's session has
+    chunks (0, 1 step) and (1, 1 step) of 2 inputs and 2 outputs each."""
+    d = out_dir("store_rows")
+
+    def seed(flags, replay, segment):
+        return bytes([flags]) + struct.pack("<H", len(replay)) + replay + segment
+
+    segment = struct.pack("<8f", *[float(i) for i in range(1, 9)])
+    refs = refs_blob([(0, 1, 2, 2, 1, 0), (1, 1, 2, 2, 1, 16)])
+    write(d, "as_written", seed(0, refs, segment))
+    write(d, "as_written_then_update", seed(2, refs, segment))
+    write(d, "dangling_segment", seed(3, refs, segment))
+    write(d, "past_the_end", seed(2, refs_blob([(0, 1, 2, 2, 1, 24)]), segment))
+    write(d, "next_step_zero", seed(6, refs, segment))
+    write(d, "inline_replay", seed(2, replay_blob(tiny_replay(0, [2])[0]), b""))
+    write(d, "huge_count", seed(2, b"LRR1" + struct.pack("<I", 0xFFFFFFFF), segment))
+
+
 def tensor_text(name, rows, cols, values):
     return "%s { shape: %d shape: %d %s }" % (
         name, rows, cols, " ".join("values: %r" % v for v in values))
@@ -267,6 +296,7 @@ if __name__ == "__main__":
     model_config()
     safetensors_seeds()
     store_record()
+    store_rows()
     snapshot_proto()
     snapshot_json()
     validation()
