@@ -17,8 +17,13 @@ WorkerPool::WorkerPool(int threads) : threads_(threads > 0 ? threads : 0) {
 WorkerPool::~WorkerPool() { Stop(); }
 
 void WorkerPool::Schedule(Strand* strand) {
-  absl::MutexLock lock(&mu_);
-  runnable_.push_back(strand);
+  {
+    absl::MutexLock lock(&mu_);
+    runnable_.push_back(strand);
+  }
+  // Signalled after unlocking: a worker woken under the lock would block on
+  // mu_ at once and need a second wake-up (two futex calls, not one). A
+  // waiting worker re-checks runnable_ under the lock, so none is missed.
   work_.Signal();
 }
 
