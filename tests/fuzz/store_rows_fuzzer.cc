@@ -39,15 +39,20 @@ using server::store::SqliteStateStore;
 
 namespace {
 
+// The store's directory, one per process, removed at exit (never
+// destroyed itself, so that the exit handler can still read it).
 const std::string& Dir() {
-  static const std::string dir = [] {
+  static const std::string* const dir = [] {
     const char* tmp = std::getenv("TMPDIR");
     std::string base = std::filesystem::exists("/dev/shm")
                            ? "/dev/shm"
                            : (tmp != nullptr ? tmp : "/tmp");
-    return absl::StrCat(base, "/lstmserve-fuzz-store-", getpid());
+    auto* made =
+        new std::string(absl::StrCat(base, "/lstmserve-fuzz-store-", getpid()));
+    std::atexit([] { std::filesystem::remove_all(Dir()); });
+    return made;
   }();
-  return dir;
+  return *dir;
 }
 
 server::SessionRecord Session() {
