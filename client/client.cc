@@ -924,7 +924,7 @@ absl::StatusOr<StepResult> Session::Step(const std::vector<float>& inputs,
   result.durable_step = predicted->durable_step;
   result.explain = std::move(predicted->explain);
   absl::MutexLock lock(&state_->mu);
-  state_->next_step = predicted->next_step;
+  state_->next_step = first_step + steps;
   return result;
 }
 
