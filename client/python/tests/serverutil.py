@@ -6,6 +6,7 @@ else three levels above this file.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -13,7 +14,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -114,6 +115,20 @@ class Server:
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running(extra: Sequence[str] = ()) -> Iterator[Server]:
+    """A Server for a ``with`` block: stopped at its end, its log printed
+    when the block fails."""
+    server = Server(extra)
+    try:
+        yield server
+    except BaseException:
+        print(server.log())
+        raise
+    finally:
+        server.stop()
 
 
 def cpp_stream(server: Server, model: str,

@@ -196,22 +196,15 @@ class RestartTest(BitsMixin, unittest.TestCase):
         state = tempfile.mkdtemp(prefix="lstmserve-py-state-")
         # Checkpoints only on SIGTERM within the test's time: after the
         # SIGKILL the server is certain to be behind the clients.
-        server = serverutil.Server(["--state-dir", state,
-                                    "--checkpoint-interval", "3600"])
-        try:
+        with serverutil.running(["--state-dir", state,
+                                 "--checkpoint-interval", "3600"]) as server:
             self._run(server)
-        except Exception:
-            print(server.log())
-            raise
-        finally:
-            server.stop()
 
     def test_session_lost_by_a_server_without_state(self) -> None:
         """A server restarted without --state-dir has lost the sessions:
         both kinds say NOT_FOUND naming the step they had reached, and
         neither starts the session again at step 0."""
-        server = serverutil.Server()
-        try:
+        with serverutil.running() as server:
             data = serverutil.data("elnino")
             client = lstmserve.Client(server.target, timeout=20,
                                       max_retries=30, max_backoff=0.5)
@@ -230,19 +223,13 @@ class RestartTest(BitsMixin, unittest.TestCase):
             self.assertEqual(client.list_sessions(), [])
             stream.detach()
             client.close()
-        except Exception:
-            print(server.log())
-            raise
-        finally:
-            server.stop()
 
     def test_steps_not_kept_fail_with_data_loss(self) -> None:
         """With max_resend_steps too small for what a crash lost, both
         kinds of session fail with DATA_LOSS instead of skipping steps."""
         state = tempfile.mkdtemp(prefix="lstmserve-py-state-")
-        server = serverutil.Server(["--state-dir", state,
-                                    "--checkpoint-interval", "3600"])
-        try:
+        with serverutil.running(["--state-dir", state,
+                                 "--checkpoint-interval", "3600"]) as server:
             data = serverutil.data("sunspots")
             client = lstmserve.Client(server.target, timeout=20,
                                       max_retries=30, max_backoff=0.5,
@@ -261,11 +248,6 @@ class RestartTest(BitsMixin, unittest.TestCase):
                 self.assertIn("max_resend_steps", e.exception.message)
             stream.detach()
             client.close()
-        except Exception:
-            print(server.log())
-            raise
-        finally:
-            server.stop()
 
     def _run(self, server: serverutil.Server) -> None:
         data = serverutil.data("sunspots")
@@ -377,10 +359,9 @@ class SecurityTest(unittest.TestCase):
     def test_mutual_tls(self) -> None:
         client_cert, client_key = self.make_cert("client.test")
         server_cert, server_key = self.cert, self.dir / "lstmserve.test.key"
-        server = serverutil.Server(["--tls-cert", str(server_cert),
-                                    "--tls-key", str(server_key),
-                                    "--tls-client-ca", str(client_cert)])
-        try:
+        flags = ["--tls-cert", str(server_cert), "--tls-key", str(server_key),
+                 "--tls-client-ca", str(client_cert)]
+        with serverutil.running(flags) as server:
             tls = {"ca": str(self.cert), "server_name": "lstmserve.test"}
             with lstmserve.Client(server.target, tls={
                     **tls, "cert": str(client_cert),
@@ -396,8 +377,6 @@ class SecurityTest(unittest.TestCase):
                 lstmserve.Client(server.target, tls={"cert": str(client_cert)})
             self.assertEqual(e.exception.code,
                              grpc.StatusCode.INVALID_ARGUMENT)
-        finally:
-            server.stop()
 
     def test_untrusted_or_plaintext_is_unavailable(self) -> None:
         plaintext = lstmserve.Client(self.server.target, token=ALICE,
