@@ -27,6 +27,14 @@ void Count(std::vector<int64_t>& histogram, int64_t value) {
   ++histogram[k];
 }
 
+// A chunk this short runs on the posting thread when its shard is idle
+// (Shard::Post): for a step or a few, handing it to a worker and its answer
+// back costs more than the step (two wake-ups and context switches). A
+// longer chunk goes to a worker, which keeps gRPC's threads free for I/O.
+constexpr int kRunHereMaxSteps = 16;
+
+bool RunsHere(const Task& task) { return task.chunk.steps <= kRunHereMaxSteps; }
+
 absl::Status SessionGone(const SessionHandle& s) {
   // The same words as a lookup that finds nothing (session_manager.cc).
   return absl::NotFoundError(
@@ -157,7 +165,9 @@ class ModelExecutor::Shard final : public Strand {
     // are freed when their batch finishes.
   }
 
-  void Post(Op op) {
+  // With `run_here`, an idle shard runs on the calling thread (see
+  // WorkerPool::RunHere); the caller must hold no lock.
+  void Post(Op op, bool run_here = false) {
     bool schedule;
     {
       absl::MutexLock lock(&mu_);
@@ -165,7 +175,9 @@ class ModelExecutor::Shard final : public Strand {
       schedule = !scheduled_;
       scheduled_ = true;
     }
-    if (schedule) executor_.pool_.Schedule(this);
+    if (!schedule) return;
+    if (run_here && executor_.pool_.RunHere(this)) return;
+    executor_.pool_.Schedule(this);
   }
 
   void Wake() override {
@@ -177,7 +189,7 @@ class ModelExecutor::Shard final : public Strand {
     executor_.pool_.Schedule(this);
   }
 
-  void Run(model::Workspace& workspace) override {
+  Next Run(model::Workspace& workspace) override {
     workspace_ = &workspace;  // for the control operations that compute
     {
       absl::MutexLock lock(&mu_);
@@ -197,11 +209,7 @@ class ModelExecutor::Shard final : public Strand {
       again = !inbox_.empty() || wake <= now || checkpointing;
       if (!again) scheduled_ = false;
     }
-    if (again) {
-      executor_.pool_.Schedule(this);  // to the back: other strands go first
-    } else if (wake != absl::InfiniteFuture()) {
-      executor_.pool_.WakeAt(this, wake);
-    }
+    return Next{again, again ? absl::InfiniteFuture() : wake};
   }
 
  private:
@@ -794,9 +802,9 @@ ModelExecutor::Shard& ModelExecutor::ShardOf(uint64_t serial) {
   return *shards_[serial % shards_.size()];
 }
 
-void ModelExecutor::PostToSession(Op op) {
+void ModelExecutor::PostToSession(Op op, bool run_here) {
   Shard& shard = ShardOf(op.session->serial);
-  shard.Post(std::move(op));
+  shard.Post(std::move(op), run_here);
 }
 
 absl::Status ModelExecutor::Admit(const Task& task) {
@@ -839,19 +847,21 @@ void ModelExecutor::RunChunk(std::shared_ptr<SessionHandle> session,
   Op op;
   op.kind = Op::Kind::kChunk;
   op.session = std::move(session);
+  const bool run_here = RunsHere(task);
   op.task = std::move(task);
-  PostToSession(std::move(op));
+  PostToSession(std::move(op), run_here);
 }
 
 void ModelExecutor::RunStateless(Task task) {
   if (absl::Status s = Admit(task); !s.ok()) return task.done(s);
   Op op;
   op.kind = Op::Kind::kStateless;
+  const bool run_here = RunsHere(task);
   op.task = std::move(task);
   op.keep_alive = shared_from_this();
   // Spread stateless calls over the shards; they share no state.
   ShardOf(stateless_counter_.fetch_add(1, std::memory_order_relaxed))
-      .Post(std::move(op));
+      .Post(std::move(op), run_here);
 }
 
 void ModelExecutor::FailChunk(std::shared_ptr<SessionHandle> session,

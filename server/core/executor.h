@@ -13,9 +13,16 @@
 // deadlines); control operations (reset, close, export, forecast) run as
 // soon as the session has no chunk ahead of them.
 //
-// Thread-safety: the posting methods are thread-safe and never block on the
-// engine; `done` callbacks run on a worker thread (or at once on the calling
-// thread when the operation is refused) and must not block. The executor
+// A short chunk posted to an idle shard runs at once on the posting thread
+// (with whatever else the shard has ready), not on a worker: for a step or
+// a few, the hand-over to a worker and back costs more than the step.
+//
+// Thread-safety: the posting methods are thread-safe. RunChunk and
+// RunStateless may run the engine on the calling thread, as said above, so
+// their caller must hold no lock that a `done` callback takes; the other
+// posting methods never block on the engine. `done` callbacks run on a
+// worker thread, on a thread that posted a chunk, or at once on the calling
+// thread when the operation is refused, and must not block. The executor
 // must outlive every operation posted to it (stop the pool first).
 #pragma once
 
@@ -170,7 +177,7 @@ class ModelExecutor : public std::enable_shared_from_this<ModelExecutor> {
   friend class Shard;
   Shard& ShardOf(uint64_t serial);
   // Posts to the shard that owns op.session.
-  void PostToSession(Op op);
+  void PostToSession(Op op, bool run_here = false);
   // Counts the task's steps in the server-wide queue, or refuses it.
   absl::Status Admit(const Task& task);
   absl::Status AdmitSteps(int64_t steps);

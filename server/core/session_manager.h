@@ -140,6 +140,8 @@ class SessionManager {
   WorkerPool& pool() { return *pool_; }
 
   // Runs a chunk: checks it, finds (or creates) its session, and posts it.
+  // A short chunk may run, and `done` be called, on this thread before it
+  // returns (ModelExecutor::RunChunk): hold no lock that `done` takes.
   // The errors of docs/API.md: INVALID_ARGUMENT for a bad shape, value, id
   // or model/version mismatch, NOT_FOUND for a missing session or model,
   // FAILED_PRECONDITION for an unexpected first_step, RESOURCE_EXHAUSTED for

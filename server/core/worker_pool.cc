@@ -3,12 +3,17 @@
 #include "absl/time/clock.h"
 
 namespace lstmserve::server {
+namespace {
+// Set on the pool's workers (RunHere leaves them to their loop).
+thread_local bool on_worker = false;
+}  // namespace
 
 WorkerPool::WorkerPool(int threads) : threads_(threads > 0 ? threads : 0) {
   workers_.reserve(threads_);
   for (int i = 0; i < threads_; ++i) {
     workers_.emplace_back([this] {
       pthread_setname_np(pthread_self(), "lstm-worker");  // for top, perf
+      on_worker = true;
       WorkerLoop();
     });
   }
@@ -25,6 +30,41 @@ void WorkerPool::Schedule(Strand* strand) {
   // mu_ at once and need a second wake-up (two futex calls, not one). A
   // waiting worker re-checks runnable_ under the lock, so none is missed.
   work_.Signal();
+}
+
+bool WorkerPool::RunHere(Strand* strand) {
+  if (threads_ == 0 || on_worker) return false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ || flushing_) return false;
+    ++running_;
+    busy_.push_back(strand);  // Quiesce waits for it like a worker's
+  }
+  // One per thread that runs strands here (gRPC's threads), reused.
+  thread_local model::Workspace workspace;
+  // Work that arrived meanwhile runs here too, a few times at most: the
+  // calling thread has its own work (gRPC's reads and writes).
+  constexpr int kMaxRunsHere = 4;
+  Strand::Next next;
+  for (int run = 0; run < kMaxRunsHere; ++run) {
+    next = strand->Run(workspace);
+    if (!next.again) break;
+  }
+  After(strand, next);
+  absl::MutexLock lock(&mu_);
+  Unbusy(strand);
+  --running_;
+  if (stopping_) work_.SignalAll();
+  if (quiescing_ > 0) quiesce_cv_.SignalAll();
+  return true;
+}
+
+void WorkerPool::After(Strand* strand, const Strand::Next& next) {
+  if (next.again) {
+    Schedule(strand);  // to the back: other strands go first
+  } else if (next.wake != absl::InfiniteFuture()) {
+    WakeAt(strand, next.wake);
+  }
 }
 
 void WorkerPool::WakeAt(Strand* strand, absl::Time when) {
@@ -86,7 +126,7 @@ void WorkerPool::WorkerLoop() {
     }
     // Wake may schedule the strand, which takes mu_: call it unlocked.
     for (Strand* s : due) s->Wake();
-    if (strand) strand->Run(workspace);
+    if (strand) After(strand, strand->Run(workspace));
     if (strand || !due.empty()) {
       absl::MutexLock lock(&mu_);
       for (Strand* s : due) Unbusy(s);
@@ -146,7 +186,7 @@ int WorkerPool::RunUntilIdle(bool fire_timers) {
     }
     for (Strand* s : due) s->Wake();
     if (strand) {
-      strand->Run(workspace);
+      After(strand, strand->Run(workspace));
       ++runs;
     }
   }

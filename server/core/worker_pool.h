@@ -27,10 +27,15 @@ namespace lstmserve::server {
 
 class Strand {
  public:
+  // What a strand wants once a run is over.
+  struct Next {
+    bool again = false;  // to run again (it stays scheduled)
+    // Else: to be woken then (InfiniteFuture: not at all).
+    absl::Time wake = absl::InfiniteFuture();
+  };
   virtual ~Strand() = default;
-  // Does some of the strand's work on a worker thread, with that worker's
-  // workspace.
-  virtual void Run(model::Workspace& workspace) = 0;
+  // Does some of the strand's work with the running thread's workspace.
+  virtual Next Run(model::Workspace& workspace) = 0;
   // The timer the strand asked for has come (it may no longer want it).
   virtual void Wake() = 0;
 };
@@ -45,6 +50,13 @@ class WorkerPool {
   // Runs `strand` on the next free worker. The caller guarantees that a
   // strand is scheduled at most once at a time.
   void Schedule(Strand* strand);
+  // Runs `strand` now on the calling thread instead of a worker, saving
+  // the hand-over (a wake-up and a context switch each way), and returns
+  // true; false, and nothing happens, when the caller is a worker, the
+  // pool has no workers (tests run strands themselves) or is flushing or
+  // stopping. Same guarantee as Schedule: the strand is not scheduled or
+  // running. The caller must hold no lock that the strand's callbacks take.
+  bool RunHere(Strand* strand);
   // Calls strand->Wake() from a worker at `when` (or soon after).
   void WakeAt(Strand* strand, absl::Time when);
 
@@ -73,6 +85,8 @@ class WorkerPool {
 
  private:
   void WorkerLoop();
+  // Schedules the strand again or sets its timer, as it asked.
+  void After(Strand* strand, const Strand::Next& next);
   void Unbusy(Strand* strand) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int threads_;
