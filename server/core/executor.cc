@@ -180,13 +180,12 @@ class ModelExecutor::Shard final : public Strand {
     executor_.pool_.Schedule(this);
   }
 
-  void Wake() override {
-    {
-      absl::MutexLock lock(&mu_);
-      if (scheduled_) return;
-      scheduled_ = true;
-    }
-    executor_.pool_.Schedule(this);
+  bool Wake() override {
+    absl::MutexLock lock(&mu_);
+    timer_ = absl::InfiniteFuture();  // at worst, a later run asks again
+    if (scheduled_) return false;
+    scheduled_ = true;
+    return true;
   }
 
   Next Run(model::Workspace& workspace) override {
@@ -204,12 +203,24 @@ class ModelExecutor::Shard final : public Strand {
     const bool checkpointing = TakeCheckpointSlice();
     const absl::Time now = absl::Now();
     bool again;
+    bool ask_timer = false;
     {
       absl::MutexLock lock(&mu_);
       again = !inbox_.empty() || wake <= now || checkpointing;
-      if (!again) scheduled_ = false;
+      if (!again) {
+        scheduled_ = false;
+        // A partial batch waiting for partners is looked at by every run
+        // until it goes; a timer is asked only when none is pending as
+        // early, so that the pool's workers are not woken by one stale
+        // timer a run.
+        if (wake < timer_) {
+          timer_ = wake;
+          ask_timer = true;
+        }
+      }
     }
-    return Next{again, again ? absl::InfiniteFuture() : wake};
+    if (again) return Next{true};
+    return Next{false, ask_timer ? wake : absl::InfiniteFuture()};
   }
 
  private:
@@ -757,6 +768,9 @@ class ModelExecutor::Shard final : public Strand {
   std::vector<Op> inbox_ ABSL_GUARDED_BY(mu_);
   // In the pool's run queue or running; cleared only by Run when idle.
   bool scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  // The earliest timer asked of the pool and not yet come (InfiniteFuture:
+  // none).
+  absl::Time timer_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 
   // Owned by the strand: touched only inside Run.
   model::Workspace* workspace_ = nullptr;  // Run's

@@ -90,7 +90,7 @@ bool WorkerPool::flushing() const {
 void WorkerPool::WorkerLoop() {
   // One workspace per worker, reused across models and calls.
   model::Workspace workspace;
-  std::vector<Strand*> due;
+  std::vector<Strand*> due, woken;
   while (true) {
     Strand* strand = nullptr;
     {
@@ -124,12 +124,20 @@ void WorkerPool::WorkerLoop() {
         }
       }
     }
-    // Wake may schedule the strand, which takes mu_: call it unlocked.
-    for (Strand* s : due) s->Wake();
+    // Wake takes the strand's lock: call it unlocked.
+    for (Strand* s : due) {
+      if (s->Wake()) woken.push_back(s);
+    }
     if (strand) After(strand, strand->Run(workspace));
     if (strand || !due.empty()) {
       absl::MutexLock lock(&mu_);
       for (Strand* s : due) Unbusy(s);
+      // This worker takes the first woken strand itself on its next turn:
+      // no other worker is woken for it (a wake-up and a context switch).
+      for (size_t i = 0; i < woken.size(); ++i) {
+        runnable_.push_back(woken[i]);
+        if (i > 0) work_.Signal();
+      }
       if (strand) {
         Unbusy(strand);
         --running_;
@@ -138,6 +146,7 @@ void WorkerPool::WorkerLoop() {
       if (quiescing_ > 0) quiesce_cv_.SignalAll();
     }
     due.clear();
+    woken.clear();
   }
 }
 
@@ -184,7 +193,9 @@ int WorkerPool::RunUntilIdle(bool fire_timers) {
         runnable_.pop_front();
       }
     }
-    for (Strand* s : due) s->Wake();
+    for (Strand* s : due) {
+      if (s->Wake()) Schedule(s);
+    }
     if (strand) {
       After(strand, strand->Run(workspace));
       ++runs;

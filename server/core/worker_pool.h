@@ -36,8 +36,10 @@ class Strand {
   virtual ~Strand() = default;
   // Does some of the strand's work with the running thread's workspace.
   virtual Next Run(model::Workspace& workspace) = 0;
-  // The timer the strand asked for has come (it may no longer want it).
-  virtual void Wake() = 0;
+  // A timer the strand asked for has come (it may no longer want it).
+  // Returns true to be run now, by the caller, as if it had been scheduled;
+  // false when it is scheduled or running already.
+  virtual bool Wake() = 0;
 };
 
 class WorkerPool {
@@ -57,7 +59,8 @@ class WorkerPool {
   // stopping. Same guarantee as Schedule: the strand is not scheduled or
   // running. The caller must hold no lock that the strand's callbacks take.
   bool RunHere(Strand* strand);
-  // Calls strand->Wake() from a worker at `when` (or soon after).
+  // Calls strand->Wake() from a worker at `when` (or soon after), and runs
+  // it there if it asks to.
   void WakeAt(Strand* strand, absl::Time when);
 
   // From now on strands stop waiting for partners and run what they have

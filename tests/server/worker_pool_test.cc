@@ -31,7 +31,20 @@ class CountingStrand : public Strand {
     if (!again) done_.Notify();
     return Next{again};
   }
-  void Wake() override {}
+  // Timers: wants to run when woken if `run_when_woken`.
+  bool Wake() override {
+    absl::MutexLock lock(&mu_);
+    ++wakes_;
+    return run_when_woken_;
+  }
+  void set_run_when_woken(bool run) {
+    absl::MutexLock lock(&mu_);
+    run_when_woken_ = run;
+  }
+  int wakes() const {
+    absl::MutexLock lock(&mu_);
+    return wakes_;
+  }
 
   std::vector<std::thread::id> threads() const {
     absl::MutexLock lock(&mu_);
@@ -43,8 +56,23 @@ class CountingStrand : public Strand {
   const int runs_wanted_;
   mutable absl::Mutex mu_;
   std::vector<std::thread::id> threads_ ABSL_GUARDED_BY(mu_);
+  int wakes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool run_when_woken_ ABSL_GUARDED_BY(mu_) = false;
   absl::Notification done_;
 };
+
+TEST(WorkerPoolTest, AWokenStrandRunsOnlyIfItAsks) {
+  WorkerPool pool(0);  // RunUntilIdle fires the timers on this thread
+  CountingStrand strand(/*runs_wanted=*/1);
+  pool.WakeAt(&strand, absl::InfinitePast());
+  EXPECT_EQ(pool.RunUntilIdle(), 0);  // woken, did not ask to run
+  EXPECT_EQ(strand.wakes(), 1);
+  strand.set_run_when_woken(true);
+  pool.WakeAt(&strand, absl::InfinitePast());
+  EXPECT_EQ(pool.RunUntilIdle(), 1);
+  EXPECT_EQ(strand.wakes(), 2);
+  EXPECT_EQ(strand.threads().size(), 1u);
+}
 
 TEST(WorkerPoolTest, RunHereRunsTheStrandOnTheCallingThread) {
   WorkerPool pool(1);
@@ -78,7 +106,7 @@ TEST(WorkerPoolTest, RunHereRefusesOnAWorker) {
       done_.Notify();
       return {};
     }
-    void Wake() override {}
+    bool Wake() override { return false; }
     WorkerPool& pool_;
     Strand& inner_;
     bool ran_here_ = true;
@@ -116,7 +144,7 @@ TEST(WorkerPoolTest, QuiesceWaitsForAStrandRunningHere) {
       finished_.store(true);
       return {};
     }
-    void Wake() override {}
+    bool Wake() override { return false; }
     absl::Notification entered_, release_;
     std::atomic<bool> finished_{false};
   } strand;
