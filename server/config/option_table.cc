@@ -58,7 +58,9 @@ std::vector<Option> MakeTable() {
                    "Write the bound port to FILE once listening (useful with "
                    "port 0)"),
       IntOption("threads", &ServerOptions::threads, 0, 1024,
-                "Worker threads running the engine (0: one per CPU core)"),
+                "Worker threads running the engine, and shards per model "
+                "version (0: one per CPU core); a chunk of at most 16 steps "
+                "sent to an idle shard runs on the gRPC thread that read it"),
       DurationOption("session_idle_timeout",
                      &ServerOptions::session_idle_timeout, TimeUnit::kSeconds,
                      {.min = 0.001, .max = 1e9},
