@@ -160,6 +160,16 @@ void WorkerPool::Quiesce(const std::vector<Strand*>& strands) {
     return std::find(strands.begin(), strands.end(), s) != strands.end();
   };
   absl::MutexLock lock(&mu_);
+  ForgetLocked(mine);
+  ++quiescing_;
+  while (std::any_of(busy_.begin(), busy_.end(), mine)) quiesce_cv_.Wait(&mu_);
+  --quiescing_;
+  // A strand's last run, or its timer's Wake, may have scheduled it again
+  // or asked for a timer just before it stopped being busy.
+  ForgetLocked(mine);
+}
+
+void WorkerPool::ForgetLocked(const std::function<bool(Strand*)>& mine) {
   runnable_.erase(std::remove_if(runnable_.begin(), runnable_.end(), mine),
                   runnable_.end());
   std::vector<Timer> kept;
@@ -168,9 +178,6 @@ void WorkerPool::Quiesce(const std::vector<Strand*>& strands) {
     timers_.pop();
   }
   for (const Timer& t : kept) timers_.push(t);
-  ++quiescing_;
-  while (std::any_of(busy_.begin(), busy_.end(), mine)) quiesce_cv_.Wait(&mu_);
-  --quiescing_;
 }
 
 int WorkerPool::RunUntilIdle(bool fire_timers) {

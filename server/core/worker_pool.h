@@ -91,6 +91,9 @@ class WorkerPool {
   // Schedules the strand again or sets its timer, as it asked.
   void After(Strand* strand, const Strand::Next& next);
   void Unbusy(Strand* strand) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the matching strands' runs not yet started and their timers.
+  void ForgetLocked(const std::function<bool(Strand*)>& mine)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int threads_;
   mutable absl::Mutex mu_;

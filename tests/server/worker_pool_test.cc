@@ -161,6 +161,22 @@ TEST(WorkerPoolTest, QuiesceWaitsForAStrandRunningHere) {
   EXPECT_TRUE(finished_before_quiesce_returned.load());
 }
 
+TEST(WorkerPoolTest, QuiesceForgetsTheTimerAStrandAskedForInItsLastRun) {
+  // Runs once and asks to be woken in an hour.
+  class AsksForATimer : public CountingStrand {
+   public:
+    Next Run(model::Workspace& w) override {
+      CountingStrand::Run(w);
+      return Next{false, absl::Now() + absl::Hours(1)};
+    }
+  } strand;
+  WorkerPool pool(1);
+  ASSERT_TRUE(pool.RunHere(&strand));
+  pool.Quiesce({&strand});
+  pool.Stop();  // fires every timer left: none may be the strand's
+  EXPECT_EQ(strand.wakes(), 0);
+}
+
 // The executor runs a short chunk posted to an idle shard on the posting
 // thread (its answer is there when SubmitChunk returns), and a long one on
 // a worker.
