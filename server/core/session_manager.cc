@@ -653,24 +653,8 @@ SessionManager::Restored SessionManager::Restore(
       continue;
     }
     const std::shared_ptr<const LoadedModel>* model = &served->model;
-    if (absl::Status s = ValidateSessionId(r.id); !s.ok()) {
+    if (absl::Status s = ValidateRecord(r, **model, options_.limits); !s.ok()) {
       problem(s.message());
-      continue;
-    }
-    SessionSnapshot snap;
-    snap.id = r.id;
-    snap.model = r.model;
-    snap.version = r.version;
-    snap.next_step = r.next_step;
-    snap.state = std::move(r.state);
-    snap.replay = std::move(r.replay);
-    absl::Status valid = ValidateSnapshot(snap, **model, options_.limits);
-    if (valid.ok() && !r.initial_state.empty()) {
-      valid = ValidateState(r.initial_state, (*model)->model->state_size(),
-                            "initial_state");
-    }
-    if (!valid.ok()) {
-      problem(valid.message());
       continue;
     }
     absl::MutexLock lock(&mu_);
@@ -695,9 +679,9 @@ SessionManager::Restored SessionManager::Restore(
     AddLocked(handle);
     SlotInit init;
     init.initial_state = std::move(r.initial_state);
-    init.state = std::move(snap.state);
+    init.state = std::move(r.state);
     init.next_step = r.next_step;
-    init.replay = std::move(snap.replay);
+    init.replay = std::move(r.replay);
     handle->executor->Install(handle, std::move(init));  // already stored
     ++result.sessions;
     counters_.restored.fetch_add(1, std::memory_order_relaxed);

@@ -134,29 +134,34 @@ absl::Status ValidateState(std::span<const float> state, int expected,
   return absl::OkStatus();
 }
 
-absl::Status ValidateSnapshot(const SessionSnapshot& snap,
-                              const LoadedModel& model,
-                              const RequestLimits& limits) {
+namespace {
+
+// ValidateSnapshot's checks, on the fields a snapshot and a stored record
+// share.
+absl::Status ValidateSessionFields(std::span<const float> state,
+                                   int64_t next_step,
+                                   std::span<const ReplayChunk> replay,
+                                   const LoadedModel& model,
+                                   const RequestLimits& limits) {
   const model::Model& m = *model.model;
-  if (absl::Status s =
-          ValidateState(snap.state, m.state_size(), "snapshot state");
+  if (absl::Status s = ValidateState(state, m.state_size(), "snapshot state");
       !s.ok()) {
     return s;
   }
-  if (snap.next_step < 0 || snap.next_step > kMaxStepIndex) {
+  if (next_step < 0 || next_step > kMaxStepIndex) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "snapshot next_step is ", snap.next_step, "; expected 0 to 2^62"));
+        "snapshot next_step is ", next_step, "; expected 0 to 2^62"));
   }
-  if (static_cast<int64_t>(snap.replay.size()) > limits.max_replay_chunks) {
+  if (static_cast<int64_t>(replay.size()) > limits.max_replay_chunks) {
     return absl::InvalidArgumentError(
-        absl::StrCat("snapshot holds ", snap.replay.size(),
+        absl::StrCat("snapshot holds ", replay.size(),
                      " replayable chunks; this server keeps at most ",
                      limits.max_replay_chunks, " (--max-replay-chunks)"));
   }
   // Walk back from next_step: the chunks must tile the steps before it.
-  int64_t end = snap.next_step;
-  for (size_t k = snap.replay.size(); k-- > 0;) {
-    const ReplayChunk& c = snap.replay[k];
+  int64_t end = next_step;
+  for (size_t k = replay.size(); k-- > 0;) {
+    const ReplayChunk& c = replay[k];
     const auto bad = [&](absl::string_view why) {
       return absl::InvalidArgumentError(absl::StrCat(
           "snapshot replay chunk ", k, " (", c.steps, " steps from step ",
@@ -184,6 +189,29 @@ absl::Status ValidateSnapshot(const SessionSnapshot& snap,
     end = c.first_step;
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateSnapshot(const SessionSnapshot& snap,
+                              const LoadedModel& model,
+                              const RequestLimits& limits) {
+  return ValidateSessionFields(snap.state, snap.next_step, snap.replay, model,
+                               limits);
+}
+
+absl::Status ValidateRecord(const SessionRecord& record,
+                            const LoadedModel& model,
+                            const RequestLimits& limits) {
+  if (absl::Status s = ValidateSessionId(record.id); !s.ok()) return s;
+  if (absl::Status s = ValidateSessionFields(record.state, record.next_step,
+                                             record.replay, model, limits);
+      !s.ok()) {
+    return s;
+  }
+  if (record.initial_state.empty()) return absl::OkStatus();
+  return ValidateState(record.initial_state, model.model->state_size(),
+                       "initial_state");
 }
 
 absl::Status ValidateModelName(absl::string_view name) {

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "server/core/model_registry.h"
+#include "server/core/state_store.h"
 #include "server/core/types.h"
 
 namespace lstmserve::server {
@@ -74,6 +75,13 @@ absl::Status ValidateForecast(const ForecastSpec& spec,
 absl::Status ValidateSnapshot(const SessionSnapshot& snapshot,
                               const LoadedModel& model,
                               const RequestLimits& limits);
+
+// What a restore checks of a stored session before bringing it back (its
+// model version resolved): its id, the fields ValidateSnapshot checks, and
+// its initial state, when it has one.
+absl::Status ValidateRecord(const SessionRecord& record,
+                            const LoadedModel& model,
+                            const RequestLimits& limits);
 
 // A FAILED_PRECONDITION for a chunk's first_step carries the step the
 // session expects, so that the service can tell the client (the stream's

@@ -98,17 +98,9 @@ void CheckShapes(const server::SessionRecord& r) {
 }
 
 bool Valid(const server::SessionRecord& r) {
-  const server::LoadedModel& tiny = fuzz::TinyModel();
-  server::SessionSnapshot snap;
-  snap.id = r.id;
-  snap.model = r.model;
-  snap.version = r.version;
-  snap.next_step = r.next_step;
-  snap.state = r.state;
-  snap.replay = r.replay;
   server::RequestLimits limits;
   limits.max_replay_chunks = server::kMaxReplayChunksStored;
-  return server::ValidateSnapshot(snap, tiny, limits).ok();
+  return server::ValidateRecord(r, fuzz::TinyModel(), limits).ok();
 }
 
 }  // namespace
