@@ -1,0 +1,217 @@
+// What a checkpoint round costs the session store on its own, against the
+// floor for the same bytes: the SqliteStateStore (server/store/) applies
+// rounds of --sessions records shaped like the benchmark model's (4 KiB of
+// state; one-step replay chunks of 64 input and 256 output floats, 2 or 3
+// new ones a round, the last 8 kept), as the server's lstm-store thread
+// does at 10,000 sessions streaming, with no gRPC, engine or load
+// generator sharing the cores. The floor writes the round's new bytes
+// (state plus new chunks) with 64 KiB pwrite()s into a file reused every
+// round, fdatasync()ing every third round: the kernel's page-cache copy,
+// which any store of these bytes pays.
+//
+//   build/bench/store_bench [--sessions 10000] [--rounds 12] [--dir DIR]
+//                           [--sync normal|full]
+//
+// Prints the store's CPU (user and system, its thread only) and the
+// floor's per record, averaged over the rounds after two warm-up rounds
+// (the WAL's copies into the database come every few rounds: an average
+// over several rounds includes them, as the server's second-by-second
+// cost does).
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "server/store/sqlite_state_store.h"
+
+namespace {
+
+using lstmserve::server::ReplayChunk;
+using lstmserve::server::SessionRecord;
+using lstmserve::server::StoreWrite;
+
+struct Cpu {
+  double user = 0;
+  double system = 0;
+  double total() const { return user + system; }
+};
+
+Cpu ThreadCpu() {
+  rusage u{};
+  getrusage(RUSAGE_THREAD, &u);
+  return Cpu{u.ru_utime.tv_sec + 1e-6 * u.ru_utime.tv_usec,
+             u.ru_stime.tv_sec + 1e-6 * u.ru_stime.tv_usec};
+}
+
+Cpu Since(const Cpu& start) {
+  const Cpu now = ThreadCpu();
+  return Cpu{now.user - start.user, now.system - start.system};
+}
+
+double Mean(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return v.empty() ? 0 : sum / static_cast<double>(v.size());
+}
+
+// One session as the server's shard holds it between checkpoints.
+struct Session {
+  std::string id;
+  uint64_t incarnation = 0;
+  int64_t next_step = 0;
+  std::deque<std::shared_ptr<const ReplayChunk>> replay;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "The session store's CPU per checkpointed record, against the floor "
+      "of writing the same bytes to a file (docs/PERFORMANCE.md)"};
+  int sessions = 10000;
+  int rounds = 12;
+  std::string dir;
+  std::string sync = "normal";
+  int state_floats = 1024;  // the benchmark model: 2 layers x (h, c) x 256
+  int input_floats = 64;
+  int output_floats = 256;
+  int kept_chunks = 8;  // --max-replay-chunks' default
+  app.add_option("--sessions", sessions, "records a round")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--rounds", rounds, "rounds, the first two not counted")
+      ->check(CLI::Range(3, 1000));
+  app.add_option("--dir", dir,
+                 "where the database goes (default: a new directory under "
+                 "the system's temporary directory, removed at the end)");
+  app.add_option("--sync", sync, "the store's --state-sync")
+      ->check(CLI::IsMember({"normal", "full"}));
+  CLI11_PARSE(app, argc, argv);
+
+  const bool own_dir = dir.empty();
+  if (own_dir) {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "store_bench.XXXXXX")
+            .string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      std::perror("store_bench: mkdtemp");
+      return 1;
+    }
+    dir = pattern;
+  }
+  auto store = lstmserve::server::store::SqliteStateStore::Open(
+      {.dir = dir, .sync_full = sync == "full"});
+  if (!store.ok()) {
+    std::fprintf(stderr, "store_bench: %s\n",
+                 std::string(store.status().message()).c_str());
+    return 1;
+  }
+  const std::string floor_path = dir + "/floor.bin";
+  const int floor_fd = open(floor_path.c_str(), O_RDWR | O_CREAT, 0600);
+  if (floor_fd < 0) {
+    std::perror("store_bench: floor file");
+    return 1;
+  }
+
+  std::vector<Session> all(sessions);
+  for (int i = 0; i < sessions; ++i) {
+    all[i].id = absl::StrCat("store-bench-", i);
+    all[i].incarnation = 0x9e3779b97f4a7c15ull * (i + 1);
+  }
+  const std::vector<float> state(state_floats, 0.5f);
+  std::vector<char> block(size_t{64} << 10, 1);
+  std::vector<double> store_us, store_user_us, store_sys_us, floor_us;
+  std::vector<double> new_bytes;
+
+  for (int round = 0; round < rounds; ++round) {
+    // The round's records, as the shards hand them over (not timed: the
+    // server builds them on its shards, not on the store's thread).
+    std::vector<StoreWrite> writes(sessions);
+    size_t bytes = 0;
+    for (int i = 0; i < sessions; ++i) {
+      Session& s = all[i];
+      const int fresh = (i + round) % 2 == 0 ? 2 : 3;  // 2.5 steps a round
+      for (int k = 0; k < fresh; ++k) {
+        auto chunk = std::make_shared<ReplayChunk>();
+        chunk->first_step = s.next_step++;
+        chunk->steps = 1;
+        chunk->inputs.assign(input_floats, 0.25f + k);
+        chunk->outputs.assign(output_floats, 0.75f + k);
+        s.replay.push_back(std::move(chunk));
+        if (static_cast<int>(s.replay.size()) > kept_chunks)
+          s.replay.pop_front();
+      }
+      bytes += sizeof(float) *
+               (state_floats + fresh * (input_floats + output_floats));
+      StoreWrite& w = writes[i];
+      w.kind = round == 0 ? StoreWrite::Kind::kPut : StoreWrite::Kind::kUpdate;
+      SessionRecord& r = w.record;
+      r.id = s.id;
+      r.owner = "anonymous";
+      r.incarnation = s.incarnation;
+      r.model = "bench_lstm";
+      r.version = 1;
+      r.next_step = s.next_step;
+      r.state = state;
+      r.state[0] = static_cast<float>(s.next_step);
+      r.replay_chunks.assign(s.replay.begin(), s.replay.end());
+      r.created_unix_us = 1;
+      r.last_used_unix_us = 2;
+    }
+
+    const Cpu store_start = ThreadCpu();
+    if (absl::Status st = (*store)->Apply(writes); !st.ok()) {
+      std::fprintf(stderr, "store_bench: round %d: %s\n", round,
+                   std::string(st.message()).c_str());
+      return 1;
+    }
+    const Cpu store_cpu = Since(store_start);
+
+    const Cpu floor_start = ThreadCpu();
+    for (size_t at = 0; at < bytes; at += block.size()) {
+      block[0] = static_cast<char>(round);
+      const size_t n = std::min(block.size(), bytes - at);
+      if (pwrite(floor_fd, block.data(), n, static_cast<off_t>(at)) !=
+          static_cast<ssize_t>(n)) {
+        std::perror("store_bench: floor write");
+        return 1;
+      }
+    }
+    if (round % 3 == 2) fdatasync(floor_fd);
+    const Cpu floor_cpu = Since(floor_start);
+
+    if (round < 2) continue;  // the file and the caches warm up
+    const double per = 1e6 / sessions;
+    store_us.push_back(store_cpu.total() * per);
+    store_user_us.push_back(store_cpu.user * per);
+    store_sys_us.push_back(store_cpu.system * per);
+    floor_us.push_back(floor_cpu.total() * per);
+    new_bytes.push_back(static_cast<double>(bytes));
+  }
+  close(floor_fd);
+  store->reset();
+  if (own_dir) std::filesystem::remove_all(dir);
+
+  const double store_mean = Mean(store_us);
+  const double floor_mean = Mean(floor_us);
+  std::printf(
+      "%d records a round, %.1f MB of new state and replay a round, "
+      "--state-sync %s; CPU per record, mean of %d rounds:\n",
+      sessions, Mean(new_bytes) / 1e6, sync.c_str(), rounds - 2);
+  std::printf(
+      "  store (SqliteStateStore::Apply): %.1f us (user %.1f, system %.1f)\n",
+      store_mean, Mean(store_user_us), Mean(store_sys_us));
+  std::printf("  floor (pwrite of the same bytes): %.1f us\n", floor_mean);
+  std::printf("  store / floor: %.1fx\n",
+              floor_mean > 0 ? store_mean / floor_mean : 0.0);
+  return 0;
+}
