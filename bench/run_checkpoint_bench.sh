@@ -5,7 +5,8 @@
 # 1 s --checkpoint-interval, in alternating rounds (default 3 of each).
 # Prints, per round, the steps/s the load generator saw, the server's CPU
 # seconds per 1000 steps, and the checkpoint figures from /metrics; then the
-# median throughput ratio (with store / without).
+# median throughput ratio (with store / without), and the ratio of each
+# round's pair (memory, then state-dir) with their median.
 #
 #   tools/build.sh && bench/run_checkpoint_bench.sh [--sessions N]
 #       [--duration S] [--rounds R] [--sync normal|full]
@@ -26,7 +27,7 @@ while [[ $# -gt 0 ]]; do
     --duration) duration=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --sync) sync=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "run_checkpoint_bench: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -134,4 +135,9 @@ sto = statistics.median(r["steps_per_s"] for r in rows if r["label"] == "state-d
 print()
 print(f"{sys.argv[2]} sessions, --state-sync {sys.argv[3]}: median steps/s "
       f"{sto:.0f} with --state-dir against {mem:.0f} without: {sto / mem:.2f}x")
+# Each state-dir round against the memory round just before it: on a noisy
+# host the ratio of medians can pair a fast round with a slow one.
+pairs = [b["steps_per_s"] / a["steps_per_s"] for a, b in zip(rows[::2], rows[1::2])]
+print("round by round: " + ", ".join(f"{p:.2f}" for p in pairs) +
+      f"; median {statistics.median(pairs):.2f}x")
 EOF
