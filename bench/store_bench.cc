@@ -4,16 +4,20 @@
 // state; one-step replay chunks of 64 input and 256 output floats, 2 or 3
 // new ones a round, the last 8 kept), as the server's lstm-store thread
 // does at 10,000 sessions streaming, with no gRPC, engine or load
-// generator sharing the cores. The floor writes the round's new bytes
-// (state plus new chunks) with 64 KiB pwrite()s into a file reused every
-// round, fdatasync()ing every third round: the kernel's page-cache copy,
-// which any store of these bytes pays.
+// generator sharing the cores. Two floors for the same work:
+//   - the kernel's: the round's new bytes (state plus new chunks) written
+//     with 64 KiB pwrite()s into a file reused every round, fdatasync()ed
+//     every third round: the page-cache copy any store of them pays;
+//   - SQLite's: one plain UPDATE by primary key per record, of a row
+//     holding those new bytes, all in one transaction a round, with the
+//     store's settings (WAL, 64 KiB pages, the same cache, checkpoint and
+//     synchronous settings): what a row per session costs at least.
 //
 //   build/bench/store_bench [--sessions 10000] [--rounds 12] [--dir DIR]
 //                           [--sync normal|full]
 //
 // Prints the store's CPU (user and system, its thread only) and the
-// floor's per record, averaged over the rounds after two warm-up rounds
+// floors' per record, averaged over the rounds after two warm-up rounds
 // (the WAL's copies into the database come every few rounds: an average
 // over several rounds includes them, as the server's second-by-second
 // cost does).
@@ -33,6 +37,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "server/store/sqlite_state_store.h"
+#include "sqlite3.h"
 
 namespace {
 
@@ -57,6 +62,63 @@ Cpu Since(const Cpu& start) {
   const Cpu now = ThreadCpu();
   return Cpu{now.user - start.user, now.system - start.system};
 }
+
+// SQLite's floor: a table of one row per session, updated in place.
+class SqliteFloor {
+ public:
+  // Returns an empty string, or what failed.
+  std::string Open(const std::string& path, bool sync_full) {
+    if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) return Error("open");
+    for (const char* sql :
+         {"PRAGMA page_size = 65536", "PRAGMA journal_mode = WAL",
+          "PRAGMA cache_size = -131072", "PRAGMA wal_autocheckpoint = 4096",
+          sync_full ? "PRAGMA synchronous = FULL"
+                    : "PRAGMA synchronous = NORMAL",
+          "CREATE TABLE sessions (id TEXT PRIMARY KEY NOT NULL, "
+          "next_step INTEGER NOT NULL, data BLOB NOT NULL)"}) {
+      if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
+        return Error(sql);
+    }
+    if (sqlite3_prepare_v2(
+            db_, "INSERT OR REPLACE INTO sessions VALUES (?1, ?2, ?3)", -1,
+            &put_, nullptr) != SQLITE_OK ||
+        sqlite3_prepare_v2(
+            db_, "UPDATE sessions SET next_step = ?2, data = ?3 WHERE id = ?1",
+            -1, &update_, nullptr) != SQLITE_OK) {
+      return Error("prepare");
+    }
+    return "";
+  }
+  ~SqliteFloor() {
+    sqlite3_finalize(put_);
+    sqlite3_finalize(update_);
+    sqlite3_close(db_);
+  }
+  std::string Exec(const char* sql) {
+    return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK
+               ? ""
+               : Error(sql);
+  }
+  std::string Write(bool first, const std::string& id, int64_t step,
+                    const void* data, size_t bytes) {
+    sqlite3_stmt* st = first ? put_ : update_;
+    sqlite3_bind_text(st, 1, id.data(), static_cast<int>(id.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, step);
+    sqlite3_bind_blob64(st, 3, data, bytes, SQLITE_STATIC);
+    const int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? "" : Error("write");
+  }
+
+ private:
+  std::string Error(const char* what) {
+    return absl::StrCat(what, ": ", db_ ? sqlite3_errmsg(db_) : "no memory");
+  }
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* put_ = nullptr;
+  sqlite3_stmt* update_ = nullptr;
+};
 
 double Mean(const std::vector<double>& v) {
   double sum = 0;
@@ -122,6 +184,13 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  SqliteFloor sqlite_floor;
+  if (std::string e = sqlite_floor.Open(dir + "/floor.db", sync == "full");
+      !e.empty()) {
+    std::fprintf(stderr, "store_bench: SQLite floor: %s\n", e.c_str());
+    return 1;
+  }
+
   std::vector<Session> all(sessions);
   for (int i = 0; i < sessions; ++i) {
     all[i].id = absl::StrCat("store-bench-", i);
@@ -129,7 +198,12 @@ int main(int argc, char** argv) {
   }
   const std::vector<float> state(state_floats, 0.5f);
   std::vector<char> block(size_t{64} << 10, 1);
+  // A record's new bytes for the SQLite floor (at most 3 new chunks).
+  const std::vector<char> row(
+      sizeof(float) * (state_floats + 3 * (input_floats + output_floats)), 2);
   std::vector<double> store_us, store_user_us, store_sys_us, floor_us;
+  std::vector<double> sqlite_floor_us;
+  std::vector<size_t> record_bytes(sessions);
   std::vector<double> new_bytes;
 
   for (int round = 0; round < rounds; ++round) {
@@ -150,8 +224,9 @@ int main(int argc, char** argv) {
         if (static_cast<int>(s.replay.size()) > kept_chunks)
           s.replay.pop_front();
       }
-      bytes += sizeof(float) *
-               (state_floats + fresh * (input_floats + output_floats));
+      record_bytes[i] = sizeof(float) *
+                        (state_floats + fresh * (input_floats + output_floats));
+      bytes += record_bytes[i];
       StoreWrite& w = writes[i];
       w.kind = round == 0 ? StoreWrite::Kind::kPut : StoreWrite::Kind::kUpdate;
       SessionRecord& r = w.record;
@@ -189,12 +264,26 @@ int main(int argc, char** argv) {
     if (round % 3 == 2) fdatasync(floor_fd);
     const Cpu floor_cpu = Since(floor_start);
 
+    const Cpu sqlite_start = ThreadCpu();
+    std::string failed = sqlite_floor.Exec("BEGIN");
+    for (int i = 0; i < sessions && failed.empty(); ++i) {
+      failed = sqlite_floor.Write(round == 0, all[i].id, all[i].next_step,
+                                  row.data(), record_bytes[i]);
+    }
+    if (failed.empty()) failed = sqlite_floor.Exec("COMMIT");
+    if (!failed.empty()) {
+      std::fprintf(stderr, "store_bench: SQLite floor: %s\n", failed.c_str());
+      return 1;
+    }
+    const Cpu sqlite_cpu = Since(sqlite_start);
+
     if (round < 2) continue;  // the file and the caches warm up
     const double per = 1e6 / sessions;
     store_us.push_back(store_cpu.total() * per);
     store_user_us.push_back(store_cpu.user * per);
     store_sys_us.push_back(store_cpu.system * per);
     floor_us.push_back(floor_cpu.total() * per);
+    sqlite_floor_us.push_back(sqlite_cpu.total() * per);
     new_bytes.push_back(static_cast<double>(bytes));
   }
   close(floor_fd);
@@ -210,8 +299,13 @@ int main(int argc, char** argv) {
   std::printf(
       "  store (SqliteStateStore::Apply): %.1f us (user %.1f, system %.1f)\n",
       store_mean, Mean(store_user_us), Mean(store_sys_us));
-  std::printf("  floor (pwrite of the same bytes): %.1f us\n", floor_mean);
-  std::printf("  store / floor: %.1fx\n",
+  const double sqlite_mean = Mean(sqlite_floor_us);
+  std::printf("  SQLite floor (a row update of the same bytes): %.1f us\n",
+              sqlite_mean);
+  std::printf("  kernel floor (pwrite of the same bytes): %.1f us\n",
+              floor_mean);
+  std::printf("  store / SQLite floor: %.1fx; store / kernel floor: %.1fx\n",
+              sqlite_mean > 0 ? store_mean / sqlite_mean : 0.0,
               floor_mean > 0 ? store_mean / floor_mean : 0.0);
   return 0;
 }
