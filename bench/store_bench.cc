@@ -1,11 +1,11 @@
-// What a checkpoint round costs the session store on its own, against the
-// floor for the same bytes: the SqliteStateStore (server/store/) applies
+// What a checkpoint round costs the session store on its own, against two
+// floors for the same work: the SqliteStateStore (server/store/) applies
 // rounds of --sessions records shaped like the benchmark model's (4 KiB of
 // state; one-step replay chunks of 64 input and 256 output floats, 2 or 3
 // new ones a round, the last 8 kept), as the server's lstm-store thread
 // does at 10,000 sessions streaming, with no gRPC, engine or load
-// generator sharing the cores. Two floors for the same work, each run on
-// its own after the store:
+// generator sharing the cores. The floors, each run on its own after the
+// store:
 //   - the kernel's: the round's new bytes (state plus new chunks) written
 //     with 64 KiB pwrite()s into a file reused every round, fdatasync()ed
 //     every third round: the page-cache copy any store of them pays;
@@ -149,10 +149,11 @@ int main(int argc, char** argv) {
   int rounds = 12;
   std::string dir;
   std::string sync = "normal";
-  int state_floats = 1024;  // the benchmark model: 2 layers x (h, c) x 256
-  int input_floats = 64;
-  int output_floats = 256;
-  int kept_chunks = 8;  // --max-replay-chunks' default
+  const int state_floats =
+      1024;  // the benchmark model: 2 layers x (h, c) x 256
+  const int input_floats = 64;
+  const int output_floats = 256;
+  const int kept_chunks = 8;  // --max-replay-chunks' default
   app.add_option("--sessions", sessions, "records a round")
       ->check(CLI::Range(1, 1000000));
   app.add_option("--rounds", rounds, "rounds, the first two not counted")
