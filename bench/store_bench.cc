@@ -66,7 +66,17 @@ Cpu Since(const Cpu& start) {
   return Cpu{now.user - start.user, now.system - start.system};
 }
 
-// SQLite's floor: a table of one row per session, updated in place.
+// Removes the bench's own directory on every way out, after the databases
+// in it are closed (declared before them, so destroyed after them).
+struct RemoveOnExit {
+  std::string dir;  // empty: the user's --dir, kept
+  ~RemoveOnExit() {
+    if (!dir.empty()) std::filesystem::remove_all(dir);
+  }
+};
+
+// SQLite's floor: a table of one row per session, updated in place, with
+// the settings the store's Configure() (server/store/) gives its database.
 class SqliteFloor {
  public:
   // Returns an empty string, or what failed.
@@ -77,7 +87,7 @@ class SqliteFloor {
           "PRAGMA cache_size = -131072", "PRAGMA wal_autocheckpoint = 4096",
           sync_full ? "PRAGMA synchronous = FULL"
                     : "PRAGMA synchronous = NORMAL",
-          "CREATE TABLE sessions (id TEXT PRIMARY KEY NOT NULL, "
+          "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY NOT NULL, "
           "next_step INTEGER NOT NULL, data BLOB NOT NULL)"}) {
       if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
         return Error(sql);
@@ -123,6 +133,9 @@ class SqliteFloor {
   sqlite3_stmt* update_ = nullptr;
 };
 
+// Rounds not counted: the files and the caches warm up.
+constexpr int kWarmUpRounds = 2;
+
 double Mean(const std::vector<double>& v) {
   double sum = 0;
   for (double x : v) sum += x;
@@ -149,8 +162,8 @@ int main(int argc, char** argv) {
   int rounds = 12;
   std::string dir;
   std::string sync = "normal";
-  const int state_floats =
-      1024;  // the benchmark model: 2 layers x (h, c) x 256
+  // The benchmark model: 2 layers x (h, c) x 256 of state.
+  const int state_floats = 1024;
   const int input_floats = 64;
   const int output_floats = 256;
   const int kept_chunks = 8;  // --max-replay-chunks' default
@@ -165,8 +178,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"normal", "full"}));
   CLI11_PARSE(app, argc, argv);
 
-  const bool own_dir = dir.empty();
-  if (own_dir) {
+  RemoveOnExit cleanup;
+  if (dir.empty()) {
     std::string pattern =
         (std::filesystem::temp_directory_path() / "store_bench.XXXXXX")
             .string();
@@ -175,6 +188,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     dir = pattern;
+    cleanup.dir = dir;
   }
   auto store = lstmserve::server::store::SqliteStateStore::Open(
       {.dir = dir, .sync_full = sync == "full"});
@@ -270,7 +284,7 @@ int main(int argc, char** argv) {
     round_bytes.push_back(bytes);
     round_row_bytes.push_back(row_bytes);
     round_steps.push_back(steps);
-    if (round < 2) continue;  // the file and the caches warm up
+    if (round < kWarmUpRounds) continue;
     store_us.push_back(store_cpu.total() * per);
     store_user_us.push_back(store_cpu.user * per);
     store_sys_us.push_back(store_cpu.system * per);
@@ -293,7 +307,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     const Cpu sqlite_cpu = Since(sqlite_start);
-    if (round >= 2) sqlite_floor_us.push_back(sqlite_cpu.total() * per);
+    if (round >= kWarmUpRounds)
+      sqlite_floor_us.push_back(sqlite_cpu.total() * per);
   }
   ::sync();
 
@@ -311,18 +326,16 @@ int main(int argc, char** argv) {
     }
     if (round % 3 == 2) fdatasync(floor_fd);
     const Cpu floor_cpu = Since(floor_start);
-    if (round >= 2) floor_us.push_back(floor_cpu.total() * per);
+    if (round >= kWarmUpRounds) floor_us.push_back(floor_cpu.total() * per);
   }
   close(floor_fd);
-  store->reset();
-  if (own_dir) std::filesystem::remove_all(dir);
 
   const double store_mean = Mean(store_us);
   const double floor_mean = Mean(floor_us);
   std::printf(
       "%d records a round, %.1f MB of new state and replay a round, "
       "--state-sync %s; CPU per record, mean of %d rounds:\n",
-      sessions, Mean(new_bytes) / 1e6, sync.c_str(), rounds - 2);
+      sessions, Mean(new_bytes) / 1e6, sync.c_str(), rounds - kWarmUpRounds);
   std::printf(
       "  store (SqliteStateStore::Apply): %.1f us (user %.1f, system %.1f)\n",
       store_mean, Mean(store_user_us), Mean(store_sys_us));
