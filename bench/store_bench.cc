@@ -241,6 +241,7 @@ int main(int argc, char** argv) {
   const double per = 1e6 / sessions;  // seconds a round -> us a record
   std::vector<double> new_bytes;
 
+  uint64_t last_serial = 0;
   for (int round = 0; round < rounds; ++round) {
     // The round's records, as the shards hand them over (not timed: the
     // server builds them on its shards, not on the store's thread).
@@ -257,6 +258,7 @@ int main(int argc, char** argv) {
         chunk->steps = 1;
         chunk->inputs.assign(input_floats, 0.25f + k);
         chunk->outputs.assign(output_floats, 0.75f + k);
+        chunk->serial = ++last_serial;  // as the server's executor numbers them
         s.replay.push_back(std::move(chunk));
         if (static_cast<int>(s.replay.size()) > kept_chunks)
           s.replay.pop_front();

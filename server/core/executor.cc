@@ -1,6 +1,7 @@
 #include "server/core/executor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -34,6 +35,14 @@ void Count(std::vector<int64_t>& histogram, int64_t value) {
 constexpr int kRunHereMaxSteps = 16;
 
 bool RunsHere(const Task& task) { return task.chunk.steps <= kRunHereMaxSteps; }
+
+// A chunk as a session keeps it, with a serial no other chunk of this
+// process has (ReplayChunk::serial).
+std::shared_ptr<const ReplayChunk> Keep(ReplayChunk chunk) {
+  static std::atomic<uint64_t> last_serial{0};
+  chunk.serial = last_serial.fetch_add(1, std::memory_order_relaxed) + 1;
+  return std::make_shared<const ReplayChunk>(std::move(chunk));
+}
 
 absl::Status SessionGone(const SessionHandle& s) {
   // The same words as a lookup that finds nothing (session_manager.cc).
@@ -277,7 +286,7 @@ class ModelExecutor::Shard final : public Strand {
     slot->next_step = op.init.next_step;
     slot->replay.reserve(op.init.replay.size());
     for (ReplayChunk& c : op.init.replay) {
-      slot->replay.push_back(std::make_shared<const ReplayChunk>(std::move(c)));
+      slot->replay.push_back(Keep(std::move(c)));
     }
     Publish(*slot, /*used=*/false);
     StoreWriter* writer = executor_.options_.writer;
@@ -646,7 +655,7 @@ class ModelExecutor::Shard final : public Strand {
       if (static_cast<int>(slot.replay.size()) >= keep) {
         slot.replay.erase(slot.replay.begin());
       }
-      slot.replay.push_back(std::make_shared<const ReplayChunk>(ReplayChunk{
+      slot.replay.push_back(Keep(ReplayChunk{
           first, task.chunk.steps, std::move(task.chunk.inputs), outputs}));
     } else if (!slot.replay.empty()) {
       // Not retryable by index: a record before it would no longer end at

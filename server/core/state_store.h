@@ -39,7 +39,8 @@ struct SessionRecord {
   // The replay record as the session holds it (its chunks never change
   // once applied); when not empty, a store writes these instead of
   // `replay`: a checkpoint shares the chunks instead of copying them, and
-  // the store encodes them on its own thread. Reads fill `replay`.
+  // the store encodes them on its own thread. A store may skip a chunk
+  // whose nonzero `serial` it wrote before. Reads fill `replay`.
   std::vector<std::shared_ptr<const ReplayChunk>> replay_chunks;
   int64_t created_unix_us = 0;
   int64_t last_used_unix_us = 0;

@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "server/core/session_handle.h"
 
@@ -39,22 +40,35 @@ void Fold(StoreWriter::Item& earlier, StoreWriter::Item&& later) {
   earlier.session = std::move(later.session);
 }
 
-// One write per session, in the order of each session's first write.
-std::vector<StoreWriter::Item> Merge(std::vector<StoreWriter::Item> items) {
-  std::vector<StoreWriter::Item> merged;
-  merged.reserve(items.size());
-  absl::flat_hash_map<std::pair<std::string, uint64_t>, size_t> index;
-  for (StoreWriter::Item& item : items) {
-    auto key =
-        std::make_pair(item.write.record.id, item.write.record.incarnation);
-    auto [it, inserted] = index.try_emplace(std::move(key), merged.size());
-    if (inserted) {
-      merged.push_back(std::move(item));
-    } else {
-      Fold(merged[it->second], std::move(item));
+// Leaves one write per session, in the order of each session's first
+// write. In place: a checkpoint round holds a write for each of up to
+// hundreds of thousands of sessions, and nearly all are distinct.
+void Merge(std::vector<StoreWriter::Item>& items) {
+  // Where each write's session first appears.
+  std::vector<size_t> first(items.size());
+  {
+    // Keyed by views of the records' ids: done with before Fold changes
+    // any record.
+    using Key = std::pair<absl::string_view, uint64_t>;
+    absl::flat_hash_map<Key, size_t> seen;
+    seen.reserve(items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+      const SessionRecord& r = items[i].write.record;
+      first[i] = seen.try_emplace(Key(r.id, r.incarnation), i).first->second;
     }
   }
-  return merged;
+  // Compacts the first writes to the front; first[j] of a session's first
+  // write j becomes its place there, where its later writes fold.
+  size_t kept = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (first[i] != i) {
+      Fold(items[first[first[i]]], std::move(items[i]));
+      continue;
+    }
+    if (kept != i) items[kept] = std::move(items[i]);
+    first[i] = kept++;
+  }
+  items.erase(items.begin() + static_cast<ptrdiff_t>(kept), items.end());
 }
 
 }  // namespace
@@ -176,19 +190,18 @@ void StoreWriter::Run() {
 }
 
 absl::Status StoreWriter::Commit(std::vector<Batch> batches) {
-  std::vector<Item> items;
+  std::vector<Item>& items = items_;
+  std::vector<StoreWrite>& writes = writes_;
   {
     absl::MutexLock lock(&mu_);
-    items = std::move(retry_);
+    for (Item& item : retry_) items.push_back(std::move(item));
     retry_.clear();
   }
   for (Batch& b : batches) {
     for (Item& item : b.items) items.push_back(std::move(item));
   }
-  items = Merge(std::move(items));
+  Merge(items);
 
-  std::vector<StoreWrite> writes;
-  writes.reserve(items.size());
   int64_t bytes = 0, records = 0, deletes = 0;
   for (Item& item : items) {
     if (item.write.kind == StoreWrite::Kind::kDelete) {
@@ -232,7 +245,7 @@ absl::Status StoreWriter::Commit(std::vector<Batch> batches) {
       for (size_t i = 0; i < items.size(); ++i) {
         items[i].write = std::move(writes[i]);
       }
-      retry_ = std::move(items);
+      retry_.swap(items);  // retry_ was empty
       retry_at_ = finished + retry_interval_;
     }
   }
@@ -257,6 +270,10 @@ absl::Status StoreWriter::Commit(std::vector<Batch> batches) {
     }
     if (spare_states_.size() > spare_cap_) spare_states_.resize(spare_cap_);
   }
+  // Releases the records (their sessions and replay chunks); the buffers
+  // keep their capacity for the next commit.
+  items.clear();
+  writes.clear();
   // Counted after the callbacks, so that Flush returns only once they ran.
   absl::MutexLock lock(&mu_);
   last_status_ = status;

@@ -124,6 +124,11 @@ class StoreWriter {
   absl::Mutex spare_mu_;
   std::vector<std::vector<float>> spare_states_ ABSL_GUARDED_BY(spare_mu_);
   size_t spare_cap_ ABSL_GUARDED_BY(spare_mu_) = 0;
+  // Commit's buffers, used by the writer thread only, kept from commit to
+  // commit so that a round of many thousand records does not allocate (and
+  // fault in) them anew.
+  std::vector<Item> items_;
+  std::vector<StoreWrite> writes_;
   std::thread thread_;
 };
 

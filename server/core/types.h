@@ -66,6 +66,10 @@ struct ReplayChunk {
   int steps = 0;
   std::vector<float> inputs;
   std::vector<float> outputs;
+  // Unique among the chunks a server's sessions keep (0: none given, as for
+  // chunks read from a store or a snapshot): a store tells by it the chunks
+  // it has written already from new ones without keeping them alive.
+  uint64_t serial = 0;
 };
 
 // Everything needed to continue the session elsewhere, exactly once.

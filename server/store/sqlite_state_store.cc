@@ -500,9 +500,11 @@ struct SqliteStateStore::Statements {
 struct SqliteStateStore::Index {
   struct Ref {
     ChunkRef at;
-    // The chunk as the session holds it (compared by identity with the
-    // next record's); null for a row read from disk.
-    std::shared_ptr<const ReplayChunk> chunk;
+    // The chunk's ReplayChunk::serial, compared with the next record's
+    // chunks' (0: not known, as for a row read from disk). Not the chunk
+    // itself: holding it would keep it alive past its session's window
+    // and have this thread free it, and count references on every write.
+    uint64_t serial = 0;
   };
   struct Row {
     uint64_t incarnation = 0;
@@ -595,7 +597,7 @@ absl::Status SqliteStateStore::BuildIndex() {
     }
     Index::Row row;
     row.incarnation = static_cast<uint64_t>(sqlite3_column_int64(st.get(), 1));
-    for (const ChunkRef& r : *refs) row.refs.push_back(Index::Ref{r, nullptr});
+    for (const ChunkRef& r : *refs) row.refs.push_back(Index::Ref{r, 0});
     index.Count(row, +1);
     index.rows[ColumnText(st.get(), 0)] = std::move(row);
   }
@@ -893,11 +895,6 @@ absl::Status SqliteStateStore::Apply(std::span<const StoreWrite> writes) {
       for (Index::Ref& r : moved.refs) {
         if (!status.ok()) break;
         if (!old.contains(r.at.segment)) continue;
-        if (r.chunk != nullptr) {
-          status =
-              append(r.at, r.chunk->inputs.data(), r.chunk->outputs.data());
-          continue;
-        }
         absl::StatusOr<std::vector<ReplayChunk>> c = reader.Read({r.at});
         if (!c.ok()) {
           status = c.status();
@@ -943,9 +940,9 @@ absl::Status SqliteStateStore::Apply(std::span<const StoreWrite> writes) {
       for (const auto& chunk : r.replay_chunks) {
         if (!status.ok()) break;
         const Index::Ref* known = nullptr;
-        if (was != nullptr) {
+        if (was != nullptr && chunk->serial != 0) {
           for (const Index::Ref& ref : was->refs) {
-            if (ref.chunk == chunk) known = &ref;
+            if (ref.serial == chunk->serial) known = &ref;
           }
         }
         if (known != nullptr) {
@@ -956,7 +953,7 @@ absl::Status SqliteStateStore::Apply(std::span<const StoreWrite> writes) {
             ChunkRef{chunk->first_step, static_cast<uint32_t>(chunk->steps),
                      static_cast<uint32_t>(chunk->inputs.size()),
                      static_cast<uint32_t>(chunk->outputs.size())},
-            chunk};
+            chunk->serial};
         status = append(ref.at, chunk->inputs.data(), chunk->outputs.data());
         row->refs.push_back(std::move(ref));
       }
@@ -966,7 +963,7 @@ absl::Status SqliteStateStore::Apply(std::span<const StoreWrite> writes) {
           Index::Ref ref{ChunkRef{c.first_step, static_cast<uint32_t>(c.steps),
                                   static_cast<uint32_t>(c.inputs.size()),
                                   static_cast<uint32_t>(c.outputs.size())},
-                         nullptr};
+                         0};
           status = append(ref.at, c.inputs.data(), c.outputs.data());
           row->refs.push_back(std::move(ref));
         }

@@ -3,8 +3,8 @@
 // docs/OPERATIONS.md).
 //
 // Replay chunks are written once: a commit appends the chunks it has not
-// written before (a record's replay_chunks are compared by identity with
-// what its row already refers to) to one new segment, and the rows refer
+// written before (a record's replay_chunks are compared by their serials
+// with what its row already refers to) to one new segment, and the rows refer
 // to their chunks there. A segment no row refers to any more is deleted in
 // the next commit; one mostly unreferenced (idle sessions keeping a few
 // old chunks) has its live chunks copied forward and is deleted too, so

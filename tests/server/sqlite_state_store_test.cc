@@ -322,9 +322,19 @@ std::pair<int64_t, int64_t> Segments(const std::string& path) {
   return result;
 }
 
+// A serial no other chunk of the test has, as the executor gives them.
+uint64_t NextSerial() {
+  static uint64_t last = 0;
+  return ++last;
+}
+
 std::shared_ptr<const ReplayChunk> Chunk(int64_t first_step, float value) {
   return std::make_shared<const ReplayChunk>(
-      ReplayChunk{first_step, 1, {value, value}, {value, value, value}});
+      ReplayChunk{.first_step = first_step,
+                  .steps = 1,
+                  .inputs = {value, value},
+                  .outputs = {value, value, value},
+                  .serial = NextSerial()});
 }
 
 // A record that holds its replay chunks as a session does (shared).
@@ -377,6 +387,43 @@ TEST_F(SqliteStoreTest, AReplayChunkIsWrittenOnceAndUnusedSegmentsGo) {
   EXPECT_EQ(Segments(DbPath()), std::make_pair(int64_t{0}, int64_t{0}));
 }
 
+TEST_F(SqliteStoreTest, OnlyTheSerialSaysAChunkIsWrittenAlready) {
+  constexpr int64_t kChunk = 5 * 4;  // bytes of a chunk's floats
+  auto store = Open();
+  auto replay_inputs = [&] {
+    std::vector<SessionRecord> records = Load(*store);
+    EXPECT_THAT(records, SizeIs(1));
+    EXPECT_THAT(records[0].replay, SizeIs(1));
+    return records[0].replay[0].inputs;
+  };
+  auto a = Chunk(0, 1);
+  ASSERT_TRUE(
+      store->Apply(std::vector<StoreWrite>{Put(Shared("s", 1, {a}))}).ok());
+  EXPECT_EQ(Segments(DbPath()), std::make_pair(int64_t{1}, kChunk));
+  // After a reset the session applies step 0 again: the same first step,
+  // another chunk (another serial), which is written, not taken for the
+  // one stored.
+  auto again = Chunk(0, 9);
+  ASSERT_TRUE(
+      store->Apply(std::vector<StoreWrite>{Update(Shared("s", 1, {again}))})
+          .ok());
+  EXPECT_EQ(Segments(DbPath()), std::make_pair(int64_t{2}, 2 * kChunk));
+  EXPECT_EQ(replay_inputs(), (std::vector<float>{9, 9}));
+  // A chunk without a serial is written by every write that holds it
+  // (each commit adds a segment; the one before the last is deleted).
+  auto unnumbered = std::make_shared<ReplayChunk>(*again);
+  unnumbered->serial = 0;
+  unnumbered->inputs = {7, 7};
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(store
+                    ->Apply(std::vector<StoreWrite>{
+                        Update(Shared("s", 1, {unnumbered}))})
+                    .ok());
+    EXPECT_EQ(Segments(DbPath()), std::make_pair(int64_t{2}, 2 * kChunk));
+    EXPECT_EQ(replay_inputs(), (std::vector<float>{7, 7}));
+  }
+}
+
 TEST_F(SqliteStoreTest, AFailedCommitLeavesTheChunksToWriteAgain) {
   auto a = Chunk(0, 1), b = Chunk(1, 2);
   auto store = Open();
@@ -410,7 +457,11 @@ TEST_F(SqliteStoreTest, AnIdleSessionsChunksAreMovedOutOfAnOldSegment) {
   // big chunk of a busy session, which then moves on for many commits.
   auto idle = Chunk(0, 7);
   auto big = std::make_shared<const ReplayChunk>(
-      ReplayChunk{0, 1, std::vector<float>(1000, 1.0f), {2.0f}});
+      ReplayChunk{.first_step = 0,
+                  .steps = 1,
+                  .inputs = std::vector<float>(1000, 1.0f),
+                  .outputs = {2.0f},
+                  .serial = NextSerial()});
   ASSERT_TRUE(
       store
           ->Apply(std::vector<StoreWrite>{Put(Shared("idle", 1, {idle})),
