@@ -655,8 +655,11 @@ class ModelExecutor::Shard final : public Strand {
       if (static_cast<int>(slot.replay.size()) >= keep) {
         slot.replay.erase(slot.replay.begin());
       }
-      slot.replay.push_back(Keep(ReplayChunk{
-          first, task.chunk.steps, std::move(task.chunk.inputs), outputs}));
+      slot.replay.push_back(
+          Keep(ReplayChunk{.first_step = first,
+                           .steps = task.chunk.steps,
+                           .inputs = std::move(task.chunk.inputs),
+                           .outputs = outputs}));
     } else if (!slot.replay.empty()) {
       // Not retryable by index: a record before it would no longer end at
       // next_step.
