@@ -60,10 +60,6 @@ StoreWriter::Item Write(StoreWrite::Kind kind, std::string id,
   return item;
 }
 
-std::vector<StoreWriter::Item> Items(std::vector<StoreWriter::Item> items) {
-  return items;
-}
-
 constexpr auto kPut = StoreWrite::Kind::kPut;
 constexpr auto kUpdate = StoreWrite::Kind::kUpdate;
 constexpr auto kDelete = StoreWrite::Kind::kDelete;
@@ -77,7 +73,7 @@ TEST(StoreWriterTest, WritesOfOneSessionInOneCommitAreMergedInOrder) {
   std::vector<StoreWriter::Item> created;
   created.push_back(Write(kPut, "a", 1, 0));
   writer.Submit(std::move(created));
-  writer.SubmitRoundPart(Items({}));
+  writer.SubmitRoundPart({});
   std::vector<StoreWriter::Item> part;
   part.push_back(Write(kUpdate, "a", 1, 3));
   part.push_back(Write(kUpdate, "b", 1, 5));
@@ -105,7 +101,7 @@ TEST(StoreWriterTest, AFailedCommitIsMergedWithWhatComesNext) {
   // Not retried by itself meanwhile: only with the next submission.
   StoreWriter writer(store, absl::Hours(1));
   store.set_failing(true);
-  writer.Submit(Items({}));  // nothing to write: no transaction
+  writer.Submit({});  // nothing to write: no transaction
   std::vector<StoreWriter::Item> first;
   first.push_back(Write(kUpdate, "a", 1, 1));
   first.push_back(Write(kUpdate, "b", 1, 1));
